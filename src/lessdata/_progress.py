@@ -1,0 +1,51 @@
+"""Progress bars for long work, on stderr, silent when LESSDATA_QUIET is set."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+_console = Console(stderr=True)
+
+
+def quiet() -> bool:
+    """True when progress output is switched off (LESSDATA_QUIET=1)."""
+    return os.environ.get("LESSDATA_QUIET", "") not in ("", "0")
+
+
+def track(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
+    """Yield ``items`` while drawing a progress bar of ``total`` steps."""
+    if quiet():
+        yield from items
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_console, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+def log(message: str) -> None:
+    """Print one status line on stderr (unless quiet)."""
+    if not quiet():
+        _console.print(message, highlight=False)
