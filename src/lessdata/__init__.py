@@ -1,3 +1,26 @@
-"""lessdata: train on less data."""
+"""lessdata: train on less data.
+
+Score every example of a dataset, keep the ones a model needs, and prove it.
+
+>>> import lessdata
+>>> result = lessdata.prune("builtin:digits", keep=0.5, policy="auto")  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from lessdata.api import PruneResult, dedup, prune, score
+from lessdata.errors import LessdataError
+from lessdata.io.dataset import Dataset, load
+from lessdata.select import select
+
+__all__ = [
+    "Dataset",
+    "LessdataError",
+    "PruneResult",
+    "__version__",
+    "dedup",
+    "load",
+    "prune",
+    "score",
+    "select",
+]

@@ -48,7 +48,8 @@ def resolve_budget(keep: float | int, n: int) -> int:
         count = round(keep * n)
         if count < 1:
             raise LessdataError(
-                f"keeping {keep} of {n} examples keeps none; raise the fraction to at least {1 / n:.3g}"
+                f"keeping {keep} of {n} examples keeps none; "
+                f"raise the fraction to at least {1 / n:.3g}"
             )
         return count
     if isinstance(keep, int):

@@ -1,0 +1,34 @@
+"""Text embeddings for pruning: encoders and an on-disk embedding cache.
+
+``embed_texts(texts, "minilm")`` is the usual entry point: it hashes the texts, returns cached
+vectors when the same texts were embedded by the same encoder before, and otherwise encodes
+them and stores the result. Importing this package does not import torch or scikit-learn.
+"""
+
+from lessdata.embed.cache import (
+    cache_key,
+    cache_path,
+    default_cache_dir,
+    embed_texts,
+    texts_fingerprint,
+)
+from lessdata.embed.encoders import (
+    Encoder,
+    SentenceTransformerEncoder,
+    TfidfEncoder,
+    get_encoder,
+    l2_normalize,
+)
+
+__all__ = [
+    "Encoder",
+    "SentenceTransformerEncoder",
+    "TfidfEncoder",
+    "cache_key",
+    "cache_path",
+    "default_cache_dir",
+    "embed_texts",
+    "get_encoder",
+    "l2_normalize",
+    "texts_fingerprint",
+]

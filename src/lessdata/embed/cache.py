@@ -1,0 +1,147 @@
+"""On-disk cache of embeddings, keyed by encoder fingerprint and text content.
+
+Embedding a corpus is the slowest step of most pruning runs and is repeated with the same
+texts (score, then prune, then plot). Results are stored as ``<cache_dir>/embeddings/<key>.npy``
+where ``key = sha256(encoder.name, content hash of the texts)``, written atomically and read
+back memory-mapped, so a second run costs one pass of hashing instead of a forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from lessdata._progress import log
+from lessdata.embed._text import as_text_array, iter_arrow_slices
+from lessdata.embed.encoders import Encoder, get_encoder
+from lessdata.errors import LessdataError
+from lessdata.io.atomic import atomic_path
+
+_KEY_VERSION = b"lessdata-embeddings-v1"
+_HASH_SLICE = 65_536  # rows hashed per step; fixed so the hash ignores Arrow chunking
+
+
+def default_cache_dir() -> Path:
+    """The cache root: ``$LESSDATA_CACHE`` if set, else ``~/.cache/lessdata``."""
+    env = os.environ.get("LESSDATA_CACHE", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "lessdata"
+
+
+def texts_fingerprint(texts: pa.ChunkedArray | pa.Array | Sequence[str]) -> str:
+    """Content hash (sha256 hex) of a text column, streamed over Arrow buffers.
+
+    Every string's UTF-8 bytes are hashed with their length, so ``["ab", "c"]`` and
+    ``["a", "bc"]`` differ; nulls hash like "" (that is how encoders read them). Each fixed
+    slice of rows contributes its row count, its int64 lengths and then its bytes, which
+    frames every string unambiguously without a Python object per row.
+    """
+    arr = as_text_array(texts)
+    h = hashlib.sha256()
+    h.update(struct.pack("<q", len(arr)))
+    for part in iter_arrow_slices(arr, _HASH_SLICE):
+        _, offsets_buf, data_buf = part.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype="<i8", count=part.offset + len(part) + 1)
+        offsets = offsets[part.offset :]
+        h.update(struct.pack("<q", len(part)))
+        h.update(np.diff(offsets).astype("<i8").tobytes())
+        if data_buf is not None and offsets[-1] > offsets[0]:
+            h.update(memoryview(data_buf)[int(offsets[0]) : int(offsets[-1])])
+    return h.hexdigest()
+
+
+def cache_key(encoder_name: str, texts_hash: str) -> str:
+    """The cache file stem for embeddings of texts with hash ``texts_hash`` by an encoder."""
+    h = hashlib.sha256()
+    h.update(_KEY_VERSION + b"\0")
+    h.update(encoder_name.encode("utf-8") + b"\0")
+    h.update(texts_hash.encode("ascii"))
+    return h.hexdigest()
+
+
+def cache_path(cache_dir: str | Path, key: str) -> Path:
+    """Where the embeddings with cache key ``key`` live under ``cache_dir``."""
+    return Path(cache_dir) / "embeddings" / f"{key}.npy"
+
+
+def _load_cached(path: Path, n: int) -> np.ndarray | None:
+    """The cached (n, d) float32 array at ``path``, or None if missing or unusable."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        log(f"embedding cache file {path} is unreadable ({exc}); recomputing")
+        return None
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1 or arr.dtype != np.float32:
+        log(f"embedding cache file {path} has shape {arr.shape} {arr.dtype}, expected ({n}, d)")
+        return None
+    return arr
+
+
+def _check_output(emb: object, n: int, name: str) -> np.ndarray:
+    arr = np.ascontiguousarray(emb, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] != n or arr.shape[1] < 1:
+        raise LessdataError(
+            f"encoder {name!r} returned shape {arr.shape} for {n} texts, expected ({n}, d); "
+            "fix the encoder's encode()"
+        )
+    return arr
+
+
+def embed_texts(
+    texts: pa.ChunkedArray | pa.Array | Sequence[str],
+    encoder: str | Encoder = "minilm",
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    seed: int = 0,
+) -> np.ndarray:
+    """Embed ``texts`` with ``encoder``, reusing cached embeddings of the same texts.
+
+    ``encoder`` is a name for :func:`get_encoder` (``seed`` is passed on) or an Encoder.
+    Returns (N, d) float32 with L2-normalised rows; with the cache on, it is a read-only
+    memory map of ``<cache_dir>/embeddings/<key>.npy`` (``cache_dir`` defaults to
+    :func:`default_cache_dir`). A missing, truncated or mismatched cache file is recomputed.
+    Raises LessdataError for empty input or an unknown encoder.
+    """
+    arr = as_text_array(texts)
+    n = len(arr)
+    if n == 0:
+        raise LessdataError("no texts to embed: the input is empty; pass at least one text")
+    if isinstance(encoder, (str, os.PathLike)):
+        enc = get_encoder(encoder, seed=seed)
+    elif isinstance(encoder, Encoder):
+        enc = encoder
+    else:
+        raise LessdataError(
+            f"encoder must be a name or an object with .name and .encode(), got "
+            f"{type(encoder).__name__}; use 'minilm' or 'tfidf'"
+        )
+
+    if not use_cache:
+        return _check_output(enc.encode(arr), n, enc.name)
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache_path(root, cache_key(enc.name, texts_fingerprint(arr)))
+    cached = _load_cached(path, n)
+    if cached is not None:
+        log(f"using cached embeddings {path}")
+        return cached
+
+    emb = _check_output(enc.encode(arr), n, enc.name)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, emb, allow_pickle=False)
+    except OSError as exc:
+        log(f"could not write embedding cache {path} ({exc}); continuing without it")
+        return emb
+    reloaded = _load_cached(path, n)
+    return reloaded if reloaded is not None else emb

@@ -1,0 +1,91 @@
+"""The metric registry: each metric's name, function, direction and needs.
+
+A metric is a function ``(inputs, **options) -> dict[str, np.ndarray]`` whose result holds
+at least the column named after the metric (one float per example, **higher = harder /
+more informative / more unique**) and optionally extra per-example columns (for example
+``prototypes_cluster``). Adding a metric touches its module and one :func:`register` call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lessdata.errors import LessdataError
+
+
+@dataclass
+class ScoreInputs:
+    """What a metric may read. Fields a metric does not need may be None."""
+
+    n: int
+    vectors: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    texts: Any = None  # Arrow string array
+    seed: int = 0
+    #: per-example training records (losses, margins, ...) for training-dynamics metrics
+    records: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+MetricFn = Callable[..., dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registry entry: the metric's name, function and what it needs."""
+
+    name: str
+    fn: MetricFn
+    summary: str
+    high_means: str
+    needs_vectors: bool = True
+    needs_labels: bool = False
+    needs_text: bool = False
+    needs_training: bool = False
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword options the metric's function accepts."""
+        params = inspect.signature(self.fn).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+    def __call__(self, inputs: ScoreInputs, **options: Any) -> dict[str, np.ndarray]:
+        """Check the inputs it needs, pass it the options it accepts, and check its output."""
+        if self.needs_vectors and inputs.vectors is None:
+            raise LessdataError(
+                f"metric {self.name!r} needs vectors: give embeddings or a text column to embed"
+            )
+        if self.needs_labels and inputs.labels is None:
+            raise LessdataError(
+                f"metric {self.name!r} needs labels: pass --label-column (or --labels FILE.npy)"
+            )
+        accepted = {k: v for k, v in options.items() if k in self.options and v is not None}
+        result = self.fn(inputs, **accepted)
+        scores = result[self.name]
+        if not np.isfinite(scores).all():
+            raise RuntimeError(f"metric {self.name} produced non-finite scores")
+        return result
+
+
+REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry (names are unique)."""
+    if metric.name in REGISTRY:
+        raise ValueError(f"metric {metric.name} is registered twice")
+    REGISTRY[metric.name] = metric
+    return metric
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name; the error lists the known ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise LessdataError(f"unknown metric {name!r}; choose one of: {known}") from None

@@ -1,0 +1,167 @@
+"""SemDeDup: semantic deduplication inside k-means clusters (Abbas et al. 2023, arXiv 2303.09540).
+
+Cluster the embeddings (spherical k-means), then walk each cluster in a survivor order and
+keep an example unless its cosine similarity to an example *kept before it* exceeds
+``1 - eps``. The survivor order decides which member of a duplicate group stays:
+
+- ``hard``: farthest from the centroid first (the paper's default: keep the least
+  prototypical member);
+- ``easy``: closest to the centroid first;
+- ``random``: a seeded shuffle.
+
+Memory stays bounded on large clusters: similarities are computed block by block
+(``BLOCK`` rows against at most ``KEPT_CHUNK`` kept rows at a time), never as the full
+n × n matrix of a cluster. Only the kept rows of the current cluster are held, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lessdata.errors import LessdataError
+from lessdata.metrics.kmeans import assign, check_k, fit_centroids, rows_as_float32
+from lessdata.metrics.registry import Metric, ScoreInputs, register
+
+SURVIVORS = ("hard", "easy", "random")
+BLOCK = 1024
+KEPT_CHUNK = 8192
+#: score of an example with no kept neighbour before it: the largest cosine distance
+NO_NEIGHBOUR = 2.0
+
+
+def check_eps(eps: float) -> float:
+    """Validate the SemDeDup threshold: duplicates have cosine similarity above 1 - eps."""
+    if not isinstance(eps, (int, float)) or not 0 < eps < 2:
+        raise LessdataError(
+            f"--eps must lie in (0, 2): duplicates are pairs with cosine similarity above "
+            f"1 - eps (0.05 is a common choice); got {eps!r}"
+        )
+    return float(eps)
+
+
+def semdedup(
+    inputs: ScoreInputs,
+    *,
+    k: int | None = None,
+    eps: float = 0.05,
+    survivor: str = "hard",
+    niter: int = 20,
+) -> dict[str, np.ndarray]:
+    """Mark semantic duplicates; score = cosine distance to the nearest earlier kept example.
+
+    Args:
+        inputs: ``vectors`` (N, d) are read; ``seed`` seeds k-means and the random order.
+        k: number of clusters (default round(sqrt(N))).
+        eps: an example is a duplicate when its cosine similarity to a kept example earlier
+            in its cluster exceeds ``1 - eps``.
+        survivor: which member of a duplicate group is kept: ``hard``, ``easy`` or ``random``.
+        niter: k-means iterations.
+
+    Returns:
+        ``semdedup``: cosine distance to the most similar kept example before it in its
+        cluster (2.0 when there is none); higher = more unique, duplicates score below eps.
+        ``semdedup_cluster``: the cluster id. ``semdedup_duplicate_of``: the row index of
+        the kept example a duplicate matches best, -1 for kept examples.
+    """
+    vectors = inputs.vectors
+    assert vectors is not None
+    eps = check_eps(eps)
+    if survivor not in SURVIVORS:
+        raise LessdataError(f"--survivor must be one of {SURVIVORS}, got {survivor!r}")
+    n = len(vectors)
+    k = check_k(k, n)
+    centroids = fit_centroids(vectors, k, spherical=True, seed=inputs.seed, niter=niter)
+    cluster, centroid_distance = assign(vectors, centroids, spherical=True)
+
+    rng = np.random.default_rng(inputs.seed)
+    tiebreak = rng.random(n)
+    if survivor == "hard":
+        priority = -centroid_distance
+    elif survivor == "easy":
+        priority = centroid_distance
+    else:
+        priority = tiebreak
+    # rows grouped by cluster, each cluster in survivor order (earlier = kept first)
+    order = np.lexsort((tiebreak, priority, cluster))
+    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
+    starts = np.concatenate(([0], bounds))
+    stops = np.concatenate((bounds, [n]))
+
+    score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
+    duplicate_of = np.full(n, -1, dtype=np.int64)
+    threshold = 1.0 - eps
+    for start, stop in zip(starts, stops, strict=True):
+        rows = order[start:stop]
+        if len(rows) < 2:
+            continue
+        sims, nearest, kept = dedup_cluster(vectors, rows, threshold)
+        has = nearest >= 0
+        score[rows[has]] = 1.0 - sims[has]
+        dup = ~kept
+        duplicate_of[rows[dup]] = rows[nearest[dup]]
+    return {"semdedup": score, "semdedup_cluster": cluster, "semdedup_duplicate_of": duplicate_of}
+
+
+def dedup_cluster(
+    vectors: np.ndarray, rows: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Greedy deduplication of one cluster's ``rows``, taken in the given order.
+
+    Row i is kept unless its cosine similarity to a kept row before it exceeds
+    ``threshold``. Returns, per row: the best similarity to an earlier kept row (-inf when
+    none), the position (in ``rows``) of that kept row (-1 when none), and the kept flag.
+    """
+    ascending = np.sort(rows)  # read in file order (sequential access), then reorder
+    x = rows_as_float32(vectors, ascending, normalize=True)[np.searchsorted(ascending, rows)]
+    m = len(rows)
+    kept = np.zeros(m, dtype=bool)
+    best = np.full(m, -np.inf, dtype=np.float32)
+    nearest = np.full(m, -1, dtype=np.int64)
+    kept_x = np.empty_like(x)  # kept rows, compacted, in order
+    kept_pos = np.empty(m, dtype=np.int64)
+    n_kept = 0
+    for b0 in range(0, m, BLOCK):
+        b1 = min(b0 + BLOCK, m)
+        xb = x[b0:b1]
+        width = b1 - b0
+        best_b, nearest_b = best[b0:b1], nearest[b0:b1]  # views: updated in place
+        # 1. against rows kept in earlier blocks
+        for c0 in range(0, n_kept, KEPT_CHUNK):
+            c1 = min(c0 + KEPT_CHUNK, n_kept)
+            sims = xb @ kept_x[c0:c1].T
+            j = sims.argmax(axis=1)
+            s = sims[np.arange(width), j]
+            better = s > best_b
+            best_b[better] = s[better]
+            nearest_b[better] = kept_pos[c0 + j[better]]
+        keep_b = best_b <= threshold
+        # 2. inside the block, in order: only rows with an earlier similar row need a walk
+        gram = xb @ xb.T
+        gram[np.triu_indices(width)] = -np.inf  # keep j < i only
+        candidates = np.flatnonzero(keep_b & (gram > threshold).any(axis=1))
+        for i in candidates:
+            if (gram[i, :i][keep_b[:i]] > threshold).any():
+                keep_b[i] = False
+        # 3. best kept neighbour inside the block, for the scores
+        masked = np.where(keep_b[None, :], gram, -np.inf)
+        j = masked.argmax(axis=1)
+        s = masked[np.arange(width), j]
+        better = s > best_b
+        best_b[better] = s[better]
+        nearest_b[better] = b0 + j[better]
+        kept[b0:b1] = keep_b
+        n_new = int(keep_b.sum())
+        kept_x[n_kept : n_kept + n_new] = xb[keep_b]
+        kept_pos[n_kept : n_kept + n_new] = b0 + np.flatnonzero(keep_b)
+        n_kept += n_new
+    return best.astype(np.float64), nearest, kept
+
+
+register(
+    Metric(
+        name="semdedup",
+        fn=semdedup,
+        summary="SemDeDup: cosine distance to the nearest kept example in its k-means cluster",
+        high_means="far from every kept neighbour: unique; duplicates score below eps",
+    )
+)

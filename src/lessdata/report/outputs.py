@@ -1,0 +1,69 @@
+"""Writing the report files, and ``lessdata inspect``: read, print, write.
+
+Both files go through :func:`lessdata.io.atomic.atomic_path`, so a report beside a manifest is
+either the previous complete one or the new complete one, never half written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+from rich.console import Console
+
+from lessdata.io.atomic import atomic_path
+from lessdata.report.html import render_html
+from lessdata.report.manifest import read_manifest
+from lessdata.report.plot import render_scores_png
+from lessdata.report.summary import Summary, summarize
+from lessdata.report.terminal import render_summary
+
+PLOT_NAME = "scores.png"
+HTML_NAME = "report.html"
+
+
+def write_report(
+    manifest: pa.Table,
+    out_dir: str | Path,
+    *,
+    title: str = "lessdata report",
+    top: int = 10,
+) -> dict[str, Path]:
+    """Write ``out_dir/scores.png`` and a self-contained ``out_dir/report.html``.
+
+    Returns ``{"plot": png_path, "html": html_path}``. ``top`` is how many extreme examples
+    and duplicate groups are listed. Raises :class:`LessdataError` if ``manifest`` has no id
+    or score columns.
+    """
+    return _write(manifest, summarize(manifest, top=top), Path(out_dir), title)
+
+
+def _write(manifest: pa.Table, summary: Summary, out: Path, title: str) -> dict[str, Path]:
+    """Render the plot once, then write it and the page that embeds it."""
+    png = render_scores_png(manifest, title=title)
+    plot_path, html_path = out / PLOT_NAME, out / HTML_NAME
+    with atomic_path(plot_path) as tmp:
+        tmp.write_bytes(png)
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(render_html(summary, png, title=title), encoding="utf-8")
+    return {"plot": plot_path, "html": html_path}
+
+
+def inspect_manifest(
+    path: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    top: int = 10,
+    console: Console | None = None,
+) -> dict[str, Path]:
+    """Read the manifest at ``path``, print its summary and write the report beside it.
+
+    ``out_dir`` defaults to the manifest's folder. Returns the paths :func:`write_report`
+    wrote. Raises :class:`LessdataError` for a missing, unreadable or non-manifest file.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    summary = summarize(manifest, top=top)
+    render_summary(summary, console or Console())
+    out = Path(out_dir) if out_dir is not None else path.parent
+    return _write(manifest, summary, out, f"lessdata report: {path.name}")

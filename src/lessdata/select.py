@@ -1,0 +1,230 @@
+"""Selection policies: scores + a budget → the sorted indices of the examples to keep.
+
+Every policy is a function ``(scores, budget, rng, **options) -> sorted int64 indices`` of
+exactly ``budget`` unique rows; scores follow the house direction (higher = harder). Ties
+are broken by a seeded random key, so the same seed gives the same subset.
+
+Policies:
+    keep-hard   the ``budget`` highest scores.
+    keep-easy   the ``budget`` lowest scores.
+    auto        Sorscher et al. 2022 (arXiv 2206.14486, Fig. 1 and section 2): the best
+                policy flips with the amount of data kept: keep easy examples when the kept
+                set is small, hard ones when it is large. Rule implemented: keep-hard when
+                the kept fraction is at least ``auto_threshold`` (default 0.5), else
+                keep-easy. The default follows the CIFAR-10 results in Zheng et al. 2023
+                (CCS, Table 1), where hard-example selection beats random at 50% kept and
+                falls below it at 30% kept and less.
+    random      a seeded uniform draw (ignores the scores).
+    moderate    the examples whose scores lie closest to the median (Xia et al., ICLR 2023,
+                "Moderate coreset").
+    ccs         coverage-centric selection (Zheng et al., ICLR 2023): drop the hardest
+                ``ccs_beta`` fraction (mislabelled / noisy examples), split the remaining
+                score range into ``ccs_strata`` equal-width strata and fill the budget from
+                the smallest stratum up, drawing at random inside each.
+
+``class_balanced=True`` (any policy but D4) first splits the budget across classes as
+evenly as their sizes allow, then applies the policy inside each class.
+D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see ``lessdata.api``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lessdata.budget import resolve_budget
+from lessdata.errors import LessdataError
+
+Policy = Callable[..., np.ndarray]
+
+AUTO_THRESHOLD = 0.5
+CCS_BETA = 0.1
+CCS_STRATA = 50
+
+
+def _order(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices from easiest to hardest; ties in a seeded random order."""
+    return np.lexsort((rng.random(len(scores)), scores))
+
+
+def keep_hard(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``budget`` highest-scoring (hardest) examples."""
+    return np.sort(_order(scores, rng)[len(scores) - budget :])
+
+
+def keep_easy(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``budget`` lowest-scoring (easiest, most prototypical) examples."""
+    return np.sort(_order(scores, rng)[:budget])
+
+
+def auto_policy_name(fraction: float, threshold: float = AUTO_THRESHOLD) -> str:
+    """What ``auto`` does at a kept fraction: ``keep-hard`` or ``keep-easy``."""
+    return "keep-hard" if fraction >= threshold else "keep-easy"
+
+
+def auto(
+    scores: np.ndarray,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    auto_threshold: float = AUTO_THRESHOLD,
+    total: int | None = None,
+) -> np.ndarray:
+    """Keep hard examples when the kept fraction is large, easy ones when it is small.
+
+    ``total`` is the size of the whole dataset (defaults to ``len(scores)``); within a class
+    of a class-balanced selection the fraction is still measured against the whole.
+    """
+    fraction = budget / (total or len(scores))
+    chosen = auto_policy_name(fraction, auto_threshold)
+    return (keep_hard if chosen == "keep-hard" else keep_easy)(scores, budget, rng)
+
+
+def random_policy(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """A seeded uniform sample of ``budget`` examples."""
+    return np.sort(rng.choice(len(scores), size=budget, replace=False))
+
+
+def moderate(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """The ``budget`` examples whose scores are closest to the median score."""
+    gap = np.abs(scores - np.median(scores))
+    return np.sort(_order(gap, rng)[:budget])
+
+
+def ccs(
+    scores: np.ndarray,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    ccs_beta: float = CCS_BETA,
+    ccs_strata: int = CCS_STRATA,
+) -> np.ndarray:
+    """Coverage-centric selection (Zheng et al. 2023, Algorithm 1).
+
+    Drops the hardest ``min(floor(beta * N), N - budget)`` examples, bins the rest into
+    ``ccs_strata`` equal-width score strata, and visits the non-empty strata from smallest
+    to largest, taking ``min(size, remaining // strata_left)`` at random from each.
+    """
+    if not 0 <= ccs_beta < 1:
+        raise LessdataError(f"--ccs-beta must lie in [0, 1), got {ccs_beta}")
+    if ccs_strata < 1:
+        raise LessdataError(f"--ccs-strata must be at least 1, got {ccs_strata}")
+    n = len(scores)
+    order = _order(scores, rng)
+    n_drop = min(int(np.floor(ccs_beta * n)), n - budget)
+    pool = order[: n - n_drop]
+    pool_scores = scores[pool]
+    lo, hi = float(pool_scores.min()), float(pool_scores.max())
+    edges = np.linspace(lo, hi, ccs_strata + 1)
+    stratum = np.clip(np.searchsorted(edges, pool_scores, side="right") - 1, 0, ccs_strata - 1)
+    members = [pool[stratum == s] for s in range(ccs_strata)]
+    members = sorted((m for m in members if len(m)), key=len)
+    chosen: list[np.ndarray] = []
+    remaining = budget
+    for left, group in zip(range(len(members), 0, -1), members, strict=True):
+        take = min(len(group), remaining // left)
+        chosen.append(rng.choice(group, size=take, replace=False))
+        remaining -= take
+    picked = np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+    if remaining:  # floor division left a few slots: fill them at random from the pool
+        rest = np.setdiff1d(pool, picked)
+        picked = np.concatenate([picked, rng.choice(rest, size=remaining, replace=False)])
+    return np.sort(picked.astype(np.int64))
+
+
+POLICIES: dict[str, Policy] = {
+    "keep-hard": keep_hard,
+    "keep-easy": keep_easy,
+    "auto": auto,
+    "random": random_policy,
+    "moderate": moderate,
+    "ccs": ccs,
+}
+
+
+def split_budget(labels: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Share ``budget`` across classes as evenly as their sizes allow (water-filling).
+
+    Each class gets ``budget / n_classes``; classes smaller than that give all they have and
+    the rest is shared among the others. Leftover single slots go to random classes.
+    """
+    sizes = np.bincount(labels)
+    share = np.zeros_like(sizes)
+    open_ = sizes > 0
+    remaining = budget
+    while remaining > 0 and open_.any():
+        per = remaining // int(open_.sum())
+        if per == 0:  # fewer slots than open classes: one each to a random few
+            lucky = rng.choice(np.flatnonzero(open_), size=remaining, replace=False)
+            share[lucky] += 1
+            break
+        room = sizes - share
+        give = np.where(open_, np.minimum(room, per), 0)
+        share += give
+        remaining -= int(give.sum())
+        open_ = share < sizes
+    return share
+
+
+def select(
+    scores: np.ndarray,
+    keep: float | int,
+    *,
+    policy: str = "auto",
+    labels: np.ndarray | None = None,
+    class_balanced: bool = False,
+    seed: int = 0,
+    **options: Any,
+) -> np.ndarray:
+    """Choose which examples to keep; return their sorted int64 indices.
+
+    Args:
+        scores: one score per example, higher = harder.
+        keep: a fraction in (0, 1] or a count in 1..N.
+        policy: a name from :data:`POLICIES`.
+        labels: class index per example, needed for ``class_balanced``.
+        class_balanced: split the budget evenly across classes first.
+        seed: seeds tie-breaking and random draws.
+        **options: policy options (``auto_threshold``, ``ccs_beta``, ``ccs_strata``).
+
+    Example:
+        >>> select(np.array([0.1, 0.9, 0.5, 0.7]), 2, policy="keep-hard")
+        array([1, 3])
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise LessdataError(f"scores must be one value per example, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise LessdataError("scores hold NaN or inf; recompute them or drop those examples")
+    if policy not in POLICIES:
+        raise LessdataError(f"unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
+    n = len(scores)
+    budget = resolve_budget(keep, n)
+    fn = POLICIES[policy]
+    if policy == "auto":
+        options = {**options, "total": n}
+    accepted = _accepted(fn, options)
+    rng = np.random.default_rng(seed)
+    if not class_balanced:
+        return fn(scores, budget, rng, **accepted).astype(np.int64)
+    if labels is None:
+        raise LessdataError("class-balanced selection needs labels: pass --label-column")
+    labels = np.asarray(labels)
+    if labels.shape != scores.shape:
+        raise LessdataError(f"{len(labels)} labels for {n} scores")
+    labels = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    shares = split_budget(labels, budget, rng)
+    kept = []
+    for cls in np.flatnonzero(shares):
+        members = np.flatnonzero(labels == cls)
+        local = fn(scores[members], int(shares[cls]), rng, **accepted)
+        kept.append(members[local])
+    return np.sort(np.concatenate(kept)).astype(np.int64)
+
+
+def _accepted(fn: Policy, options: dict[str, Any]) -> dict[str, Any]:
+    params = inspect.signature(fn).parameters
+    return {k: v for k, v in options.items() if k in params and v is not None}
