@@ -82,7 +82,16 @@ def load(
             are ragged, empty or not finite, ids repeat, or labels do not match the rows.
     """
     source_str = str(source)
-    if source_str in BUILTINS:
+    if source_str.startswith("builtin:"):
+        if source_str not in BUILTINS:
+            raise LessdataError(
+                f"unknown built-in dataset {source_str!r}; choose one of {BUILTINS}"
+            )
+        given = [c for c in (text_column, embedding_column, label_column, id_column) if c]
+        if given or labels is not None:
+            raise LessdataError(
+                f"{source_str} has fixed features and labels; drop the column/labels options"
+            )
         ds = _load_builtin(source_str)
     else:
         path = Path(source)

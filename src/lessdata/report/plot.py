@@ -49,7 +49,7 @@ def render_scores_png(
     summary = f"{manifest.num_rows:,} examples"
     if kept is not None:
         summary += f", {int(kept.sum()):,} kept, {int((~kept).sum()):,} pruned"
-    figure.suptitle(f"{title}: {summary}", fontsize=12)
+    figure.suptitle(f"{title} — {summary}", fontsize=12)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)
@@ -88,7 +88,7 @@ def render_scores_png(
             )  # fmt: skip
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8, frameon=False, loc="best")
+        ax.legend(fontsize=8, loc="best", framealpha=0.95, edgecolor="#dddddd")
         ax.tick_params(labelsize=8)
     if not metrics:
         axes[0].set_visible(True)

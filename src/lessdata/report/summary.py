@@ -225,7 +225,7 @@ def _labels(manifest: pa.Table, kept: np.ndarray | None) -> tuple[list[LabelCoun
     else:
         order_name = "count"
         keys = [("count_all", "descending"), ("label", "ascending")]
-    order = pc.sort_indices(groups, keys, null_placement="at_end")
+    order = pc.sort_indices(groups, keys)  # nulls sort last by default
     top = groups.take(order[:MAX_LABELS])
     kept_sums = top.column("kept_sum").to_pylist() if kept is not None else [None] * top.num_rows
     rows = [

@@ -8,6 +8,7 @@ preview cannot send escape sequences to the terminal.
 from __future__ import annotations
 
 import pyarrow as pa
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +17,8 @@ from lessdata.report import _format as fmt
 from lessdata.report.summary import Example, Summary, summarize
 
 _PREVIEW_WIDTH = 60
+_MAX_SHORT_WIDTH = 24
+_FLEX_COLUMNS = frozenset({"preview", "kept example", "its duplicates"})
 
 
 def _text(value: str, style: str = "") -> Text:
@@ -23,12 +26,45 @@ def _text(value: str, style: str = "") -> Text:
 
 
 def _table(title: str, *columns: str, numeric: tuple[int, ...] = ()) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", show_edge=False)
+    """A table whose short columns never wrap; free-text columns are cut to fit (see _fit)."""
+    table = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        caption_justify="left",
+        show_edge=False,
+    )
     for i, name in enumerate(columns):
-        if name == "preview":
-            table.add_column(name, max_width=_PREVIEW_WIDTH, no_wrap=True, overflow="ellipsis")
+        if name in _FLEX_COLUMNS:
+            # Wrappable, so rich narrows it first; its cells are one-line Texts (see _clip).
+            table.add_column(name, overflow="ellipsis")
         else:
-            table.add_column(name, justify="right" if i in numeric else "left")
+            table.add_column(name, justify="right" if i in numeric else "left", no_wrap=True)
+    return table
+
+
+def _clip(text: Text) -> Text:
+    """Mark free text to be cut with an ellipsis rather than wrapped, line by line."""
+    text.no_wrap = True
+    text.overflow = "ellipsis"
+    return text
+
+
+def _fit(table: Table) -> Table:
+    """Keep ids, numbers and labels whole on a narrow terminal: only free text is shortened.
+
+    Rich shrinks every column when a table is too wide; giving the short columns a minimum
+    width equal to their content (capped) leaves the cut to the preview columns.
+    """
+    for column in table.columns:
+        if column.header in _FLEX_COLUMNS:
+            continue
+        widths = [cell_len(str(column.header))]
+        widths += [
+            max((cell_len(line) for line in str(cell).splitlines()), default=0)
+            for cell in column.cells
+        ]
+        column.min_width = min(max(widths), _MAX_SHORT_WIDTH)
     return table
 
 
@@ -80,17 +116,29 @@ def _scores(summary: Summary) -> Table:
     columns = ["metric", "min", "median", "max", "mean"]
     if summary.kept is not None:
         columns += ["kept mean", "pruned mean"]
-    columns.append("missing")
+    show_missing = any(m.missing for m in summary.metrics)
+    if show_missing:
+        columns.append("missing")
     table = _table("Scores", *columns, numeric=tuple(range(1, len(columns))))
     for m in summary.metrics:
         row: list[str | Text] = [_text(m.name, "bold")]
         row += [fmt.score(v) for v in (m.min, m.median, m.max, m.mean)]
         if summary.kept is not None:
             row += [fmt.score(m.kept_mean), fmt.score(m.pruned_mean)]
-        row.append(fmt.count(m.missing))
+        if show_missing:
+            row.append(fmt.count(m.missing))
         table.add_row(*row)
-    table.caption = "; ".join(f"{m.name}: {m.direction}" for m in summary.metrics)
     return table
+
+
+def _directions(summary: Summary) -> Text:
+    """One dim line per metric saying what its score measures and which way is harder."""
+    lines = Text(style="dim")
+    for i, m in enumerate(summary.metrics):
+        if i:
+            lines.append("\n")
+        lines.append(f"  {m.name}: {m.direction}")
+    return lines
 
 
 def _examples(summary: Summary, title: str, examples: list[Example]) -> Table:
@@ -110,7 +158,7 @@ def _examples(summary: Summary, title: str, examples: list[Example]) -> Table:
             style = "" if ex.kept is None else ("blue" if ex.kept else "dark_orange")
             row.append(_text(fmt.kept_flag(ex.kept), style))
         if summary.has_preview:
-            row.append(_text(fmt.clean_text(ex.preview)))
+            row.append(_clip(_text(fmt.clean_text(ex.preview))))
         table.add_row(*row)
     return table
 
@@ -135,7 +183,9 @@ def _duplicates(summary: Summary) -> Table | Text | None:
         more = group.size - 1 - len(group.duplicates)
         if more > 0:
             dups.append(f"\n… and {more:,} more", style="italic")
-        table.add_row(str(rank), fmt.count(group.size), _one_line(group.survivor), dups)
+        table.add_row(
+            str(rank), fmt.count(group.size), _clip(_one_line(group.survivor)), _clip(dups)
+        )
     table.caption = (
         f"{summary.duplicates_total:,} duplicates in {summary.duplicate_group_count:,} groups"
     )
@@ -154,8 +204,9 @@ def render_summary(summary: Summary, console: Console) -> None:
             header.append(text)
         console.print(header)
     for table in _counts(summary):
-        console.print(table)
-    console.print(_scores(summary))
+        console.print(_fit(table))
+    console.print(_fit(_scores(summary)))
+    console.print(_directions(summary))
     if summary.extremes_metric:
         metric = summary.extremes_metric
         if summary.is_prototypes:
@@ -163,10 +214,12 @@ def render_summary(summary: Summary, console: Console) -> None:
             high = f"Least prototypical (highest {metric})"
         else:
             low, high = f"Lowest {metric} (easiest)", f"Highest {metric} (hardest)"
-        console.print(_examples(summary, low, summary.lowest))
-        console.print(_examples(summary, high, summary.highest))
+        console.print(_fit(_examples(summary, low, summary.lowest)))
+        console.print(_fit(_examples(summary, high, summary.highest)))
     duplicates = _duplicates(summary)
-    if duplicates is not None:
+    if isinstance(duplicates, Table):
+        console.print(_fit(duplicates))
+    elif duplicates is not None:
         console.print(duplicates)
 
 

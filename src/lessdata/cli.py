@@ -1,0 +1,328 @@
+"""The ``lessdata`` command line: a thin layer over :mod:`lessdata.api`.
+
+Each command parses its options and calls the public function of the same name. Errors a
+user can cause are printed as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lessdata.errors import LessdataError
+
+app = typer.Typer(
+    name="lessdata",
+    help=(
+        "Train on less data: score every example, keep the ones a model needs.\n\n"
+        "Typical flow: `lessdata score` to see per-example difficulty, `lessdata prune` to "
+        "keep a budget with a policy, `lessdata dedup` to drop near duplicates, and "
+        "`lessdata inspect` to look at a manifest. Inputs: .npy/.npz arrays, Parquet/JSONL/"
+        "CSV with a text or embedding column, a Hugging Face dataset folder, or "
+        "builtin:digits."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# --- shared options ----------------------------------------------------------------------
+
+Input = Annotated[
+    str,
+    typer.Argument(
+        help="Dataset: .npy/.npz, .parquet, .jsonl, .csv, a Hugging Face save_to_disk folder, "
+        "or builtin:digits.",
+        show_default=False,
+    ),
+]
+TextColumn = Annotated[
+    str | None,
+    typer.Option(help="Column with the text to embed (default: text, content, code, ...)."),
+]
+EmbeddingColumn = Annotated[
+    str | None,
+    typer.Option(help="Column (or .npz array) with precomputed vectors (default: embedding, ...)."),
+]
+LabelColumn = Annotated[
+    str | None, typer.Option(help="Column (or .npz array) with class labels (default: label, y).")
+]
+IdColumn = Annotated[
+    str | None, typer.Option(help="Column with unique example ids (default: id, else row number).")
+]
+LabelsFile = Annotated[
+    Path | None, typer.Option("--labels", help="Labels for a bare .npy input, as a .npy file.")
+]
+Encoder = Annotated[
+    str,
+    typer.Option(
+        help="How to embed text: minilm (packaged all-MiniLM-L6-v2, offline), tfidf "
+        "(TF-IDF + truncated SVD, fast), or a local sentence-transformers model folder. "
+        "Embeddings are cached on disk ($LESSDATA_CACHE, default ~/.cache/lessdata)."
+    ),
+]
+K = Annotated[
+    int | None,
+    typer.Option(
+        "--k",
+        help="Number of k-means clusters. Default round(sqrt(N)): ~32 for 1k examples, "
+        "1,000 for 1M.",
+    ),
+]
+Distance = Annotated[
+    str,
+    typer.Option(
+        help="Geometry for prototypes: cosine (spherical k-means, score 1 - cos) or euclidean."
+    ),
+]
+Eps = Annotated[
+    float,
+    typer.Option(
+        help="SemDeDup threshold: two examples are duplicates when their cosine similarity "
+        "exceeds 1 - eps (0.05 → similarity > 0.95)."
+    ),
+]
+Survivor = Annotated[
+    str,
+    typer.Option(
+        help="Which member of a duplicate group SemDeDup keeps: hard (farthest from the "
+        "centroid, the paper's choice), easy (closest) or random."
+    ),
+]
+Seed = Annotated[int, typer.Option(help="Seed for k-means, tie-breaking and random draws.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
+
+
+def _load_options(text_column, embedding_column, label_column, id_column, labels) -> dict:
+    return dict(
+        text_column=text_column,
+        embedding_column=embedding_column,
+        label_column=label_column,
+        id_column=id_column,
+        labels=labels,
+    )
+
+
+def _set_quiet(quiet: bool) -> None:
+    if quiet:
+        import os
+
+        os.environ["LESSDATA_QUIET"] = "1"
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+@app.command()
+def score(
+    data: Input,
+    out: Annotated[Path, typer.Option(help="Parquet file to write the scores to.")],
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            help="Metric to compute; repeat for several. See `lessdata metrics`.",
+        ),
+    ] = ["prototypes"],  # noqa: B006  (typer reads list defaults this way)
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    encoder: Encoder = "minilm",
+    k: K = None,
+    distance: Distance = "cosine",
+    eps: Eps = 0.05,
+    survivor: Survivor = "hard",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Score every example; write a table of id and one column per metric.
+
+    Scores follow one direction for every metric: higher = harder, more informative or
+    more unique. Example: lessdata score train.parquet --metric prototypes --out scores.parquet
+    """
+    from lessdata.api import score as run
+
+    _set_quiet(quiet)
+    table = run(
+        data, metric, encoder=encoder, k=k, distance=distance, eps=eps, survivor=survivor,
+        seed=seed, out=out,
+        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+    )  # fmt: skip
+    typer.echo(f"scored {table.num_rows} examples with {', '.join(metric)} → {out}")
+
+
+@app.command()
+def prune(
+    data: Input,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help="Budget: a fraction in (0, 1] such as 0.5, or a count such as 10000.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for manifest.parquet, the pruned data (input's format and name), "
+            "scores.png and report.html."
+        ),
+    ],
+    metric: Annotated[
+        str, typer.Option(help="Score to prune by (see `lessdata metrics`).")
+    ] = "prototypes",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="keep-hard | keep-easy | auto (hard when keeping >= --auto-threshold of the "
+            "data, easy below: Sorscher et al. 2022) | random | moderate (scores nearest the "
+            "median) | ccs (coverage-centric) | d4 (SemDeDup, then prototypes)."
+        ),
+    ] = "auto",
+    class_balanced: Annotated[
+        bool, typer.Option(help="Split the budget evenly across classes (needs labels).")
+    ] = False,
+    auto_threshold: Annotated[
+        float, typer.Option(help="Kept fraction at and above which `auto` keeps hard examples.")
+    ] = 0.5,
+    ccs_beta: Annotated[
+        float | None,
+        typer.Option(help="CCS: fraction of hardest examples dropped first (default 0.1)."),
+    ] = None,
+    ccs_strata: Annotated[
+        int | None, typer.Option(help="CCS: number of score strata (default 50).")
+    ] = None,
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    encoder: Encoder = "minilm",
+    k: K = None,
+    distance: Distance = "cosine",
+    eps: Eps = 0.05,
+    survivor: Survivor = "hard",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Keep a budget of examples chosen by a metric and a policy; write data, manifest, report.
+
+    Example: lessdata prune train.parquet --metric prototypes --keep 0.5 --policy auto --out pruned/
+    """
+    from lessdata.api import prune as run
+    from lessdata.budget import parse_keep
+
+    _set_quiet(quiet)
+    result = run(
+        data, keep=parse_keep(keep), out=out, metric=metric, policy=policy,
+        class_balanced=class_balanced, auto_threshold=auto_threshold, ccs_beta=ccs_beta,
+        ccs_strata=ccs_strata, encoder=encoder, k=k, distance=distance, eps=eps,
+        survivor=survivor, seed=seed,
+        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+    )  # fmt: skip
+    typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")
+
+
+@app.command()
+def dedup(
+    data: Input,
+    out: Annotated[
+        Path, typer.Option(help="Folder for manifest.parquet, the deduplicated data and report.")
+    ],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="semantic: SemDeDup (Abbas et al. 2023) on embeddings, within k-means clusters."
+        ),
+    ] = "semantic",
+    eps: Eps = 0.05,
+    survivor: Survivor = "hard",
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    encoder: Encoder = "minilm",
+    k: K = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Drop near duplicates; the manifest names, for each, the kept example it duplicates.
+
+    Example: lessdata dedup corpus.jsonl --method semantic --eps 0.05 --out deduped/
+    """
+    from lessdata.api import dedup as run
+
+    _set_quiet(quiet)
+    result = run(
+        data, out=out, method=method, eps=eps, survivor=survivor, encoder=encoder, k=k,
+        seed=seed,
+        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+    )  # fmt: skip
+    removed = result.manifest.num_rows - result.n_kept
+    typer.echo(f"removed {removed} duplicates, kept {result.n_kept} → {out}")
+
+
+@app.command()
+def inspect(
+    manifest: Annotated[Path, typer.Argument(help="A manifest.parquet (or scores) file.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for scores.png and report.html (default: beside the manifest)."),
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many examples and groups to list.")] = 10,
+) -> None:
+    """Show the score distribution, the most and least prototypical examples and the largest
+    duplicate groups; write scores.png and report.html."""
+    from lessdata.report import inspect_manifest
+
+    paths = inspect_manifest(manifest, out, top=top)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def metrics() -> None:
+    """List the metrics, what a high score means and what each needs."""
+    from lessdata.metrics import REGISTRY
+
+    for m in REGISTRY.values():
+        needs = [
+            w
+            for w, flag in (
+                ("vectors", m.needs_vectors),
+                ("labels", m.needs_labels),
+                ("text", m.needs_text),
+                ("training", m.needs_training),
+            )
+            if flag
+        ]
+        typer.echo(f"{m.name:24s} {m.summary}")
+        typer.echo(f"{'':24s}   high = {m.high_means}; needs: {', '.join(needs) or 'nothing'}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except LessdataError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
