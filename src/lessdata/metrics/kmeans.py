@@ -43,13 +43,15 @@ def rows_as_float32(
     vectors: np.ndarray, rows: np.ndarray | slice, *, normalize: bool
 ) -> np.ndarray:
     """Copy ``vectors[rows]`` into a C-contiguous float32 array, optionally L2-normalised."""
-    block = np.ascontiguousarray(vectors[rows], dtype=np.float32)
-    if block is vectors:
-        block = block.copy()
+    block = vectors[rows]
+    # a slice is a view of the caller's array: always copy it, never normalise it in place
+    if isinstance(rows, slice) or block.dtype != np.float32 or not block.flags.c_contiguous:
+        block = np.array(block, dtype=np.float32, order="C")
     if normalize:
-        norms = np.linalg.norm(block, axis=1, keepdims=True)
-        np.maximum(norms, 1e-12, out=norms)
-        block /= norms
+        # float64 norms, then float32: the result does not depend on memory alignment
+        # (NumPy's SIMD float32 reductions can differ in the last bit between runs)
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
+        block /= np.maximum(norms, 1e-12).astype(np.float32)[:, None]
     return block
 
 
@@ -83,31 +85,83 @@ def fit_centroids(
         verbose=False,
     )
     km.train(sample)
-    return np.asarray(km.centroids, dtype=np.float32)
+    # faiss accumulates centroids in threads, so its last digits vary from run to run; one
+    # more Lloyd step with an ordered NumPy reduction makes the result a function of the seed.
+    return _mean_of_members(sample, np.asarray(km.centroids, dtype=np.float32), spherical)
+
+
+def _mean_of_members(sample: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
+    """Centroids recomputed as the ordered mean of their assigned sample rows."""
+    member, _ = _nearest(sample, centroids, spherical)
+    order = np.argsort(member, kind="stable")
+    ids, first = np.unique(member[order], return_index=True)
+    out = centroids.copy()  # a centroid with no member keeps its faiss value
+    sums = np.add.reduceat(sample[order].astype(np.float64), first, axis=0)
+    out[ids] = (sums / np.diff(np.append(first, len(order)))[:, None]).astype(np.float32)
+    if spherical:
+        out = rows_as_float32(out, slice(None), normalize=True)
+    return out
+
+
+def _nearest(
+    block: np.ndarray, centroids: np.ndarray, spherical: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid (faiss) and a reproducible distance to it (row-wise NumPy)."""
+    index = (
+        faiss.IndexFlatIP(centroids.shape[1])
+        if spherical
+        else faiss.IndexFlatL2(centroids.shape[1])
+    )
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    _, ids = index.search(block, 1)
+    nearest = ids[:, 0].astype(np.int64)
+    own = centroids[nearest]
+    if spherical:
+        dist = 1.0 - np.einsum("ij,ij->i", block, own, dtype=np.float64)
+    else:
+        diff = block - own
+        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+    # rounded to float32 so that last-bit differences of the float64 sums cannot show
+    return nearest, np.maximum(dist, 0.0).astype(np.float32).astype(np.float64)
 
 
 def assign(
-    vectors: np.ndarray, centroids: np.ndarray, *, spherical: bool
+    vectors: np.ndarray,
+    centroids: np.ndarray,
+    *,
+    spherical: bool,
+    min_size: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid of every row and the distance to it, streamed in chunks.
 
     Returns ``(cluster, distance)``: int64 cluster ids and float64 distances, cosine
     distance ``1 - cos`` when ``spherical``, Euclidean distance otherwise.
+
+    ``min_size``: centroids that attract fewer rows are not treated as prototypes; their
+    rows are measured against the nearest centroid that does. k-means with many clusters
+    can spend a centroid on one isolated outlier, which would otherwise score as the most
+    typical example of all (distance 0).
     """
-    n, d = vectors.shape
-    index = faiss.IndexFlatIP(d) if spherical else faiss.IndexFlatL2(d)
+    n = len(vectors)
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
     cluster = np.empty(n, dtype=np.int64)
     distance = np.empty(n, dtype=np.float64)
     for start in range(0, n, CHUNK_ROWS):
         block = rows_as_float32(vectors, slice(start, start + CHUNK_ROWS), normalize=spherical)
-        sims, ids = index.search(block, 1)
         stop = start + len(block)
-        cluster[start:stop] = ids[:, 0]
-        if spherical:
-            distance[start:stop] = 1.0 - sims[:, 0]
-        else:
-            distance[start:stop] = np.sqrt(np.maximum(sims[:, 0], 0.0))
+        cluster[start:stop], distance[start:stop] = _nearest(block, centroids, spherical)
+    if min_size > 1:
+        sizes = np.bincount(cluster, minlength=len(centroids))
+        proper = np.flatnonzero(sizes >= min_size)
+        stray = np.flatnonzero(sizes[cluster] < min_size)
+        if len(proper) and len(stray):
+            block = rows_as_float32(vectors, stray, normalize=spherical)
+            local, distance[stray] = _nearest(block, centroids[proper], spherical)
+            cluster[stray] = proper[local]
     return cluster, distance
+
+
+def min_prototype_size(n: int, k: int) -> int:
+    """Smallest cluster that counts as a prototype: max(2, 10% of the mean cluster size)."""
+    return max(2, math.ceil(0.1 * n / k))

@@ -11,7 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from lessdata.errors import LessdataError
-from lessdata.metrics.kmeans import CHUNK_ROWS, assign, check_k, fit_centroids, rows_as_float32
+from lessdata.metrics.kmeans import (
+    CHUNK_ROWS,
+    assign,
+    check_k,
+    fit_centroids,
+    min_prototype_size,
+    rows_as_float32,
+)
 from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 DISTANCES = ("cosine", "euclidean")
@@ -40,6 +47,10 @@ def prototypes(
             ``euclidean`` (plain k-means, score = L2 distance).
         niter: k-means iterations.
 
+    Clusters with fewer than max(2, 10% of N/k) members are not prototypes: their members
+    are scored against the nearest larger cluster (see ``kmeans.assign``), so an isolated
+    outlier that k-means gave a centroid of its own still scores as hard.
+
     Returns ``{"prototypes": distance, "prototypes_cluster": cluster id}``.
     """
     vectors = inputs.vectors
@@ -47,7 +58,8 @@ def prototypes(
     spherical = check_distance(distance)
     k = check_k(k, len(vectors))
     centroids = fit_centroids(vectors, k, spherical=spherical, seed=inputs.seed, niter=niter)
-    cluster, dist = assign(vectors, centroids, spherical=spherical)
+    min_size = min_prototype_size(len(vectors), k)
+    cluster, dist = assign(vectors, centroids, spherical=spherical, min_size=min_size)
     return {"prototypes": dist, "prototypes_cluster": cluster}
 
 

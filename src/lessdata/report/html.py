@@ -151,15 +151,14 @@ def _examples(summary: Summary, examples: list[Example]) -> str:
 
 
 def _extremes(summary: Summary) -> str:
-    metric = summary.extremes_metric
-    if metric is None:
+    if summary.extremes_metric is None:
         return ""
-    if summary.is_prototypes:
-        low = f"Most prototypical (lowest {metric} score)"
-        high = f"Least prototypical (highest {metric} score)"
-    else:
-        low = f"Lowest {metric} score (easiest)"
-        high = f"Highest {metric} score (hardest)"
+    if not summary.lowest:
+        return (
+            '<h2 id="extremes">Extremes</h2>\n<p class="note">No finite '
+            f"{escape(summary.extremes_metric)} scores to rank.</p>"
+        )
+    low, high = summary.extremes_titles
     return "\n".join(
         [
             '<h2 id="extremes">Extremes</h2>',

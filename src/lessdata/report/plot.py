@@ -18,7 +18,7 @@ from lessdata.report.summary import direction, kept_mask, scores
 
 KEPT_COLOUR = "#1f77b4"
 PRUNED_COLOUR = "#ff7f0e"
-ALL_COLOUR = "#4c72b0"
+ALL_COLOUR = "#4c72b0"  # one colour for every example when there is no kept column
 MAX_COLUMNS = 3
 
 
@@ -66,9 +66,11 @@ def render_scores_png(
             ax.text(0.5, 0.5, "no finite scores", ha="center", va="center", transform=ax.transAxes)
             continue
         edges = _bins(values[finite])
+        tallest = 0
         if kept is None:
             counts, _ = np.histogram(values[finite], bins=edges)
-            ax.stairs(counts, edges, fill=True, color=ALL_COLOUR, alpha=0.75, label="all")
+            ax.stairs(counts, edges, fill=True, color=ALL_COLOUR, alpha=0.75)
+            tallest = int(counts.max())
         else:
             for mask, colour, name in (
                 (kept, KEPT_COLOUR, "kept"),
@@ -81,14 +83,13 @@ def render_scores_png(
                     label=f"{name} ({selected.size:,})",
                 )  # fmt: skip
                 ax.stairs(counts, edges, color=colour, linewidth=1.0)
+                tallest = max(tallest, int(counts.max()))
+            ax.legend(fontsize=8, loc="best", framealpha=0.95, edgecolor="#dddddd")
         if missing:
-            ax.text(
-                0.99, 0.98, f"{missing:,} missing", ha="right", va="top",
-                transform=ax.transAxes, fontsize=8, color="#666666",
-            )  # fmt: skip
+            ax.set_title(f"{missing:,} missing", loc="right", fontsize=8, color="#666666")
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize=8, loc="best", framealpha=0.95, edgecolor="#dddddd")
+        # Headroom above the tallest bar so the legend has somewhere to go.
+        ax.set_ylim(0, max(tallest, 1) * 1.2)
         ax.tick_params(labelsize=8)
     if not metrics:
         axes[0].set_visible(True)

@@ -118,9 +118,15 @@ class Summary:
     duplicates_total: int = 0
 
     @property
-    def is_prototypes(self) -> bool:
-        """Whether the extremes are ranked by a prototypes score (changes their wording)."""
-        return bool(self.extremes_metric) and self.extremes_metric.endswith("prototypes")
+    def extremes_titles(self) -> tuple[str, str]:
+        """Headings for the lowest- and highest-scoring examples."""
+        metric = self.extremes_metric or "score"
+        if metric.endswith("prototypes"):
+            return (
+                f"Most prototypical (lowest {metric} score)",
+                f"Least prototypical (highest {metric} score)",
+            )
+        return f"Lowest {metric} scores", f"Highest {metric} scores"
 
 
 def decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -354,8 +360,8 @@ def summarize(manifest: pa.Table, *, top: int = 10) -> Summary:
     labels, labels_total, labels_order = (
         _labels(manifest, kept) if "label" in names else ([], 0, "label")
     )
-    chosen = extremes_metric(metrics)
-    lowest, highest = _extremes(manifest, chosen, top) if chosen and top else ([], [])
+    chosen = extremes_metric(metrics) if top else None
+    lowest, highest = _extremes(manifest, chosen, top) if chosen else ([], [])
     groups, group_count, duplicates_total = (
         _duplicate_groups(manifest, top) if DUPLICATE_COLUMN in names else ([], 0, 0)
     )

@@ -207,13 +207,10 @@ def render_summary(summary: Summary, console: Console) -> None:
         console.print(_fit(table))
     console.print(_fit(_scores(summary)))
     console.print(_directions(summary))
-    if summary.extremes_metric:
-        metric = summary.extremes_metric
-        if summary.is_prototypes:
-            low = f"Most prototypical (lowest {metric})"
-            high = f"Least prototypical (highest {metric})"
-        else:
-            low, high = f"Lowest {metric} (easiest)", f"Highest {metric} (hardest)"
+    if summary.extremes_metric and not summary.lowest:
+        console.print(Text(f"No finite {summary.extremes_metric} scores to rank."))
+    elif summary.extremes_metric:
+        low, high = summary.extremes_titles
         console.print(_fit(_examples(summary, low, summary.lowest)))
         console.print(_fit(_examples(summary, high, summary.highest)))
     duplicates = _duplicates(summary)
