@@ -22,7 +22,14 @@ from lessdata.io.writers import check_not_input, subset_path, write_subset
 from lessdata.metrics import ScoreInputs, get_metric
 from lessdata.metrics.kmeans import assign, check_k, fit_centroids
 from lessdata.metrics.semdedup import check_eps
-from lessdata.select import AUTO_THRESHOLD, POLICIES, auto_policy_name, keep_hard, select
+from lessdata.select import (
+    AUTO_THRESHOLD,
+    POLICIES,
+    auto_policy_name,
+    keep_hard,
+    kept_fraction,
+    select,
+)
 
 DataLike = str | Path | Dataset | np.ndarray
 DEDUP_METHODS = ("semantic",)
@@ -186,13 +193,13 @@ def prune(
             k=k, distance=distance, eps=eps, survivor=survivor,
         )  # fmt: skip
         kept = select(
-            columns[metric], budget, policy=policy, labels=ds.labels,
+            columns[metric], keep, policy=policy, labels=ds.labels,
             class_balanced=class_balanced, seed=seed, auto_threshold=auto_threshold,
             ccs_beta=ccs_beta, ccs_strata=ccs_strata,
         )  # fmt: skip
         rule = policy
         if policy == "auto":
-            rule = f"auto → {auto_policy_name(budget / n, auto_threshold)}"
+            rule = f"auto → {auto_policy_name(kept_fraction(keep, n), auto_threshold)}"
             settings["auto_threshold"] = auto_threshold
         balance = ", class-balanced" if class_balanced else ""
         what = f"{rule} on {metric}{balance}, {budget} of {n} kept"

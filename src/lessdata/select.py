@@ -71,16 +71,22 @@ def auto(
     rng: np.random.Generator,
     *,
     auto_threshold: float = AUTO_THRESHOLD,
-    total: int | None = None,
+    fraction: float | None = None,
 ) -> np.ndarray:
     """Keep hard examples when the kept fraction is large, easy ones when it is small.
 
-    ``total`` is the size of the whole dataset (defaults to ``len(scores)``); within a class
-    of a class-balanced selection the fraction is still measured against the whole.
+    ``fraction`` is the kept fraction of the whole dataset (default ``budget / len(scores)``);
+    :func:`select` passes the requested one, so that a class of a class-balanced selection,
+    or a budget rounded to a count, is judged by what the user asked for.
     """
-    fraction = budget / (total or len(scores))
+    fraction = budget / len(scores) if fraction is None else fraction
     chosen = auto_policy_name(fraction, auto_threshold)
     return (keep_hard if chosen == "keep-hard" else keep_easy)(scores, budget, rng)
+
+
+def kept_fraction(keep: float | int, n: int) -> float:
+    """The fraction a budget asks for: the fraction itself, or count / N."""
+    return float(keep) if isinstance(keep, float) else resolve_budget(keep, n) / n
 
 
 def random_policy(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
@@ -205,7 +211,7 @@ def select(
     budget = resolve_budget(keep, n)
     fn = POLICIES[policy]
     if policy == "auto":
-        options = {**options, "total": n}
+        options = {**options, "fraction": kept_fraction(keep, n)}
     accepted = _accepted(fn, options)
     rng = np.random.default_rng(seed)
     if not class_balanced:

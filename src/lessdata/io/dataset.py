@@ -10,6 +10,8 @@ array (the given id column, or the row number).
 from __future__ import annotations
 
 import json
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,13 @@ NPZ_ID_KEYS = ("ids", "id")
 BUILTINS = ("builtin:digits",)
 
 _CHUNK_ROWS = 65_536
+#: CSV bytes parsed per block; cells may hold quoted newlines, so blocks are found by a
+#: quote-aware chunker (``newlines_in_values``). A module constant so tests can shrink it.
+_CSV_BLOCK_BYTES = 1 << 20
+#: first JSONL block size; doubled (up to the cap) when one line is longer than a block.
+_JSON_BLOCK_BYTES = 1 << 22
+_JSON_BLOCK_CAP = 1 << 30
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -161,6 +170,8 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
             ids=pa.array(np.arange(len(vectors), dtype=np.int64)),
             vectors=vectors,
         )
+    if not zipfile.is_zipfile(path):
+        raise LessdataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         archive = np.load(path, allow_pickle=False)
         keys = list(archive.keys())
@@ -198,7 +209,7 @@ def _open_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+        if any(s in str(exc) for s in ("allow_pickle", "Object arrays", "Python objects")):
             raise LessdataError(
                 f"{path} holds Python objects (ragged rows?); vectors must be a 2-D numeric "
                 "array of equal-length rows"
@@ -254,9 +265,10 @@ def _read_table(path: Path, fmt: str, names: dict[str, str | None]) -> pa.Table:
             wanted = _wanted_columns(path, schema_names, names)
             return pq.read_table(path, columns=wanted, memory_map=True)
         if fmt == "jsonl":
-            table = pajson.read_json(path)
+            table = read_jsonl_table(path)
+            check_jsonl_rows(path, table.num_rows)
         elif fmt == "csv":
-            table = pacsv.read_csv(path)
+            table = read_csv_table(path)
         else:
             table = _read_hf(path)
     except LessdataError:
@@ -265,6 +277,49 @@ def _read_table(path: Path, fmt: str, names: dict[str, str | None]) -> pa.Table:
         raise LessdataError(f"{path}: cannot read it as {fmt} ({_short(exc)})") from None
     wanted = _wanted_columns(path, table.column_names, names)
     return table.select(wanted)
+
+
+def read_csv_table(path: str | Path) -> pa.Table:
+    """Read a whole CSV file; quoted cells may span lines. Shared by the reader and writer."""
+    return pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+    )
+
+
+def read_jsonl_table(path: str | Path) -> pa.Table:
+    """Read a JSONL file (one object a line; blank lines skipped), however long its lines."""
+    block = _JSON_BLOCK_BYTES
+    while True:
+        try:
+            return pajson.read_json(path, read_options=pajson.ReadOptions(block_size=block))
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block >= _JSON_BLOCK_CAP:
+                raise
+            block *= 4
+
+
+def jsonl_rows(path: str | Path) -> Iterator[bytes]:
+    """Yield the raw bytes of each row of a JSONL file: every line that is not blank.
+
+    This is the row numbering of :func:`read_jsonl_table` (which skips whitespace-only
+    lines), and what the writer copies byte for byte.
+    """
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                yield line
+
+
+def check_jsonl_rows(path: Path, n_rows: int) -> None:
+    """Make sure each non-blank line is one row, so that rows can be copied as lines."""
+    n_lines = sum(1 for _ in jsonl_rows(path))
+    if n_lines != n_rows:
+        raise LessdataError(
+            f"{path}: {n_rows} JSON objects on {n_lines} non-blank lines; put exactly one "
+            "object on each line (JSON Lines)"
+        )
 
 
 def _read_hf(path: Path) -> pa.Table:
@@ -321,10 +376,18 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
         ids = table.column(names["id"]).combine_chunks()
         if ids.null_count:
             raise LessdataError(f"{source}: the id column {names['id']!r} has missing values")
-        if pa.types.is_integer(ids.type):
-            ids = ids.cast(pa.int64())
-        elif not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
-            ids = ids.cast(pa.string())
+        if pa.types.is_dictionary(ids.type):
+            ids = ids.cast(ids.type.value_type)
+        try:
+            if pa.types.is_integer(ids.type):
+                ids = ids.cast(pa.int64())
+            elif not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+                ids = ids.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise LessdataError(
+                f"{source}: the id column {names['id']!r} holds {ids.type}; ids must be "
+                "whole numbers or text"
+            ) from None
         ds.ids = ids
     if names["embedding"]:
         ds.vectors = list_column_to_array(
@@ -332,6 +395,8 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
         )
     if names["text"]:
         texts = table.column(names["text"])
+        if pa.types.is_dictionary(texts.type):  # e.g. a pandas categorical
+            texts = texts.cast(texts.type.value_type)
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             raise LessdataError(
                 f"{source}: the text column {names['text']!r} holds {texts.type}, not text"
@@ -416,12 +481,22 @@ def _encode_labels(column: pa.ChunkedArray | pa.Array, where: str) -> tuple[np.n
     """Labels of any type → (int64 class indices, the sorted distinct classes)."""
     if column.null_count:
         raise LessdataError(f"{where}: labels have missing values; fill or drop those rows")
-    values = column.to_numpy(zero_copy_only=False) if hasattr(column, "to_numpy") else column
-    values = np.asarray(values)
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_nested(column.type):
+        raise LessdataError(
+            f"{where}: labels are {column.type}; give one class (a number or a string) per row"
+        )
+    values = np.asarray(column.to_numpy(zero_copy_only=False))
     if values.ndim != 1:
         raise LessdataError(f"{where}: labels must be one value per row, got shape {values.shape}")
-    classes, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), classes
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError:
+        raise LessdataError(
+            f"{where}: labels mix types that cannot be compared; use one type for all classes"
+        ) from None
+    return codes.reshape(-1).astype(np.int64), classes
 
 
 def external_labels(labels: str | Path | np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -504,6 +579,7 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
     if vectors.dtype.kind not in "fiu":
         raise LessdataError(f"{where}: vectors are {vectors.dtype}, not numbers")
     if vectors.dtype.kind == "f":
+        wide = vectors.dtype.itemsize > 4  # float64 values may overflow float32 (what is used)
         for start in range(0, len(vectors), _CHUNK_ROWS):
             block = vectors[start : start + _CHUNK_ROWS]
             finite = np.isfinite(block).all(axis=1)
@@ -512,6 +588,14 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
                 raise LessdataError(
                     f"{where}: row {row} holds NaN or inf; drop or repair it before pruning"
                 )
+            if wide:
+                huge = (np.abs(block) > _FLOAT32_MAX).any(axis=1)
+                if huge.any():
+                    row = start + int(np.flatnonzero(huge)[0])
+                    raise LessdataError(
+                        f"{where}: row {row} holds a value beyond float32 range (±3.4e38); "
+                        "rescale the vectors"
+                    )
 
 
 def _short(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lessdata import __version__
+from lessdata.errors import LessdataError
 from lessdata.io.atomic import atomic_path
 from lessdata.io.dataset import Dataset
 
@@ -75,11 +76,33 @@ def build_manifest(
 
 
 def write_manifest(table: pa.Table, path: str | Path) -> Path:
-    """Write ``table`` to ``path`` as Parquet, atomically."""
+    """Write ``table`` to ``path`` as Parquet, atomically.
+
+    Raises:
+        LessdataError: ``path`` is a folder, or the input the manifest describes (or lies
+            inside an input folder): the input is never overwritten.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise LessdataError(
+            f"--out {path} is a folder; give a file name such as {path / 'scores.parquet'}"
+        )
+    check_not_input_path(manifest_settings(table).get("input"), path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return path
+
+
+def check_not_input_path(source: str | None, target: str | Path) -> None:
+    """Raise LessdataError when ``target`` is the file ``source`` or inside the folder."""
+    if not source or source.startswith("builtin:") or source.startswith("<"):
+        return
+    src = Path(source).resolve()
+    dst = Path(target).resolve()
+    if dst == src or (src.is_dir() and src in dst.parents):
+        raise LessdataError(
+            f"the output {target} would overwrite the input {source}; choose another --out"
+        )
 
 
 def manifest_settings(table: pa.Table) -> dict[str, Any]:

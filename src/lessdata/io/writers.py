@@ -6,39 +6,46 @@ path that resolves to the input itself is refused.
 
 from __future__ import annotations
 
+import contextlib
+import csv
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from lessdata._progress import quiet
 from lessdata.errors import LessdataError
 from lessdata.io.atomic import atomic_path
-from lessdata.io.dataset import Dataset
+from lessdata.io.dataset import Dataset, jsonl_rows, read_csv_table
+from lessdata.io.manifest import check_not_input_path
 
 _CHUNK_ROWS = 65_536
-_SUFFIX = {"npy": ".npy", "npz": ".npz", "parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}
+#: names of the other files lessdata writes into an output folder
+OUTPUT_NAMES = ("manifest.parquet", "report.html", "scores.png")
 
 
 def subset_path(ds: Dataset, out_dir: Path) -> Path:
-    """Where the pruned copy of ``ds`` goes inside ``out_dir``: the input's own file name."""
+    """Where the pruned copy of ``ds`` goes inside ``out_dir``: the input's own file name.
+
+    An input named like one of the other outputs (``manifest.parquet``) gets ``.data``
+    before its suffix, so that the manifest and the data do not overwrite each other.
+    """
     if ds.format == "builtin":
         return out_dir / f"{ds.source.split(':', 1)[1]}.npz"
-    src = Path(ds.source)
-    return out_dir / (src.name if ds.format == "hf" else src.stem + _SUFFIX[ds.format])
+    name = Path(ds.source).name
+    if name.lower() in OUTPUT_NAMES:
+        stem, dot, suffix = name.rpartition(".")
+        name = f"{stem}.data{dot}{suffix}"
+    return out_dir / name
 
 
 def check_not_input(ds: Dataset, target: Path) -> None:
     """Refuse to write over the input (or inside an input folder)."""
-    if ds.format == "builtin":
-        return
-    src = Path(ds.source).resolve()
-    dst = target.resolve()
-    if dst == src or (src.is_dir() and src in dst.parents):
-        raise LessdataError(
-            f"the output {target} would overwrite the input {ds.source}; choose another --out"
-        )
+    check_not_input_path(ds.source, target)
 
 
 def write_subset(ds: Dataset, kept: np.ndarray, target: Path) -> Path:
@@ -103,6 +110,8 @@ def _write_npz(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) ->
 
 def _write_parquet(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
     source = pq.ParquetFile(ds.source)
+    if source.metadata.num_rows != len(mask):
+        _changed(ds)
     with atomic_path(target) as tmp, pq.ParquetWriter(tmp, source.schema_arrow) as writer:
         start = 0
         for batch in source.iter_batches(batch_size=_CHUNK_ROWS):
@@ -111,32 +120,101 @@ def _write_parquet(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path
             start += batch.num_rows
 
 
+def _changed(ds: Dataset) -> None:
+    raise LessdataError(f"{ds.source} changed while it was being pruned; run again")
+
+
 def _write_jsonl(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
     """Copy the kept lines byte for byte (blank lines are not rows, as in the reader)."""
-    with atomic_path(target) as tmp, open(ds.source, "rb") as src, open(tmp, "wb") as dst:
+    with atomic_path(target) as tmp, open(tmp, "wb") as dst:
         row = 0
-        for line in src:
-            if not line.strip():
-                continue
+        for line in jsonl_rows(ds.source):
             if row < len(mask) and mask[row]:
                 dst.write(line if line.endswith(b"\n") else line + b"\n")
             row += 1
-    if row != len(mask):
-        raise LessdataError(f"{ds.source} changed while it was being pruned; run again")
+        if row != len(mask):  # inside the block: the partial output is discarded
+            _changed(ds)
 
 
 def _write_csv(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
-    reader = pacsv.open_csv(ds.source)
-    with atomic_path(target) as tmp, pacsv.CSVWriter(tmp, reader.schema) as writer:
-        start = 0
-        for batch in reader:
-            writer.write_batch(batch.filter(pa.array(mask[start : start + batch.num_rows])))
-            start += batch.num_rows
+    """Copy the header and the kept records byte for byte; if the records cannot be matched
+    to the rows the reader saw, write the kept rows with Arrow's CSV writer instead."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as dst:
+            copied = _copy_csv_records(ds.source, mask, dst)
+        if not copied:
+            table = read_csv_table(ds.source)
+            if table.num_rows != len(mask):
+                _changed(ds)
+            pacsv.write_csv(table.filter(pa.array(mask)), tmp)
+
+
+class _Misaligned(Exception):
+    pass
+
+
+def _copy_csv_records(source: str, mask: np.ndarray, dst: BinaryIO) -> bool:
+    """Copy the header and the records where ``mask`` is set; False when the records found by
+    Python's csv module do not number exactly the rows Arrow read (then ``dst`` is partial).
+
+    Python's csv reader pulls one physical line at a time and stops at the end of a record,
+    so the lines it consumed for a record are that record's bytes, quoted newlines included.
+    Empty lines are skipped, as Arrow does.
+    """
+    consumed: list[bytes] = []
+
+    def lines() -> Iterator[str]:
+        with open(source, "rb") as fh:
+            for line in fh:
+                consumed.append(line)
+                yield line.decode("utf-8", errors="surrogateescape")
+
+    def take() -> bytes:
+        raw = b"".join(consumed)
+        consumed.clear()
+        return raw if raw.endswith(b"\n") else raw + b"\n"
+
+    row = 0
+    try:
+        reader = csv.reader(lines())
+        header: list[str] = []
+        while not header:
+            header = next(reader)
+        dst.write(take())
+        for record in reader:
+            raw = take()
+            if not record:  # an empty line: not a row
+                continue
+            if row >= len(mask):
+                raise _Misaligned
+            if mask[row]:
+                dst.write(raw)
+            row += 1
+    except (csv.Error, StopIteration, _Misaligned):
+        return False
+    return row == len(mask)
 
 
 def _write_hf(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
     import datasets
 
     hf = datasets.load_from_disk(ds.source)
-    with atomic_path(target, directory=True) as tmp:
+    if len(hf) != len(mask):
+        _changed(ds)
+    with atomic_path(target, directory=True) as tmp, _no_progress_bars(quiet()):
         hf.select(kept).save_to_disk(str(tmp))
+
+
+@contextlib.contextmanager
+def _no_progress_bars(active: bool) -> Iterator[None]:
+    """Switch off the ``datasets`` progress bars for the duration, when ``active``."""
+    import datasets
+
+    was_on = datasets.is_progress_bar_enabled()
+    if active and was_on:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if active and was_on:
+            datasets.enable_progress_bars()

@@ -49,7 +49,7 @@ def render_scores_png(
     summary = f"{manifest.num_rows:,} examples"
     if kept is not None:
         summary += f", {int(kept.sum()):,} kept, {int((~kept).sum()):,} pruned"
-    figure.suptitle(f"{title} — {summary}", fontsize=12)
+    figure.suptitle(f"{title}\n{summary}", fontsize=11, wrap=True)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax in axes[len(metrics) :]:
         ax.set_visible(False)

@@ -1,0 +1,127 @@
+"""Policies: exact unique counts, seeded, class-balanced when asked, CCS covers every stratum."""
+
+import numpy as np
+import pytest
+
+from lessdata.errors import LessdataError
+from lessdata.select import POLICIES, auto_policy_name, ccs, select, split_budget
+
+N = 1000
+
+
+@pytest.fixture
+def scores_labels():
+    rng = np.random.default_rng(0)
+    scores = rng.gamma(2.0, size=N)
+    labels = rng.choice(4, size=N, p=[0.7, 0.2, 0.08, 0.02])  # imbalanced
+    return scores, labels
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+@pytest.mark.parametrize("keep", [1, 7, 0.1, 0.5, 0.93, N])
+@pytest.mark.parametrize("balanced", [False, True])
+def test_exact_unique_sorted_and_seeded(scores_labels, policy, keep, balanced):
+    scores, labels = scores_labels
+    idx = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4)
+    budget = keep if isinstance(keep, int) else round(keep * N)
+    assert len(idx) == budget
+    assert len(np.unique(idx)) == budget
+    assert np.all(np.diff(idx) > 0)
+    assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < N
+    again = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4)
+    assert np.array_equal(idx, again)
+
+
+def test_hard_and_easy_take_the_extremes(scores_labels):
+    scores, _ = scores_labels
+    hard = select(scores, 100, policy="keep-hard")
+    easy = select(scores, 100, policy="keep-easy")
+    assert scores[hard].min() >= np.sort(scores)[-100]
+    assert scores[easy].max() <= np.sort(scores)[99]
+
+
+def test_auto_flips_from_easy_to_hard(scores_labels):
+    scores, _ = scores_labels
+    assert auto_policy_name(0.2) == "keep-easy" and auto_policy_name(0.7) == "keep-hard"
+    assert np.array_equal(
+        select(scores, 0.2, policy="auto"), select(scores, 0.2, policy="keep-easy")
+    )
+    assert np.array_equal(
+        select(scores, 0.7, policy="auto"), select(scores, 0.7, policy="keep-hard")
+    )
+
+
+def test_moderate_keeps_the_middle(scores_labels):
+    scores, _ = scores_labels
+    idx = select(scores, 200, policy="moderate")
+    med = np.median(scores)
+    assert np.abs(scores[idx] - med).max() <= np.sort(np.abs(scores - med))[199] + 1e-12
+
+
+def test_random_differs_by_seed(scores_labels):
+    scores, _ = scores_labels
+    assert not np.array_equal(select(scores, 0.3, policy="random", seed=1),
+                              select(scores, 0.3, policy="random", seed=2))  # fmt: skip
+
+
+def test_class_balanced_is_even_where_sizes_allow(scores_labels):
+    scores, labels = scores_labels
+    sizes = np.bincount(labels)
+    idx = select(scores, 200, policy="keep-hard", labels=labels, class_balanced=True)
+    per_class = np.bincount(labels[idx], minlength=4)
+    # the smallest class gives all it has, the others share the rest evenly (±1)
+    small = int(np.argmin(sizes))
+    assert per_class[small] == min(sizes[small], 50)
+    others = np.delete(per_class, small)
+    assert others.max() - others.min() <= 1
+    assert per_class.sum() == 200
+
+
+def test_split_budget_water_fills():
+    labels = np.repeat([0, 1, 2], [5, 100, 100])
+    shares = split_budget(labels, 60, np.random.default_rng(0))
+    assert shares.tolist() == [5, 28, 27] or shares.tolist() == [5, 27, 28]
+
+
+def test_ccs_draws_from_every_non_empty_stratum():
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.normal(0, 1, 5000), rng.normal(6, 0.3, 50)])  # a thin tail
+    idx = ccs(scores, 300, rng, ccs_beta=0.0, ccs_strata=10)
+    edges = np.linspace(scores.min(), scores.max(), 11)
+    stratum = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, 9)
+    non_empty = np.unique(stratum)
+    assert set(np.unique(stratum[idx])) == set(non_empty)
+    # and it takes every member of small strata before crowding the dense ones
+    for s in non_empty:
+        if (stratum == s).sum() <= 300 // 10:
+            assert (stratum[idx] == s).sum() == (stratum == s).sum()
+
+
+def test_ccs_drops_the_hardest_beta():
+    scores = np.arange(1000, dtype=float)
+    idx = ccs(scores, 500, np.random.default_rng(0), ccs_beta=0.2, ccs_strata=5)
+    assert scores[idx].max() < 800
+
+
+@pytest.mark.parametrize("keep", [0, -3, 0.0, 1.5, N + 1, float("nan")])
+def test_bad_budgets_are_refused(scores_labels, keep):
+    scores, _ = scores_labels
+    with pytest.raises(LessdataError):
+        select(scores, keep)
+
+
+def test_bad_policy_and_missing_labels_are_refused(scores_labels):
+    scores, _ = scores_labels
+    with pytest.raises(LessdataError, match="unknown policy"):
+        select(scores, 10, policy="hardest")
+    with pytest.raises(LessdataError, match="needs labels"):
+        select(scores, 10, class_balanced=True)
+    with pytest.raises(LessdataError, match="NaN"):
+        select(np.array([1.0, np.nan]), 1)
+
+
+def test_auto_judges_the_requested_fraction_not_the_rounded_count():
+    scores = np.arange(1797, dtype=float)  # 0.5 * 1797 rounds to 898 < half
+    assert np.array_equal(
+        select(scores, 0.5, policy="auto"), select(scores, 0.5, policy="keep-hard")
+    )
