@@ -20,7 +20,7 @@ from lessdata.io.dataset import Dataset, check_vectors, external_labels, load
 from lessdata.io.manifest import build_manifest, write_manifest
 from lessdata.io.writers import check_not_input, subset_path, write_subset
 from lessdata.metrics import ScoreInputs, get_metric
-from lessdata.metrics.kmeans import assign, check_k, fit_centroids
+from lessdata.metrics.kmeans import assign, check_k, fit_centroids, shared_clustering
 from lessdata.metrics.semdedup import check_eps
 from lessdata.select import (
     AUTO_THRESHOLD,
@@ -133,9 +133,10 @@ def _score_columns(
         vectors_of(ds, encoder=encoder, cache_dir=cache_dir, seed=seed)
     inputs = ScoreInputs(n=len(ds), vectors=ds.vectors, labels=ds.labels, texts=ds.texts, seed=seed)
     columns: dict[str, np.ndarray] = {}
-    for metric in chosen:
-        log(f"scoring {len(ds)} examples with {metric.name}")
-        columns.update(metric(inputs, **options))
+    with shared_clustering():  # prototypes and semdedup share one k-means
+        for metric in chosen:
+            log(f"scoring {len(ds)} examples with {metric.name}")
+            columns.update(metric(inputs, **options))
     return columns
 
 

@@ -276,8 +276,11 @@ def inspect(
     ] = None,
     top: Annotated[int, typer.Option(help="How many examples and groups to list.")] = 10,
 ) -> None:
-    """Show the score distribution, the most and least prototypical examples and the largest
-    duplicate groups; write scores.png and report.html."""
+    """Summarise a manifest: scores, extremes, duplicate groups; write scores.png + report.html.
+
+    Shows the score distribution, the most and least prototypical examples and the largest
+    duplicate groups. Example: lessdata inspect pruned/manifest.parquet
+    """
     from lessdata.report import inspect_manifest
 
     paths = inspect_manifest(manifest, out, top=top)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -91,6 +92,7 @@ def _write_npy(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) ->
 
 def _write_npz(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
     arrays: dict[str, np.ndarray] = {}
+    compression = zipfile.ZIP_STORED
     if ds.format == "builtin":
         assert ds.vectors is not None and ds.labels is not None and ds.classes is not None
         arrays = {
@@ -104,20 +106,41 @@ def _write_npz(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) ->
             for key in archive.files:
                 arr = archive[key]
                 arrays[key] = arr[kept] if arr.ndim >= 1 and len(arr) == n else arr
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        with zipfile.ZipFile(ds.source) as zf:  # keep the archive's compression
+            if any(i.compress_type != zipfile.ZIP_STORED for i in zf.infolist()):
+                compression = zipfile.ZIP_DEFLATED
+    # written member by member as np.savez does, so that any array name (even "file") works
+    with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", compression=compression) as zf:
+        for key, arr in arrays.items():
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
 
 
 def _write_parquet(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
     source = pq.ParquetFile(ds.source)
     if source.metadata.num_rows != len(mask):
         _changed(ds)
-    with atomic_path(target) as tmp, pq.ParquetWriter(tmp, source.schema_arrow) as writer:
+    with (
+        atomic_path(target) as tmp,
+        pq.ParquetWriter(tmp, source.schema_arrow, compression=_compression(source)) as writer,
+    ):
         start = 0
         for batch in source.iter_batches(batch_size=_CHUNK_ROWS):
             block_mask = pa.array(mask[start : start + batch.num_rows])
             writer.write_batch(batch.filter(block_mask))
             start += batch.num_rows
+
+
+def _compression(source: pq.ParquetFile) -> str:
+    """The codec of the input's first column chunk (snappy when unknown), to write alike."""
+    codecs = {"SNAPPY", "GZIP", "BROTLI", "ZSTD", "LZ4", "NONE"}
+    meta = source.metadata
+    if meta.num_row_groups and meta.num_columns:
+        codec = str(meta.row_group(0).column(0).compression).upper()
+        codec = "NONE" if codec == "UNCOMPRESSED" else codec
+        if codec in codecs:
+            return codec.lower()
+    return "snappy"
 
 
 def _changed(ds: Dataset) -> None:
@@ -202,7 +225,7 @@ def _write_hf(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> 
     if len(hf) != len(mask):
         _changed(ds)
     with atomic_path(target, directory=True) as tmp, _no_progress_bars(quiet()):
-        hf.select(kept).save_to_disk(str(tmp))
+        hf.select(kept, keep_in_memory=True).save_to_disk(str(tmp))
 
 
 @contextlib.contextmanager

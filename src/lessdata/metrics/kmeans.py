@@ -7,7 +7,10 @@ the sample, never a normalised copy of the whole dataset.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import faiss
 import numpy as np
@@ -16,6 +19,34 @@ from lessdata.errors import LessdataError
 
 CHUNK_ROWS = 65_536
 MAX_POINTS_PER_CENTROID = 256
+
+
+_shared: dict[tuple, Any] | None = None
+
+
+@contextlib.contextmanager
+def shared_clustering() -> Iterator[None]:
+    """Within this block, the same k-means fit and assignment are computed once.
+
+    ``lessdata.score`` opens it so that ``prototypes`` and ``semdedup`` (same vectors, k and
+    seed) share one clustering. Outside it nothing is cached, so an array changed between
+    calls is never served stale results.
+    """
+    global _shared
+    outer = _shared
+    _shared = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared = outer
+
+
+def _memo(key: tuple, compute: Any) -> Any:
+    if _shared is None:
+        return compute()
+    if key not in _shared:
+        _shared[key] = compute()
+    return _shared[key]
 
 
 def default_k(n: int) -> int:
@@ -67,6 +98,11 @@ def fit_centroids(
 
     ``spherical=True`` runs spherical k-means on L2-normalised rows (cosine geometry).
     """
+    key = ("fit", id(vectors), vectors.shape, k, spherical, seed, niter)
+    return _memo(key, lambda: _fit(vectors, k, spherical=spherical, seed=seed, niter=niter))
+
+
+def _fit(vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int) -> np.ndarray:
     n, d = vectors.shape
     n_train = min(n, MAX_POINTS_PER_CENTROID * k)
     if n_train < n:
@@ -91,13 +127,22 @@ def fit_centroids(
 
 
 def _mean_of_members(sample: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
-    """Centroids recomputed as the ordered mean of their assigned sample rows."""
+    """Centroids recomputed as the ordered mean of their assigned sample rows.
+
+    Sums run in float64 over chunks of the cluster-sorted rows, so memory stays at one
+    chunk and the result does not depend on thread scheduling.
+    """
     member, _ = _nearest(sample, centroids, spherical)
     order = np.argsort(member, kind="stable")
-    ids, first = np.unique(member[order], return_index=True)
+    sums = np.zeros(centroids.shape, dtype=np.float64)
+    for c0 in range(0, len(order), CHUNK_ROWS // 4):
+        rows = order[c0 : c0 + CHUNK_ROWS // 4]
+        ids, first = np.unique(member[rows], return_index=True)
+        sums[ids] += np.add.reduceat(sample[rows].astype(np.float64), first, axis=0)
+    counts = np.bincount(member, minlength=len(centroids))
     out = centroids.copy()  # a centroid with no member keeps its faiss value
-    sums = np.add.reduceat(sample[order].astype(np.float64), first, axis=0)
-    out[ids] = (sums / np.diff(np.append(first, len(order)))[:, None]).astype(np.float32)
+    filled = counts > 0
+    out[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
     if spherical:
         out = rows_as_float32(out, slice(None), normalize=True)
     return out
@@ -142,6 +187,25 @@ def assign(
     can spend a centroid on one isolated outlier, which would otherwise score as the most
     typical example of all (distance 0).
     """
+    key = ("assign", id(vectors), id(centroids), spherical)
+    cluster, distance = _memo(key, lambda: _assign(vectors, centroids, spherical))
+    cluster, distance = cluster.copy(), distance.copy()
+    if spherical:
+        centroids = rows_as_float32(centroids, slice(None), normalize=True)
+    if min_size > 1:
+        sizes = np.bincount(cluster, minlength=len(centroids))
+        proper = np.flatnonzero(sizes >= min_size)
+        stray = np.flatnonzero(sizes[cluster] < min_size)
+        if len(proper) and len(stray):
+            block = rows_as_float32(vectors, stray, normalize=spherical)
+            local, distance[stray] = _nearest(block, centroids[proper], spherical)
+            cluster[stray] = proper[local]
+    return cluster, distance
+
+
+def _assign(
+    vectors: np.ndarray, centroids: np.ndarray, spherical: bool
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(vectors)
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
@@ -151,14 +215,6 @@ def assign(
         block = rows_as_float32(vectors, slice(start, start + CHUNK_ROWS), normalize=spherical)
         stop = start + len(block)
         cluster[start:stop], distance[start:stop] = _nearest(block, centroids, spherical)
-    if min_size > 1:
-        sizes = np.bincount(cluster, minlength=len(centroids))
-        proper = np.flatnonzero(sizes >= min_size)
-        stray = np.flatnonzero(sizes[cluster] < min_size)
-        if len(proper) and len(stray):
-            block = rows_as_float32(vectors, stray, normalize=spherical)
-            local, distance[stray] = _nearest(block, centroids[proper], spherical)
-            cluster[stray] = proper[local]
     return cluster, distance
 
 

@@ -27,6 +27,8 @@ BLOCK = 1024
 KEPT_CHUNK = 8192
 #: score of an example with no kept neighbour before it: the largest cosine distance
 NO_NEIGHBOUR = 2.0
+#: strictly-lower-triangle mask of a block: row i may only match rows before it
+_EARLIER = np.tri(BLOCK, k=-1, dtype=bool)
 
 
 def check_eps(eps: float) -> float:
@@ -137,13 +139,14 @@ def dedup_cluster(
         keep_b = best_b <= threshold
         # 2. inside the block, in order: only rows with an earlier similar row need a walk
         gram = xb @ xb.T
-        gram[np.triu_indices(width)] = -np.inf  # keep j < i only
-        candidates = np.flatnonzero(keep_b & (gram > threshold).any(axis=1))
+        earlier = _EARLIER[:width, :width]  # j < i only
+        close = (gram > threshold) & earlier
+        candidates = np.flatnonzero(keep_b & close.any(axis=1))
         for i in candidates:
-            if (gram[i, :i][keep_b[:i]] > threshold).any():
+            if (close[i, :i] & keep_b[:i]).any():
                 keep_b[i] = False
         # 3. best kept neighbour inside the block, for the scores
-        masked = np.where(keep_b[None, :], gram, -np.inf)
+        masked = np.where(earlier & keep_b[None, :], gram, -np.inf)
         j = masked.argmax(axis=1)
         s = masked[np.arange(width), j]
         better = s > best_b
