@@ -17,7 +17,7 @@ from lessdata._progress import log
 from lessdata.budget import resolve_budget
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import Dataset, check_vectors, external_labels, load
-from lessdata.io.manifest import build_manifest, write_manifest
+from lessdata.io.manifest import build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import check_not_input, subset_path, write_subset
 from lessdata.metrics import ScoreInputs, get_metric
 from lessdata.metrics.kmeans import assign, check_k, fit_centroids, shared_clustering
@@ -48,6 +48,13 @@ class PruneResult:
         return len(self.kept)
 
 
+def check_seed(seed: int) -> int:
+    """Seeds are non-negative whole numbers (NumPy's rule)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LessdataError(f"--seed must be a non-negative whole number, got {seed!r}")
+    return int(seed)
+
+
 def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
     """Accept a path, a loaded :class:`Dataset` or an ``(N, d)`` array."""
     if isinstance(data, Dataset):
@@ -73,10 +80,11 @@ def vectors_of(
         return ds.vectors
     if ds.texts is None:
         raise LessdataError(f"{ds.source} has neither vectors nor texts to embed")
-    from lessdata.embed import embed_texts
+    from lessdata.embed import embed_texts, get_encoder
 
+    chosen = get_encoder(encoder, seed=seed)  # an unknown name fails before any work
     log(f"embedding {len(ds)} texts with {encoder}")
-    ds.vectors = embed_texts(ds.texts, encoder, cache_dir=cache_dir, seed=seed)
+    ds.vectors = embed_texts(ds.texts, chosen, cache_dir=cache_dir, seed=seed)
     return ds.vectors
 
 
@@ -106,8 +114,15 @@ def score(
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     if not names:
         raise LessdataError("name at least one metric (--metric prototypes)")
+    if len(set(names)) != len(names):
+        raise LessdataError(f"each metric may be named once, got {names}")
     chosen = [get_metric(name) for name in names]
+    check_seed(seed)
     ds = as_dataset(data, **load_options)
+    if out is not None:
+        if Path(out).is_dir():
+            raise LessdataError(f"--out {out} is a folder; give a .parquet file name")
+        check_not_input_path(ds.source, out)
     columns = _score_columns(
         ds, chosen, encoder=encoder, cache_dir=cache_dir, seed=seed,
         k=k, distance=distance, eps=eps, survivor=survivor,
@@ -172,6 +187,9 @@ def prune(
         raise LessdataError(
             f"unknown policy {policy!r}; choose one of: {', '.join([*POLICIES, 'd4'])}"
         )
+    check_seed(seed)
+    if not 0 < auto_threshold <= 1:
+        raise LessdataError(f"--auto-threshold must lie in (0, 1], got {auto_threshold}")
     ds = as_dataset(data, **load_options)
     n = len(ds)
     budget = resolve_budget(keep, n)
@@ -239,6 +257,7 @@ def dedup(
     if method not in DEDUP_METHODS:
         raise LessdataError(f"unknown dedup method {method!r}; choose one of {DEDUP_METHODS}")
     check_eps(eps)
+    check_seed(seed)
     ds = as_dataset(data, **load_options)
     out_dir = _check_out(ds, out)
     columns = _score_columns(
@@ -338,9 +357,10 @@ def _check_out(ds: Dataset, out: str | Path | None) -> Path | None:
 def _write_outputs(
     ds: Dataset, table: pa.Table, kept: np.ndarray, out_dir: Path, *, report: bool, title: str
 ) -> dict[str, Path]:
-    paths = {"manifest": write_manifest(table, out_dir / "manifest.parquet")}
-    if ds.format != "array":
+    paths: dict[str, Path] = {}
+    if ds.format != "array":  # the data first: if it fails, no manifest claims it exists
         paths["data"] = write_subset(ds, kept, subset_path(ds, out_dir))
+    paths["manifest"] = write_manifest(table, out_dir / "manifest.parquet")
     if report:
         from lessdata.report import write_report
 
