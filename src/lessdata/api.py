@@ -230,7 +230,6 @@ def prune(
     result = PruneResult(manifest=table, kept=kept)
     if out_dir is not None:
         result.paths = _write_outputs(ds, table, kept, out_dir, report=report, title="prune")
-    log(f"kept {len(kept)} of {n} examples")
     return result
 
 
@@ -284,7 +283,6 @@ def dedup(
     result = PruneResult(manifest=table, kept=kept)
     if out_dir is not None:
         result.paths = _write_outputs(ds, table, kept, out_dir, report=report, title="dedup")
-    log(f"kept {len(kept)} of {len(ds)} examples ({int(duplicate.sum())} duplicates)")
     return result
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from lessdata._progress import log, track
 from lessdata.errors import LessdataError
 
 CHUNK_ROWS = 65_536
@@ -120,6 +121,7 @@ def _fit(vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int)
         min_points_per_centroid=1,
         verbose=False,
     )
+    log(f"k-means: {k} clusters on {len(sample):,} of {n:,} rows, {niter} iterations")
     km.train(sample)
     # faiss accumulates centroids in threads, so its last digits vary from run to run; one
     # more Lloyd step with an ordered NumPy reduction makes the result a function of the seed.
@@ -211,7 +213,8 @@ def _assign(
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
     cluster = np.empty(n, dtype=np.int64)
     distance = np.empty(n, dtype=np.float64)
-    for start in range(0, n, CHUNK_ROWS):
+    starts = range(0, n, CHUNK_ROWS)
+    for start in track(starts, len(starts), "k-means: nearest centroid"):
         block = rows_as_float32(vectors, slice(start, start + CHUNK_ROWS), normalize=spherical)
         stop = start + len(block)
         cluster[start:stop], distance[start:stop] = _nearest(block, centroids, spherical)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lessdata._progress import track
 from lessdata.errors import LessdataError
 from lessdata.metrics.kmeans import assign, check_k, fit_centroids, rows_as_float32
 from lessdata.metrics.registry import Metric, ScoreInputs, register
@@ -92,7 +93,8 @@ def semdedup(
     score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
     threshold = 1.0 - eps
-    for start, stop in zip(starts, stops, strict=True):
+    clusters = zip(starts, stops, strict=True)
+    for start, stop in track(clusters, len(starts), "semdedup: clusters"):
         rows = order[start:stop]
         if len(rows) < 2:
             continue
