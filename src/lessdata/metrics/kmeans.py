@@ -20,6 +20,7 @@ from lessdata.errors import LessdataError
 
 CHUNK_ROWS = 65_536
 MAX_POINTS_PER_CENTROID = 256
+_DISTANCE_ROWS = 16_384
 
 
 _shared: dict[tuple, Any] | None = None
@@ -162,12 +163,15 @@ def _nearest(
     index.add(np.ascontiguousarray(centroids, dtype=np.float32))
     _, ids = index.search(block, 1)
     nearest = ids[:, 0].astype(np.int64)
-    own = centroids[nearest]
-    if spherical:
-        dist = 1.0 - np.einsum("ij,ij->i", block, own, dtype=np.float64)
-    else:
-        diff = block - own
-        dist = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
+    dist = np.empty(len(block), dtype=np.float64)
+    for c0 in range(0, len(block), _DISTANCE_ROWS):  # bounded copies of the centroid rows
+        rows = slice(c0, c0 + _DISTANCE_ROWS)
+        own = centroids[nearest[rows]]
+        if spherical:
+            dist[rows] = 1.0 - np.einsum("ij,ij->i", block[rows], own, dtype=np.float64)
+        else:
+            diff = block[rows] - own
+            dist[rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
     # rounded to float32 so that last-bit differences of the float64 sums cannot show
     return nearest, np.maximum(dist, 0.0).astype(np.float32).astype(np.float64)
 
