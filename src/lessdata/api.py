@@ -224,13 +224,7 @@ def prune(
         what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
         reasons = _two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
         metrics = [metric]
-    table = build_manifest(
-        ds, columns, metrics=metrics, kept=kept, reasons=reasons, settings=settings
-    )
-    result = PruneResult(manifest=table, kept=kept)
-    if out_dir is not None:
-        result.paths = _write_outputs(ds, table, kept, out_dir, report=report, title="prune")
-    return result
+    return _finish(ds, columns, metrics, kept, reasons, settings, out_dir, report=report)
 
 
 def dedup(
@@ -277,13 +271,7 @@ def dedup(
         command="dedup", method=method, eps=eps, survivor=survivor, k=k, seed=seed,
         encoder=encoder,
     )  # fmt: skip
-    table = build_manifest(
-        ds, columns, metrics=["semdedup"], kept=kept, reasons=reasons, settings=settings
-    )
-    result = PruneResult(manifest=table, kept=kept)
-    if out_dir is not None:
-        result.paths = _write_outputs(ds, table, kept, out_dir, report=report, title="dedup")
-    return result
+    return _finish(ds, columns, ["semdedup"], kept, reasons, settings, out_dir, report=report)
 
 
 def _d4(
@@ -350,6 +338,28 @@ def _check_out(ds: Dataset, out: str | Path | None) -> Path | None:
         if ds.format != "builtin" and out_dir.resolve() == Path(ds.source).resolve():
             raise LessdataError(f"--out {out_dir} is the input itself; choose another folder")
     return out_dir
+
+
+def _finish(
+    ds: Dataset,
+    columns: dict[str, np.ndarray],
+    metrics: list[str],
+    kept: np.ndarray,
+    reasons: tuple[np.ndarray, list[str]],
+    settings: dict[str, Any],
+    out_dir: Path | None,
+    *,
+    report: bool,
+) -> PruneResult:
+    """Build the manifest of a prune or dedup and, with an output folder, write everything."""
+    table = build_manifest(
+        ds, columns, metrics=metrics, kept=kept, reasons=reasons, settings=settings
+    )
+    result = PruneResult(manifest=table, kept=kept)
+    if out_dir is not None:
+        title = str(settings["command"])
+        result.paths = _write_outputs(ds, table, kept, out_dir, report=report, title=title)
+    return result
 
 
 def _write_outputs(
