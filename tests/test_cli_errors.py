@@ -190,6 +190,10 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str], str]] = [
     ("auto-threshold-above-1", "prune", ok_npy, ["--keep", "0.5", "--auto-threshold", "5"],
      "--auto-threshold"),
     ("metric-twice", "score", ok_npy, ["--metric", "random", "--metric", "random"], "once"),
+    ("unknown-metric-option", "prune", ok_npy, ["--keep", "0.5", "--metric-option", "bogus=1"],
+     "bogus"),
+    ("malformed-metric-option", "score", ok_npy, ["--metric-option", "proxy_epochs"],
+     "KEY=VALUE"),
     ("unknown-encoder", "prune", text_jsonl, ["--keep", "0.5", "--encoder", "nonexistent"],
      "nonexistent"),
 ]  # fmt: skip

@@ -100,6 +100,7 @@ def score(
     survivor: str = "hard",
     seed: int = 0,
     out: str | Path | None = None,
+    metric_options: dict[str, Any] | None = None,
     **load_options: Any,
 ) -> pa.Table:
     """Score every example with one or more metrics; return (and optionally write) a manifest.
@@ -125,7 +126,7 @@ def score(
         check_not_input_path(ds.source, out)
     columns = _score_columns(
         ds, chosen, encoder=encoder, cache_dir=cache_dir, seed=seed,
-        k=k, distance=distance, eps=eps, survivor=survivor,
+        k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
     )  # fmt: skip
     settings = dict(command="score", k=k, distance=distance, eps=eps, seed=seed, encoder=encoder)
     table = build_manifest(ds, columns, metrics=names, settings=settings)
@@ -137,6 +138,12 @@ def score(
 def _score_columns(
     ds: Dataset, chosen: list, *, encoder: str, cache_dir: Any, seed: int, **options: Any
 ) -> dict[str, np.ndarray]:
+    accepted = {"k", "distance", "eps", "survivor"}.union(*(m.options for m in chosen))
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        names = ", ".join(m.name for m in chosen)
+        known = ", ".join(sorted(set().union(*(m.options for m in chosen)))) or "none"
+        raise LessdataError(f"{names} take no option {unknown}; options they take: {known}")
     for metric in chosen:  # check needs before the (slow) embedding
         if metric.needs_labels and ds.labels is None:
             raise LessdataError(
@@ -174,10 +181,13 @@ def prune(
     ccs_strata: int | None = None,
     seed: int = 0,
     report: bool = True,
+    metric_options: dict[str, Any] | None = None,
     **load_options: Any,
 ) -> PruneResult:
     """Score, select ``keep`` examples with ``policy``, and write the results to ``out``.
 
+    ``metric_options`` passes further options to the metric (for the training-dynamics
+    metrics: ``proxy_model``, ``proxy_epochs``, ``proxy_runs``, ``width``, ``early_epoch``).
     ``out`` (a folder) receives ``manifest.parquet``, the kept rows in the input's format
     under the input's file name, ``scores.png`` and ``report.html``. ``policy="d4"`` runs
     SemDeDup first and prototype pruning on the survivors (Tirumala et al. 2023); it uses
@@ -209,7 +219,7 @@ def prune(
         chosen = get_metric(metric)
         columns = _score_columns(
             ds, [chosen], encoder=encoder, cache_dir=cache_dir, seed=seed,
-            k=k, distance=distance, eps=eps, survivor=survivor,
+            k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
         )  # fmt: skip
         kept = select(
             columns[metric], keep, policy=policy, labels=ds.labels,

@@ -93,6 +93,35 @@ Survivor = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed for k-means, tie-breaking and random draws.")]
+MetricOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--metric-option",
+        help="KEY=VALUE passed to the metric; repeatable. The training-dynamics metrics "
+        "(el2n, grand, forgetting, aum, cartography-*, margin, entropy) take proxy_model "
+        "(logreg|mlp|cnn1d|cnn2d), proxy_epochs, proxy_runs, width, early_epoch.",
+    ),
+]
+
+
+def _metric_options(pairs: list[str] | None) -> dict:
+    """Parse KEY=VALUE pairs; values become int, float or stay text."""
+    options: dict = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LessdataError(f"--metric-option takes KEY=VALUE, got {pair!r}")
+        for cast in (int, float):
+            try:
+                options[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            options[key] = value
+    return options
+
+
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 
 
@@ -137,6 +166,7 @@ def score(
     eps: Eps = 0.05,
     survivor: Survivor = "hard",
     seed: Seed = 0,
+    metric_option: MetricOption = None,
     quiet: Quiet = False,
 ) -> None:
     """Score every example; write a table of id and one column per metric.
@@ -149,7 +179,7 @@ def score(
     _set_quiet(quiet)
     table = run(
         data, metric, encoder=encoder, k=k, distance=distance, eps=eps, survivor=survivor,
-        seed=seed, out=out,
+        seed=seed, out=out, metric_options=_metric_options(metric_option),
         **_load_options(text_column, embedding_column, label_column, id_column, labels),
     )  # fmt: skip
     typer.echo(f"scored {table.num_rows} examples with {', '.join(metric)} → {out}")
@@ -207,6 +237,7 @@ def prune(
     eps: Eps = 0.05,
     survivor: Survivor = "hard",
     seed: Seed = 0,
+    metric_option: MetricOption = None,
     quiet: Quiet = False,
 ) -> None:
     """Keep a budget of examples chosen by a metric and a policy; write data, manifest, report.
@@ -221,7 +252,7 @@ def prune(
         data, keep=parse_keep(keep), out=out, metric=metric, policy=policy,
         class_balanced=class_balanced, auto_threshold=auto_threshold, ccs_beta=ccs_beta,
         ccs_strata=ccs_strata, encoder=encoder, k=k, distance=distance, eps=eps,
-        survivor=survivor, seed=seed,
+        survivor=survivor, seed=seed, metric_options=_metric_options(metric_option),
         **_load_options(text_column, embedding_column, label_column, id_column, labels),
     )  # fmt: skip
     typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")

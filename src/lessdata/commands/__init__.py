@@ -1,0 +1,1 @@
+"""Command groups mounted on the ``lessdata`` command line (``lessdata scale ...``)."""

@@ -1,0 +1,360 @@
+"""Training-dynamics metrics: how a small proxy model learns each example.
+
+A proxy model (``proxy_model``, default an MLP) is trained on the feature vectors and labels
+of the *whole* dataset for ``proxy_epochs`` epochs, ``proxy_runs`` times from different
+initialisations (:func:`lessdata.train.train_with_dynamics`); after every epoch the whole
+set is evaluated, and the metrics below summarise those per-example trajectories, averaged
+over the runs. Every score follows the house direction, **higher = harder / more
+informative**:
+
+``el2n``
+    ``||softmax(f(x)) - onehot(y)||_2`` early in training, after epoch ``early_epoch``
+    (default 20% of ``proxy_epochs``) (Paul, Ganguli & Dziugaite 2021, "Deep learning on a
+    data diet", arXiv 2107.07075).
+``grand``
+    The L2 norm of the example's full loss gradient with respect to all proxy parameters at
+    the same early epoch (GraNd, same paper), computed exactly with ``torch.func``.
+``forgetting``
+    Number of forgetting events (correct after epoch t, wrong after epoch t+1) (Toneva et al.
+    2019, "An empirical study of example forgetting", arXiv 1812.05159). Examples never
+    classified correctly at any epoch end get the maximum, ``proxy_epochs`` (more than any
+    learned example can reach), as Toneva et al. rank unlearned examples as most forgotten.
+``aum``
+    Minus the area under the margin (Pleiss et al. 2020, "Identifying mislabeled data using
+    the area under the margin ranking", arXiv 2001.10528): AUM is the mean over epochs of
+    (logit of the assigned class - largest other logit). Low AUM flags likely mislabelled
+    examples, so the score is **-AUM**; the raw AUM is returned as ``aum_margin``.
+``cartography-confidence`` / ``cartography-variability``
+    Dataset cartography (Swayamdipta et al. 2020, arXiv 2009.10795): the mean and the
+    standard deviation over epochs of the probability of the assigned label. The confidence
+    score is ``1 - confidence`` (hard-to-learn examples score high); variability is used as is
+    (ambiguous examples score high).
+``margin`` / ``entropy``
+    After the last epoch: minus the logit margin (as in AUM) and the predictive entropy.
+
+Differences from the papers, for speed and a single code path: the trajectories are read
+at epoch ends on the full set in eval mode (Toneva and Pleiss record each example when its
+minibatch is presented), and the proxy is a small model on fixed feature vectors
+(embeddings), not the final network on raw inputs.
+
+Every metric accepts the same options, so that inside :func:`lessdata.metrics.kmeans.
+shared_clustering` (which ``lessdata.score`` opens) one set of proxy runs per (vectors,
+labels, options, seed) serves all the dynamics metrics of a scoring call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lessdata._progress import log
+from lessdata.errors import LessdataError
+from lessdata.metrics.kmeans import _memo
+from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
+from lessdata.train import MODELS
+
+#: default proxy settings
+PROXY_MODEL = "mlp"
+PROXY_EPOCHS = 20
+PROXY_RUNS = 3
+PROXY_WIDTH = 64
+#: fraction of the epochs after which EL2N and GraNd are read (Paul et al. read them after
+#: 10% of CIFAR training, 20 of 200 epochs; proxy runs are short, so 20% by default)
+EARLY_FRACTION = 0.2
+
+
+def default_early_epoch(epochs: int) -> int:
+    """The epoch at which EL2N and GraNd are read by default: 20% of the way, at least 1."""
+    return max(1, math.ceil(EARLY_FRACTION * epochs))
+
+
+def _whole(value: object, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise LessdataError(f"--{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
+def _run_seed(seed: int, run: int) -> int:
+    return int(np.random.SeedSequence([int(seed), run]).generate_state(1)[0])
+
+
+def _dynamics(
+    inputs: ScoreInputs,
+    proxy_model: str,
+    proxy_epochs: int,
+    proxy_runs: int,
+    width: int,
+    early_epoch: int | None,
+) -> dict[str, np.ndarray]:
+    """The run-averaged per-example statistics every dynamics metric reads (memoised)."""
+    vectors, labels = inputs.vectors, inputs.labels
+    assert vectors is not None and labels is not None
+    if proxy_model not in MODELS:
+        raise LessdataError(
+            f"--proxy-model must be one of {', '.join(MODELS)}, got {proxy_model!r}"
+        )
+    epochs = _whole(proxy_epochs, "proxy-epochs", 1)
+    runs = _whole(proxy_runs, "proxy-runs", 1)
+    width = _whole(width, "width", 1)
+    early = default_early_epoch(epochs) if early_epoch is None else early_epoch
+    early = _whole(early, "early-epoch", 0)
+    if early > epochs:
+        raise LessdataError(f"--early-epoch {early} is after the last of {epochs} proxy epochs")
+    if vectors.ndim != 2:
+        raise LessdataError(f"dynamics metrics need (N, d) vectors, got shape {vectors.shape}")
+    labels = np.asarray(labels)
+    if len(labels) != len(vectors):
+        raise LessdataError(f"{len(labels)} labels for {len(vectors)} vectors")
+    key = (
+        "dynamics", id(vectors), vectors.shape, id(labels), labels.shape,
+        proxy_model, epochs, runs, width, early, int(inputs.seed),
+    )  # fmt: skip
+    return _memo(
+        key, lambda: _train_runs(vectors, labels, proxy_model, epochs, runs, width, early, inputs)
+    )
+
+
+def _train_runs(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    model: str,
+    epochs: int,
+    runs: int,
+    width: int,
+    early: int,
+    inputs: ScoreInputs,
+) -> dict[str, np.ndarray]:
+    from lessdata.train.trainer import TrainConfig, train_with_dynamics  # imports torch
+
+    classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise LessdataError("dynamics metrics need at least 2 classes in the labels")
+    x = np.asarray(vectors, dtype=np.float32)
+    n = len(x)
+    totals: dict[str, np.ndarray] = {}
+    for run in range(runs):
+        log(f"proxy training: {model} (width {width}), run {run + 1}/{runs}, {epochs} epochs")
+        config = TrainConfig(width=width, seed=_run_seed(inputs.seed, run))
+        rec = train_with_dynamics(
+            model, x, y.reshape(-1), config=config, epochs=epochs, early_epochs=(early,)
+        )
+        correct = rec["correct"]
+        forgotten = (correct[:-1] & ~correct[1:]).sum(0).astype(np.float64)
+        never = ~correct.any(0)
+        p_true = rec["p_true"].astype(np.float64)
+        stats = {
+            "el2n": rec["early_el2n"][0].astype(np.float64),
+            "grand": rec["grand"][0].astype(np.float64),
+            "forgetting": np.where(never, float(len(correct)), forgotten),
+            "aum": rec["margin"].astype(np.float64).mean(0),
+            "confidence": p_true.mean(0),
+            "variability": p_true.std(0),
+            "final_margin": rec["margin"][-1].astype(np.float64),
+            "final_entropy": rec["entropy"][-1].astype(np.float64),
+        }
+        for k, v in stats.items():
+            totals[k] = totals.get(k, np.zeros(n)) + v
+    return {k: v / runs for k, v in totals.items()}
+
+
+def _proxy_doc(fn: MetricFn) -> MetricFn:  # appends the shared options to the docstring
+    fn.__doc__ = (fn.__doc__ or "") + (
+        "\n    Options (shared by all dynamics metrics, so one set of proxy runs serves them):\n"
+        f"        proxy_model: one of {MODELS} (default {PROXY_MODEL!r}); ``logreg`` is a\n"
+        "            torch softmax regression here, ``cnn2d`` reads square vectors as images.\n"
+        f"        proxy_epochs: training epochs over all examples (default {PROXY_EPOCHS}).\n"
+        f"        proxy_runs: independent initialisations averaged (default {PROXY_RUNS}).\n"
+        f"        width: proxy hidden width / channels (default {PROXY_WIDTH}).\n"
+        "        early_epoch: epoch at which EL2N and GraNd are read (0 = at initialisation;\n"
+        "            default 20% of the epochs, rounded up).\n"
+    )
+    return fn
+
+
+@_proxy_doc
+def el2n(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """EL2N: norm of the error vector softmax(f(x)) - onehot(y) early in training.
+
+    Paul et al. 2021: examples with a large early error are the informative (or mislabelled)
+    ones; pruning the low-EL2N ones costs little accuracy. Returns ``{"el2n": score}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"el2n": d["el2n"].copy()}
+
+
+@_proxy_doc
+def grand(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """GraNd: L2 norm of the per-example cross-entropy gradient w.r.t. all parameters.
+
+    Paul et al. 2021 (expected gradient norm, here averaged over ``proxy_runs``
+    initialisations) at ``early_epoch``; the full gradient via ``torch.func``, not a
+    last-layer approximation. For the last layer alone it equals
+    ``||p - onehot(y)|| * sqrt(||h||^2 + 1)`` (``h`` the penultimate features, +1 for the
+    bias), i.e. EL2N times a feature norm: high-error examples score high under both, but
+    among well-fit examples GraNd also tracks the size of the features, so early in training
+    its ranking of the easy part can differ from EL2N's. Returns ``{"grand": score}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"grand": d["grand"].copy()}
+
+
+@_proxy_doc
+def forgetting(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Forgetting events: times an example goes from correct to wrong between epoch ends.
+
+    Toneva et al. 2019. An example never correct at any epoch end scores ``proxy_epochs``
+    (the maximum; a learned example has at most ``proxy_epochs // 2`` events). Averaged over
+    runs. Returns ``{"forgetting": score}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"forgetting": d["forgetting"].copy()}
+
+
+@_proxy_doc
+def aum(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Minus the area under the margin (Pleiss et al. 2020).
+
+    AUM = mean over epochs (and runs) of the assigned-class logit minus the largest other
+    logit; a low or negative AUM marks a likely mislabelled example. Returns
+    ``{"aum": -AUM (higher = more suspect), "aum_margin": AUM}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"aum": -d["aum"], "aum_margin": d["aum"].copy()}
+
+
+@_proxy_doc
+def cartography_confidence(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """One minus the cartography confidence (Swayamdipta et al. 2020).
+
+    Confidence = mean over epochs of the probability of the assigned label; low confidence
+    means hard to learn (or mislabelled). Returns ``{"cartography-confidence": 1 - conf}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"cartography-confidence": 1.0 - d["confidence"]}
+
+
+@_proxy_doc
+def cartography_variability(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Cartography variability (Swayamdipta et al. 2020): the standard deviation over epochs
+    of the assigned label's probability (averaged over runs). High = ambiguous: the model
+    keeps changing its mind. Returns ``{"cartography-variability": std}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"cartography-variability": d["variability"].copy()}
+
+
+@_proxy_doc
+def margin(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Minus the final logit margin: assigned-class logit minus the largest other logit after
+    the last epoch (averaged over runs). Returns ``{"margin": -margin}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"margin": -d["final_margin"]}
+
+
+@_proxy_doc
+def entropy(
+    inputs: ScoreInputs,
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Predictive entropy (nats) of the proxy after the last epoch (averaged over runs);
+    high = uncertain. Returns ``{"entropy": entropy}``.
+    """
+    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    return {"entropy": d["final_entropy"].copy()}
+
+
+_DYNAMICS = (
+    ("el2n", el2n, "error-vector norm early in proxy training (EL2N, Paul et al. 2021)",
+     "large early error: informative, hard or mislabelled"),
+    ("grand", grand, "per-example gradient norm early in proxy training (GraNd, Paul et al. 2021)",
+     "large early gradient: informative, hard or mislabelled"),
+    ("forgetting", forgetting, "forgetting events during proxy training (Toneva et al. 2019)",
+     "often forgotten or never learned: hard, ambiguous or mislabelled"),
+    ("aum", aum, "minus the area under the margin (AUM, Pleiss et al. 2020); score = -AUM",
+     "low or negative AUM: the model rarely favours the label: likely mislabelled"),
+    ("cartography-confidence", cartography_confidence,
+     "1 - mean probability of the label over proxy epochs (Swayamdipta et al. 2020)",
+     "low confidence: hard to learn or mislabelled"),
+    ("cartography-variability", cartography_variability,
+     "std of the label's probability over proxy epochs (Swayamdipta et al. 2020)",
+     "variable confidence: ambiguous"),
+    ("margin", margin, "minus the final logit margin of the proxy model; score = -margin",
+     "small or negative margin: near the boundary or misclassified"),
+    ("entropy", entropy, "predictive entropy of the final proxy model",
+     "uncertain prediction: hard or ambiguous"),
+)  # fmt: skip
+
+for _name, _fn, _summary, _high in _DYNAMICS:
+    register(
+        Metric(
+            name=_name,
+            fn=_fn,
+            summary=_summary,
+            high_means=_high,
+            needs_labels=True,
+            needs_training=True,
+        )
+    )
