@@ -60,8 +60,9 @@ def test_examples_to_reach_interpolates_a_curve_in_log_log():
 
 
 def test_examples_to_reach_inverts_a_fit():
-    fit = PowerLawFit(a=2.0, b=0.5, c=0.01, b_low=0.4, b_high=0.6, confidence=0.95,
-                      n_points=10, rmse_log=0.0)  # fmt: skip
+    fit = PowerLawFit(
+        a=2.0, b=0.5, c=0.01, b_low=0.4, b_high=0.6, confidence=0.95, n_points=10, rmse_log=0.0
+    )
     assert examples_to_reach(fit, 0.03) == pytest.approx(10_000.0)  # (2 / 0.02)^2
     assert math.isinf(examples_to_reach(fit, 0.01))  # at the floor
     assert fit.predict(10_000.0) == pytest.approx(0.03)

@@ -86,17 +86,26 @@ def test_store_refuses_a_file_as_folder(tmp_path):
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json"])
 def test_export_round_trips(tmp_path, suffix):
     store = ResultsStore(tmp_path / "s")
-    store.record(_key(), {"accuracy": 0.75, "error": 0.25, "loss": 0.6, "note": "hi"}, n_kept=5,
-                 n_train=10, seconds=1.5)  # fmt: skip
-    store.record(_key(policy="keep-hard", metric="prototypes", keep=3), {}, status="failed",
-                 message='exit 1: "quoted", comma', n_kept=3, n_train=10)  # fmt: skip
+    store.record(
+        _key(),
+        {"accuracy": 0.75, "error": 0.25, "loss": 0.6, "note": "hi"},
+        n_kept=5,
+        n_train=10,
+        seconds=1.5,
+    )
+    store.record(
+        _key(policy="keep-hard", metric="prototypes", keep=3),
+        {},
+        status="failed",
+        message='exit 1: "quoted", comma',
+        n_kept=3,
+        n_train=10,
+    )
     out = store.export(tmp_path / f"runs{suffix}")
     if suffix == ".parquet":
         back = pq.read_table(out).to_pylist()
     elif suffix == ".csv":
-        options = pacsv.ConvertOptions(
-            column_types={"keep": pa.string()}, strings_can_be_null=True
-        )
+        options = pacsv.ConvertOptions(column_types={"keep": pa.string()}, strings_can_be_null=True)
         back = pacsv.read_csv(out, convert_options=options).to_pylist()
     else:
         back = json.loads(out.read_text())
@@ -110,7 +119,7 @@ def test_export_round_trips(tmp_path, suffix):
                 assert str(got[name]) == value  # CSV readers guess "0.5" is a number
             else:
                 assert got[name] == value, name
-    with pytest.raises(LessdataError, match=".parquet, .csv or .json"):
+    with pytest.raises(LessdataError, match=r"\.parquet, \.csv or \.json"):
         store.export(tmp_path / "runs.xlsx")
 
 
@@ -138,9 +147,14 @@ def _toy_spec():
     y = (x[:, 1] > 0).astype(np.int64)
     task = Task("toy", x, y, x[:10], y[:10], (5,), 2)
     return SweepSpec(
-        task=task, model="hook", metrics=["prototypes"], policies=["random", "keep-hard"],
-        fractions=[0.2, 0.5, 1.0], seeds=2, score_options={"k": 4},
-    )  # fmt: skip
+        task=task,
+        model="hook",
+        metrics=["prototypes"],
+        policies=["random", "keep-hard"],
+        fractions=[0.2, 0.5, 1.0],
+        seeds=2,
+        score_options={"k": 4},
+    )
 
 
 def test_resume_after_interruption_repeats_nothing(tmp_path):
@@ -200,9 +214,13 @@ def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, monkey
 
     importlib.reload(scale_hook_mod)
     spec = SweepSpec(
-        task=scale_hook_mod.make_task(), model="hook", metrics=["random"],
-        policies=["random", "keep-hard"], fractions=[0.25, 0.5], seeds=2,
-    )  # fmt: skip
+        task=scale_hook_mod.make_task(),
+        model="hook",
+        metrics=["random"],
+        policies=["random", "keep-hard"],
+        fractions=[0.25, 0.5],
+        seeds=2,
+    )
     summary = run_sweep(spec, tmp_path / "store", train_and_eval=scale_hook_mod.train)
     assert summary.planned == 10 and summary.skipped == 3 and summary.ok == 7
     after = log.read_text().splitlines()

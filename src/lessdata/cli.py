@@ -339,6 +339,21 @@ def metrics() -> None:
         typer.echo(f"{'':24s}   high = {m.high_means}; needs: {', '.join(needs) or 'nothing'}")
 
 
+def _mount_labs() -> None:
+    """Attach the scaling lab (`lessdata scale`) and the theory (`lessdata theory`) apps."""
+    from lessdata.commands.scale import scale_app
+
+    app.add_typer(scale_app, name="scale")
+    try:
+        from lessdata.commands.theory import theory_app
+    except ImportError:  # pragma: no cover - the theory module ships with the package
+        return
+    app.add_typer(theory_app, name="theory")
+
+
+_mount_labs()
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     try:

@@ -77,6 +77,24 @@ def parse_fractions(text: str) -> list[float | int]:
     return [parse_keep(item) for item in items]
 
 
+def parse_options(pairs: list[str] | None) -> dict[str, int | float | str]:
+    """Read ``--metric-option KEY=VALUE`` pairs; values become int, float or stay text."""
+    options: dict[str, int | float | str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LessdataError(f"--metric-option takes KEY=VALUE, got {pair!r}")
+        parsed: int | float | str = value
+        for cast in (int, float):
+            try:
+                parsed = cast(value)
+                break
+            except ValueError:
+                continue
+        options[key.strip()] = parsed
+    return options
+
+
 @scale_app.command("run")
 def run(
     task: Annotated[
@@ -98,12 +116,14 @@ def run(
         float, typer.Option(help="Share of a PATH task (or digits) held out for testing.")
     ] = 0.2,
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Built-in model: logreg (scikit-learn, fast), mlp, cnn1d (signals such as "
-            "mnist1d), cnn2d (images such as digits). Ignored by --command except as a label."
+            help="Built-in model: logreg (scikit-learn, fast), mlp (the default), cnn1d "
+            "(signals such as mnist1d), cnn2d (images such as digits). With --command, only a "
+            "label for the runs (default: command).",
+            show_default=False,
         ),
-    ] = "mlp",
+    ] = None,
     width: Annotated[
         list[int],
         typer.Option(
@@ -165,6 +185,14 @@ def run(
     k: Annotated[
         int | None, typer.Option("--k", help="k-means clusters for prototypes/semdedup.")
     ] = None,
+    metric_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric-option",
+            help="KEY=VALUE passed to the metrics; repeatable. The training-dynamics metrics "
+            "take proxy_model, proxy_epochs, proxy_runs, width (of the proxy) and early_epoch.",
+        ),
+    ] = None,
     jobs: Annotated[
         int,
         typer.Option(
@@ -212,7 +240,7 @@ def run(
         policies=list(policy), fractions=parse_fractions(fractions), seeds=seeds,
         train=train, class_balanced=class_balanced, n_train=n_train, data_seed=data_seed,
         label_column=label_column, test=test, test_fraction=test_fraction,
-        score_options={"k": k} if k is not None else {},
+        score_options={**parse_options(metric_option), **({"k": k} if k is not None else {})},
     )  # fmt: skip
     summary = run_sweep(spec, store, jobs=jobs, command=command)
     typer.echo(

@@ -353,20 +353,34 @@ def _png(figure: Any) -> bytes:
 def _plain_log_ticks(ax: Any) -> None:
     """Log axes labelled 300, 1,000 and 0.05 instead of 3×10², 10³ and 5×10⁻².
 
-    Minor ticks are labelled only on an axis spanning less than about a decade and a half,
-    where there would otherwise be too few labels to read values off.
+    Between the decades, ticks are labelled where there is room: every one on an axis
+    spanning less than a decade (y) or about half of one (x, whose labels are wider), the
+    2s and 5s on an axis spanning up to 2.5 decades, none beyond.
     """
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter
 
-    for axis, limits, text in (
-        (ax.xaxis, ax.get_xlim(), lambda v, _: f"{v:,.0f}"),
-        (ax.yaxis, ax.get_ylim(), lambda v, _: f"{v:.3g}"),
+    def formatter(text: Any, every_below: float, span: float) -> FuncFormatter:
+        def label(value: float, _: Any) -> str:
+            if value <= 0:
+                return ""
+            mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+            nearest = round(mantissa)
+            if abs(mantissa - nearest) > 1e-6:
+                return ""
+            if span < every_below or (span <= 2.5 and nearest in (1, 2, 5)) or nearest == 1:
+                return text(value)
+            return ""
+
+        return FuncFormatter(label)
+
+    for axis, limits, text, every_below in (
+        (ax.xaxis, ax.get_xlim(), lambda v: f"{v:,.0f}", 0.6),
+        (ax.yaxis, ax.get_ylim(), lambda v: f"{v:.3g}", 1.0),
     ):
-        formatter = FuncFormatter(text)
-        axis.set_major_formatter(formatter)
         low, high = (max(v, 1e-300) for v in limits)
-        wide = abs(math.log10(high / low)) > 1.5
-        axis.set_minor_formatter(NullFormatter() if wide else formatter)
+        span = abs(math.log10(high / low))
+        axis.set_major_formatter(formatter(text, every_below, span))
+        axis.set_minor_formatter(formatter(text, every_below, span))
 
 
 def _floor(values: Any) -> np.ndarray:
@@ -411,8 +425,8 @@ def render_scaling_png(analysis: Analysis) -> bytes:
     if full is not None:
         left.axhline(max(full.error, ERROR_FLOOR), color="black", lw=0.8, ls=":")
         left.text(
-            left.get_xlim()[0], max(full.error, ERROR_FLOOR), " full-data error",
-            fontsize=8, va="bottom", color="#333333",
+            0.01, max(full.error, ERROR_FLOOR), "full-data error", fontsize=8, va="bottom",
+            color="#333333", transform=left.get_yaxis_transform(),
         )  # fmt: skip
         right.axhline(full.accuracy, color="black", lw=0.8, ls=":")
         right.axhspan(
@@ -564,7 +578,10 @@ def _policy_html(analysis: Analysis) -> str:
             + _td(_num(row.b, ".3f"), "num")
             + _td(interval, "num")
             + _td(_count(row.examples_to_full), "num")
-            + _td(_pct(row.saved_vs_random, signed=True), saved_cls or "num")
+            + _td(
+                "baseline" if row.label == BASELINE else _pct(row.saved_vs_random, signed=True),
+                saved_cls or "num",
+            )
             + _td(_MISSING if near is None else f"{100 * near:.0f}%", "num")
             + _td(gap_text, "num")
         )

@@ -50,7 +50,8 @@ DEFAULT_POLICIES: tuple[str, ...] = ("random", "keep-easy", "keep-hard")
 #: policies whose subset does not depend on a metric's scores
 SCORE_FREE_POLICIES = ("random", "d4")
 #: score options passed on to ``lessdata.score`` / ``lessdata.prune``
-SCORE_OPTIONS = ("k", "distance", "eps", "survivor", "encoder")
+BASE_SCORE_OPTIONS = ("k", "distance", "eps", "survivor")
+SCORE_OPTIONS = (*BASE_SCORE_OPTIONS, "encoder")
 #: lines of a failed command's stderr kept in the store
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_CHARS = 2000
@@ -91,8 +92,10 @@ class SweepSpec:
         class_balanced: split each budget evenly across classes (not with ``d4``).
         n_train, data_seed, label_column, test, test_fraction: how to load ``task`` when it
             is a name or a path (see :func:`~lessdata.scaling.tasks.load_task`).
-        score_options: options for the metrics (``k``, ``distance``, ``eps``, ``survivor``,
-            ``encoder``).
+        score_options: options for the metrics: ``k``, ``distance``, ``eps``, ``survivor``,
+            ``encoder`` (texts of a path task), and any option a chosen metric takes (the
+            training-dynamics metrics: ``proxy_model``, ``proxy_epochs``, ``proxy_runs``,
+            ``width``, ``early_epoch``).
     """
 
     task: str | Path | Task = "mnist1d"
@@ -198,10 +201,12 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
         raise LessdataError(f"widths must be positive whole numbers, got {widths}")
     if len(set(widths)) != len(widths):
         raise LessdataError(f"name each width once, got {widths}")
-    unknown = set(spec.score_options) - set(SCORE_OPTIONS)
+    accepted = set(SCORE_OPTIONS).union(*(get_metric(m).options for m in spec.metrics))
+    unknown = sorted(set(spec.score_options) - accepted)
     if unknown:
         raise LessdataError(
-            f"unknown score options {sorted(unknown)}; choose from {', '.join(SCORE_OPTIONS)}"
+            f"the metrics {', '.join(spec.metrics)} take no option {unknown}; options: "
+            f"{', '.join(sorted(accepted))}"
         )
     if not spec.fractions:
         raise LessdataError("give at least one fraction (--fractions 0.1,0.5,1.0)")
@@ -258,50 +263,89 @@ def _hook_name(train_and_eval: TrainHook | None, command: str | None) -> str | N
 
 
 class _Scores:
-    """Scores per (metric, seed): computed once, kept in memory, cached as ``.npy``."""
+    """Scores per (metric, seed): computed once, kept in memory, cached as ``.npy``.
 
-    def __init__(self, task: Task, options: Mapping[str, Any], folder: Path, data: str) -> None:
+    A missing seed's metrics are computed together in one ``lessdata.score`` call, so that
+    metrics that share work (prototypes and semdedup one k-means; the training-dynamics
+    metrics one set of proxy runs) do it once.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        metrics: Sequence[str],
+        options: Mapping[str, Any],
+        folder: Path,
+        data: str,
+    ) -> None:
         self.task = task
-        self.options = dict(options)
+        self.metrics = list(metrics)
+        self.options = {k: v for k, v in options.items() if v is not None and k != "encoder"}
         self.folder = folder
         self.data = data
         self.memory: dict[tuple[str, int], np.ndarray] = {}
         self.computed = 0
         self.loaded = 0
 
+    def _relevant(self, metric: str) -> dict[str, Any]:
+        """The options that can change ``metric``'s scores."""
+        from lessdata.metrics import get_metric
+
+        takes = set(BASE_SCORE_OPTIONS).union(get_metric(metric).options)
+        return {k: v for k, v in self.options.items() if k in takes}
+
     def path(self, metric: str, seed: int) -> Path:
-        digest = _digest(["scores-v1", self.data, metric, seed, self.options])[:16]
+        """The cache file of ``metric`` under ``seed`` for this data and these options."""
+        digest = _digest(["scores-v1", self.data, metric, seed, self._relevant(metric)])[:16]
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in metric)
         return self.folder / f"{safe}-seed{seed}-{digest}.npy"
+
+    def _load(self, metric: str, seed: int) -> np.ndarray | None:
+        path = self.path(metric, seed)
+        if not path.exists():
+            return None
+        try:
+            scores = np.load(path)
+        except (OSError, ValueError):
+            return None
+        if scores.shape != (self.task.n_train,) or not np.isfinite(scores).all():
+            return None
+        return scores
 
     def get(self, metric: str, seed: int) -> np.ndarray:
         """The ``metric`` scores of every training example under ``seed``."""
         if (metric, seed) in self.memory:
             return self.memory[(metric, seed)]
-        path = self.path(metric, seed)
-        scores = None
-        if path.exists():
-            try:
-                scores = np.load(path)
-                if scores.shape != (self.task.n_train,) or not np.isfinite(scores).all():
-                    scores = None
-            except (OSError, ValueError):
-                scores = None
-            if scores is not None:
+        wanted = [metric, *(m for m in self.metrics if m != metric)]
+        missing = []
+        for name in wanted:
+            if (name, seed) in self.memory:
+                continue
+            cached = self._load(name, seed)
+            if cached is None:
+                missing.append(name)
+            else:
+                self.memory[(name, seed)] = cached
                 self.loaded += 1
-        if scores is None:
+        if metric in missing:
             import lessdata
 
-            options = {k: v for k, v in self.options.items() if v is not None}
+            base = {k: v for k, v in self.options.items() if k in BASE_SCORE_OPTIONS}
+            from lessdata.metrics import get_metric
+
+            takes = set().union(*(get_metric(m).options for m in missing))
+            extra = {k: v for k, v in self.options.items() if k in takes - set(base)}
             table = lessdata.score(
-                self.task.x_train, [metric], labels=self.task.y_train, seed=seed, **options
-            )
-            scores = np.asarray(table[metric].to_numpy(), dtype=np.float64)
-            self.computed += 1
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, scores)
-        self.memory[(metric, seed)] = scores
-        return scores
+                self.task.x_train, missing, labels=self.task.y_train, seed=seed,
+                metric_options=extra or None, **base,
+            )  # fmt: skip
+            for name in missing:
+                scores = np.asarray(table[name].to_numpy(), dtype=np.float64)
+                self.computed += 1
+                with atomic_path(self.path(name, seed)) as tmp, open(tmp, "wb") as handle:
+                    np.save(handle, scores)
+                self.memory[(name, seed)] = scores
+        return self.memory[(metric, seed)]
 
 
 def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.ndarray | None:
@@ -492,6 +536,16 @@ def run_sweep(
         raise LessdataError("give either a train_and_eval callable or a --command, not both")
     if command is not None:
         _check_template(command)
+    if train_and_eval is not None and jobs > 1:
+        import pickle
+
+        try:
+            pickle.dumps(train_and_eval)
+        except Exception:
+            raise LessdataError(
+                "with jobs > 1 the train_and_eval callable must be picklable (a module-level "
+                "function, not a lambda or closure); define it in a module or use jobs=1"
+            ) from None
     mode = "callable" if train_and_eval is not None else "command" if command else "builtin"
     if isinstance(spec.task, Task):
         task = spec.task
@@ -539,7 +593,7 @@ def run_sweep(
             f"examples), {summary.skipped} already done, {len(pending)} to run"
         )
         if pending:
-            scores = _Scores(task, spec.score_options, results.dir / "scores", data)
+            scores = _Scores(task, spec.metrics, spec.score_options, results.dir / "scores", data)
             state = {
                 "mode": mode, "model": model, "train": train, "x_train": task.x_train,
                 "y_train": task.y_train, "x_test": task.x_test, "y_test": task.y_test,
@@ -653,6 +707,7 @@ def _parallel(
     )
     in_flight: dict[Future, _Plan] = {}
     exhausted = False
+    finished_cleanly = False
     try:
         while True:
             while not exhausted and summary.aborted is None and len(in_flight) < 2 * jobs:
@@ -663,6 +718,7 @@ def _parallel(
                 plan, job = item
                 in_flight[pool.submit(_execute, job)] = plan
             if not in_flight:
+                finished_cleanly = summary.aborted is None
                 return
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -677,7 +733,8 @@ def _parallel(
                     result = {"status": "failed", "message": summary.aborted, "seconds": None}
                 yield plan, result
     finally:
-        pool.shutdown(wait=summary.aborted is None, cancel_futures=True)
+        # interrupted (Ctrl-C, an error while recording) or broken: do not wait on workers
+        pool.shutdown(wait=finished_cleanly, cancel_futures=True)
 
 
 def _record(
