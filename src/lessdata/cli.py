@@ -342,12 +342,9 @@ def metrics() -> None:
 def _mount_labs() -> None:
     """Attach the scaling lab (`lessdata scale`) and the theory (`lessdata theory`) apps."""
     from lessdata.commands.scale import scale_app
+    from lessdata.commands.theory import theory_app
 
     app.add_typer(scale_app, name="scale")
-    try:
-        from lessdata.commands.theory import theory_app
-    except ImportError:  # pragma: no cover - the theory module ships with the package
-        return
     app.add_typer(theory_app, name="theory")
 
 

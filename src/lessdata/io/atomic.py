@@ -13,6 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(final: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; on success rename it to ``final``.
@@ -28,6 +34,7 @@ def atomic_path(final: str | os.PathLike[str], *, directory: bool = False) -> It
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
         yield tmp
         if directory and final.exists():
