@@ -45,6 +45,7 @@ labels, options, seed) serves all the dynamics metrics of a scoring call.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -172,35 +173,41 @@ def _proxy_doc(fn: MetricFn) -> MetricFn:  # appends the shared options to the d
     return fn
 
 
-@_proxy_doc
-def el2n(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+def _from_runs(
+    extract: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], doc: str
+) -> MetricFn:
+    """Build a metric that reads its columns from the shared proxy runs.
+
+    Every dynamics metric takes the same options, so that one set of runs serves them all.
+    """
+
+    def metric(
+        inputs: ScoreInputs,
+        *,
+        proxy_model: str = PROXY_MODEL,
+        proxy_epochs: int = PROXY_EPOCHS,
+        proxy_runs: int = PROXY_RUNS,
+        width: int = PROXY_WIDTH,
+        early_epoch: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+        return extract(d)
+
+    metric.__doc__ = doc
+    return _proxy_doc(metric)
+
+
+el2n = _from_runs(
+    lambda d: {"el2n": d["el2n"].copy()},
     """EL2N: norm of the error vector softmax(f(x)) - onehot(y) early in training.
 
     Paul et al. 2021: examples with a large early error are the informative (or mislabelled)
     ones; pruning the low-EL2N ones costs little accuracy. Returns ``{"el2n": score}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"el2n": d["el2n"].copy()}
+    """,
+)
 
-
-@_proxy_doc
-def grand(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+grand = _from_runs(
+    lambda d: {"grand": d["grand"].copy()},
     """GraNd: L2 norm of the per-example cross-entropy gradient w.r.t. all parameters.
 
     Paul et al. 2021 (expected gradient norm, here averaged over ``proxy_runs``
@@ -210,121 +217,59 @@ def grand(
     bias), i.e. EL2N times a feature norm: high-error examples score high under both, but
     among well-fit examples GraNd also tracks the size of the features, so early in training
     its ranking of the easy part can differ from EL2N's. Returns ``{"grand": score}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"grand": d["grand"].copy()}
+    """,
+)
 
-
-@_proxy_doc
-def forgetting(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+forgetting = _from_runs(
+    lambda d: {"forgetting": d["forgetting"].copy()},
     """Forgetting events: times an example goes from correct to wrong between epoch ends.
 
     Toneva et al. 2019. An example never correct at any epoch end scores ``proxy_epochs``
     (the maximum; a learned example has at most ``proxy_epochs // 2`` events). Averaged over
     runs. Returns ``{"forgetting": score}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"forgetting": d["forgetting"].copy()}
+    """,
+)
 
-
-@_proxy_doc
-def aum(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+aum = _from_runs(
+    lambda d: {"aum": -d["aum"], "aum_margin": d["aum"].copy()},
     """Minus the area under the margin (Pleiss et al. 2020).
 
     AUM = mean over epochs (and runs) of the assigned-class logit minus the largest other
     logit; a low or negative AUM marks a likely mislabelled example. Returns
     ``{"aum": -AUM (higher = more suspect), "aum_margin": AUM}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"aum": -d["aum"], "aum_margin": d["aum"].copy()}
+    """,
+)
 
-
-@_proxy_doc
-def cartography_confidence(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+cartography_confidence = _from_runs(
+    lambda d: {"cartography-confidence": 1.0 - d["confidence"]},
     """One minus the cartography confidence (Swayamdipta et al. 2020).
 
     Confidence = mean over epochs of the probability of the assigned label; low confidence
     means hard to learn (or mislabelled). Returns ``{"cartography-confidence": 1 - conf}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"cartography-confidence": 1.0 - d["confidence"]}
+    """,
+)
 
-
-@_proxy_doc
-def cartography_variability(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+cartography_variability = _from_runs(
+    lambda d: {"cartography-variability": d["variability"].copy()},
     """Cartography variability (Swayamdipta et al. 2020): the standard deviation over epochs
     of the assigned label's probability (averaged over runs). High = ambiguous: the model
     keeps changing its mind. Returns ``{"cartography-variability": std}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"cartography-variability": d["variability"].copy()}
+    """,
+)
 
-
-@_proxy_doc
-def margin(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+margin = _from_runs(
+    lambda d: {"margin": -d["final_margin"]},
     """Minus the final logit margin: assigned-class logit minus the largest other logit after
     the last epoch (averaged over runs). Returns ``{"margin": -margin}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"margin": -d["final_margin"]}
+    """,
+)
 
-
-@_proxy_doc
-def entropy(
-    inputs: ScoreInputs,
-    *,
-    proxy_model: str = PROXY_MODEL,
-    proxy_epochs: int = PROXY_EPOCHS,
-    proxy_runs: int = PROXY_RUNS,
-    width: int = PROXY_WIDTH,
-    early_epoch: int | None = None,
-) -> dict[str, np.ndarray]:
+entropy = _from_runs(
+    lambda d: {"entropy": d["final_entropy"].copy()},
     """Predictive entropy (nats) of the proxy after the last epoch (averaged over runs);
     high = uncertain. Returns ``{"entropy": entropy}``.
-    """
-    d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
-    return {"entropy": d["final_entropy"].copy()}
-
+    """,
+)
 
 _DYNAMICS = (
     ("el2n", el2n, "error-vector norm early in proxy training (EL2N, Paul et al. 2021)",

@@ -15,7 +15,7 @@ from lessdata import __version__
 from lessdata.report import _format as fmt
 from lessdata.report.summary import Example, Summary
 
-_CSS = """
+BASE_CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
        margin: 2rem auto; max-width: 1200px; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
@@ -27,14 +27,20 @@ th, td { border-bottom: 1px solid #e5e5e5; padding: .25rem .6rem; text-align: le
 th { background: #f5f5f5; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .id { font-family: ui-monospace, Menlo, Consolas, monospace; white-space: nowrap; }
-.preview { color: #444; word-break: break-word; }
 .note { color: #666; font-size: .9em; }
-.kept { color: #1f77b4; } .pruned { color: #d95f02; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
+"""
+
+_CSS = (
+    BASE_CSS
+    + """
+.preview { color: #444; word-break: break-word; }
+.kept { color: #1f77b4; } .pruned { color: #d95f02; }
 ul.dups { margin: 0; padding-left: 1.1rem; }
 ul.dups li { margin: .1rem 0; }
 footer { margin-top: 3rem; color: #888; font-size: .85em; }
 """
+)
 
 
 def _cell(text: str, cls: str | None = None) -> str:

@@ -37,6 +37,7 @@ import numpy as np
 
 from lessdata.errors import LessdataError
 from lessdata.io.atomic import atomic_path
+from lessdata.report.html import BASE_CSS
 from lessdata.scaling.fit import (
     ERROR_FLOOR,
     Curve,
@@ -58,24 +59,14 @@ _COLOURS = (
 _BASELINE_COLOUR = "#555555"
 _MISSING = "—"
 
-_CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
-       margin: 2rem auto; max-width: 1200px; padding: 0 1rem; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
-h3 { font-size: 1rem; margin-top: 1.2rem; }
-table { border-collapse: collapse; margin: .5rem 0; }
-th, td { border-bottom: 1px solid #e5e5e5; padding: .25rem .6rem; text-align: left;
-         vertical-align: top; }
-th { background: #f5f5f5; font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-.id { font-family: ui-monospace, Menlo, Consolas, monospace; white-space: nowrap; }
-.note { color: #666; font-size: .9em; }
+_CSS = (
+    BASE_CSS
+    + """
 .good { color: #1a7f37; } .bad { color: #b42318; }
 pre.msg { white-space: pre-wrap; word-break: break-word; margin: 0; font-size: .85em; }
-img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 footer { margin-top: 3rem; color: #888; font-size: .85em; }
 """
+)
 
 
 # --- analysis ----------------------------------------------------------------------------
