@@ -125,3 +125,19 @@ def test_auto_judges_the_requested_fraction_not_the_rounded_count():
     assert np.array_equal(
         select(scores, 0.5, policy="auto"), select(scores, 0.5, policy="keep-hard")
     )
+
+
+def test_importance_policy_samples_in_proportion_to_exp_score():
+    """Gumbel top-1 picks index i with probability exp(s_i) / sum exp(s)."""
+    scores = np.log(np.array([1.0, 2.0, 7.0]))
+    picks = np.array([select(scores, 1, policy="importance", seed=s)[0] for s in range(4000)])
+    freq = np.bincount(picks, minlength=3) / len(picks)
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.03)
+
+
+def test_importance_policy_is_seeded_and_exact_in_size():
+    scores = np.random.default_rng(1).normal(size=500)
+    a = select(scores, 0.2, policy="importance", seed=3)
+    b = select(scores, 0.2, policy="importance", seed=3)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 100 and len(np.unique(a)) == 100

@@ -210,7 +210,8 @@ def prune(
         typer.Option(
             help="keep-hard | keep-easy | auto (hard when keeping >= --auto-threshold of the "
             "data, easy below: Sorscher et al. 2022) | random | moderate (scores nearest the "
-            "median) | ccs (coverage-centric) | d4 (SemDeDup, then prototypes)."
+            "median) | ccs (coverage-centric) | importance (sample in proportion to exp(score), "
+            "DSIR's Gumbel top-k; use with --metric dsir) | d4 (SemDeDup, then prototypes)."
         ),
     ] = "auto",
     class_balanced: Annotated[

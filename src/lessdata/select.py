@@ -141,6 +141,19 @@ def ccs(
     return np.sort(picked.astype(np.int64))
 
 
+def importance(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """Importance resampling without replacement: ``scores`` are log importance weights.
+
+    Keeps ``budget`` examples drawn without replacement with probability proportional to
+    ``exp(score)``, by the Gumbel top-k trick (keep the top ``budget`` of ``score + G``,
+    ``G ~ Gumbel(0, 1)``). This is DSIR's resampling step (Xie et al. 2023): with the
+    ``dsir`` metric it picks target-like examples while keeping some diversity, where
+    ``keep-hard`` would take the deterministic top-k.
+    """
+    noisy = scores + rng.gumbel(size=len(scores))
+    return np.sort(np.argsort(-noisy, kind="stable")[:budget])
+
+
 POLICIES: dict[str, Policy] = {
     "keep-hard": keep_hard,
     "keep-easy": keep_easy,
@@ -148,6 +161,7 @@ POLICIES: dict[str, Policy] = {
     "random": random_policy,
     "moderate": moderate,
     "ccs": ccs,
+    "importance": importance,
 }
 
 
