@@ -171,7 +171,7 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str], str]] = [
     ("missing-id-column", "dedup", ok_parquet, ["--id-column", "nope"], "'nope'"),
     ("corrupt-parquet", "prune", garbage_parquet, ["--keep", "0.5"], "cannot read"),
     ("truncated-npy", "prune", truncated_npy, ["--keep", "0.5"], "not a readable .npy"),
-    ("folder-not-hf", "prune", plain_folder, ["--keep", "0.5"], "not a Hugging Face"),
+    ("folder-without-code", "prune", plain_folder, ["--keep", "0.5"], "no files ending in .py"),
     ("missing-path", "prune", missing, ["--keep", "0.5"], "no such file"),
     ("missing-path-score", "score", missing, [], "no such file"),
     ("unknown-policy", "prune", ok_npy, ["--keep", "0.5", "--policy", "bogus"], "policy"),

@@ -9,15 +9,18 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 __version__ = "0.1.0"
 
 from lessdata.api import PruneResult, dedup, prune, score
+from lessdata.curate import CurationResult, curate
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import Dataset, load
 from lessdata.select import select
 
 __all__ = [
+    "CurationResult",
     "Dataset",
     "LessdataError",
     "PruneResult",
     "__version__",
+    "curate",
     "dedup",
     "load",
     "prune",

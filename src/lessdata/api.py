@@ -6,6 +6,7 @@ the same names call, option for option.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pyarrow as pa
 from lessdata._progress import log
 from lessdata.budget import resolve_budget
 from lessdata.errors import LessdataError
-from lessdata.io.dataset import Dataset, check_vectors, external_labels, load
+from lessdata.io.dataset import Dataset, check_vectors, detect_format, external_labels, load
 from lessdata.io.manifest import build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import check_not_input, subset_path, write_subset
 from lessdata.metrics import ScoreInputs, get_metric
@@ -32,7 +33,7 @@ from lessdata.select import (
 )
 
 DataLike = str | Path | Dataset | np.ndarray
-DEDUP_METHODS = ("semantic",)
+DEDUP_METHODS = ("exact", "near", "semantic")
 
 
 @dataclass
@@ -241,7 +242,7 @@ def dedup(
     data: DataLike,
     *,
     out: str | Path | None = None,
-    method: str = "semantic",
+    method: str | Sequence[str] = "semantic",
     eps: float = 0.05,
     survivor: str = "hard",
     k: int | None = None,
@@ -249,18 +250,51 @@ def dedup(
     cache_dir: str | Path | None = None,
     seed: int = 0,
     report: bool = True,
+    keep_rule: str = "first",
+    near: Any = None,
+    split: str = "file",
+    extensions: Sequence[str] = (".py",),
     **load_options: Any,
 ) -> PruneResult:
     """Remove duplicates and write the survivors (see :func:`prune` for ``out``).
 
-    ``method="semantic"`` is SemDeDup: within each k-means cluster, an example whose cosine
-    similarity to a kept example exceeds ``1 - eps`` is dropped; ``survivor`` (hard, easy,
-    random) decides which member of a group stays.
+    ``method`` names one kind or several, which chain in the order exact → near → semantic:
+
+    * ``exact``: identical after normalisation (trailing spaces, line endings);
+    * ``near``: MinHash + LSH, Jaccard similarity of word 5-grams >= 0.7 by default (``near``
+      takes a :class:`lessdata.curate.NearOptions`); each cluster keeps one member chosen
+      by ``keep_rule`` (``first`` or ``longest``);
+    * ``semantic``: SemDeDup: within each k-means cluster, an example whose cosine
+      similarity to a kept example exceeds ``1 - eps`` is dropped; ``survivor`` (hard, easy,
+      random) decides which member of a group stays.
+
+    Text kinds (and any input that is a folder of source files) run through
+    :func:`lessdata.curate.curate`, which also records unreadable documents; ``semantic``
+    alone also works on precomputed embeddings.
     """
-    if method not in DEDUP_METHODS:
-        raise LessdataError(f"unknown dedup method {method!r}; choose one of {DEDUP_METHODS}")
+    methods = [method] if isinstance(method, str) else list(method)
+    unknown = [m for m in methods if m not in DEDUP_METHODS]
+    if unknown or not methods:
+        raise LessdataError(
+            f"unknown dedup method {unknown[0] if unknown else '(none)'!r}; choose among "
+            f"{', '.join(DEDUP_METHODS)}"
+        )
     check_eps(eps)
     check_seed(seed)
+    if methods != ["semantic"] or _is_source_folder(data):
+        from lessdata.curate import curate
+
+        given = {k: v for k, v in load_options.items() if v is not None}
+        columns = {k: given.pop(k) for k in ("text_column", "id_column") if k in given}
+        if given:
+            raise LessdataError(
+                f"{', '.join(sorted(given))} do not apply to text deduplication; drop them"
+            )
+        return curate(
+            data, out=out, dedup=methods, keep_rule=keep_rule, near=near, eps=eps,
+            survivor=survivor, k=k, encoder=encoder, cache_dir=cache_dir, seed=seed,
+            report=report, split=split, extensions=extensions, **columns,
+        )  # fmt: skip
     ds = as_dataset(data, **load_options)
     out_dir = _check_out(ds, out)
     columns = _score_columns(
@@ -278,10 +312,18 @@ def dedup(
         ],
     )
     settings = dict(
-        command="dedup", method=method, eps=eps, survivor=survivor, k=k, seed=seed,
+        command="dedup", method="semantic", eps=eps, survivor=survivor, k=k, seed=seed,
         encoder=encoder,
     )  # fmt: skip
     return _finish(ds, columns, ["semdedup"], kept, reasons, settings, out_dir, report=report)
+
+
+def _is_source_folder(data: DataLike) -> bool:
+    """True for a path to a folder that is not a saved Hugging Face dataset."""
+    if not isinstance(data, (str, Path)) or str(data).startswith("builtin:"):
+        return False
+    path = Path(data)
+    return path.is_dir() and detect_format(path) == "source"
 
 
 def _d4(

@@ -35,8 +35,43 @@ Input = Annotated[
     str,
     typer.Argument(
         help="Dataset: .npy/.npz, .parquet, .jsonl, .csv, a Hugging Face save_to_disk folder, "
-        "or builtin:digits.",
+        "a folder of source files, or builtin:digits.",
         show_default=False,
+    ),
+]
+Split = Annotated[
+    str,
+    typer.Option(
+        help="For a folder of source files: one document per file, or per top-level "
+        "function/class (`function`; id = path:first-last line)."
+    ),
+]
+Extensions = Annotated[
+    str,
+    typer.Option(help="For a folder of source files: the file suffixes to read, comma-separated."),
+]
+KeepRule = Annotated[
+    str,
+    typer.Option(
+        help="Which member of an exact or near duplicate cluster stays: first (lowest row, "
+        "as text-dedup does) or longest."
+    ),
+]
+Ngram = Annotated[int, typer.Option(help="Near dedup: word n-gram length of the shingles.")]
+NumPerm = Annotated[int, typer.Option(help="Near dedup: MinHash permutations.")]
+Jaccard = Annotated[
+    float, typer.Option(help="Near dedup: Jaccard similarity at which two documents are linked.")
+]
+Bands = Annotated[
+    int | None,
+    typer.Option(help="Near dedup: LSH bands (default: tuned to --jaccard, as datasketch does)."),
+]
+Rows = Annotated[int | None, typer.Option(help="Near dedup: LSH rows per band (with --bands).")]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        help="Near dedup: check each LSH candidate pair's exact Jaccard (slower, no false "
+        "positives) instead of the MinHash estimate."
     ),
 ]
 TextColumn = Annotated[
@@ -125,13 +160,34 @@ def _metric_options(pairs: list[str] | None) -> dict:
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
 
 
-def _load_options(text_column, embedding_column, label_column, id_column, labels) -> dict:
+def _load_options(
+    text_column, embedding_column, label_column, id_column, labels, split="file",
+    extensions=".py",
+) -> dict:  # fmt: skip
     return dict(
         text_column=text_column,
         embedding_column=embedding_column,
         label_column=label_column,
         id_column=id_column,
         labels=labels,
+        split=split,
+        extensions=_extensions(extensions),
+    )
+
+
+def _extensions(text: str) -> tuple[str, ...]:
+    """``".py,.pyi"`` → ``(".py", ".pyi")``; a missing dot is added."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise LessdataError("--extensions needs at least one file suffix, such as .py")
+    return tuple(p if p.startswith(".") else f".{p}" for p in parts)
+
+
+def _near(ngram: int, num_perm: int, jaccard: float, bands, rows, verify: bool):
+    from lessdata.curate import NearOptions
+
+    return NearOptions(
+        ngram=ngram, num_perm=num_perm, threshold=jaccard, bands=bands, rows=rows, verify=verify
     )
 
 
@@ -160,6 +216,8 @@ def score(
     label_column: LabelColumn = None,
     id_column: IdColumn = None,
     labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
     encoder: Encoder = "minilm",
     k: K = None,
     distance: Distance = "cosine",
@@ -180,7 +238,9 @@ def score(
     table = run(
         data, metric, encoder=encoder, k=k, distance=distance, eps=eps, survivor=survivor,
         seed=seed, out=out, metric_options=_metric_options(metric_option),
-        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+        **_load_options(
+            text_column, embedding_column, label_column, id_column, labels, split, extensions
+        ),
     )  # fmt: skip
     typer.echo(f"scored {table.num_rows} examples with {', '.join(metric)} → {out}")
 
@@ -232,6 +292,8 @@ def prune(
     label_column: LabelColumn = None,
     id_column: IdColumn = None,
     labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
     encoder: Encoder = "minilm",
     k: K = None,
     distance: Distance = "cosine",
@@ -254,7 +316,9 @@ def prune(
         class_balanced=class_balanced, auto_threshold=auto_threshold, ccs_beta=ccs_beta,
         ccs_strata=ccs_strata, encoder=encoder, k=k, distance=distance, eps=eps,
         survivor=survivor, seed=seed, metric_options=_metric_options(metric_option),
-        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+        **_load_options(
+            text_column, embedding_column, label_column, id_column, labels, split, extensions
+        ),
     )  # fmt: skip
     typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")
 
@@ -266,37 +330,148 @@ def dedup(
         Path, typer.Option(help="Folder for manifest.parquet, the deduplicated data and report.")
     ],
     method: Annotated[
-        str,
+        list[str],
         typer.Option(
-            help="semantic: SemDeDup (Abbas et al. 2023) on embeddings, within k-means clusters."
+            help="exact (same normalised text) | near (MinHash + LSH on word 5-grams, "
+            "BigCode's settings) | semantic (SemDeDup on embeddings, within k-means "
+            "clusters). Repeat to chain; they run exact → near → semantic."
         ),
-    ] = "semantic",
+    ] = ["semantic"],  # noqa: B006
     eps: Eps = 0.05,
     survivor: Survivor = "hard",
+    keep_rule: KeepRule = "first",
+    ngram: Ngram = 5,
+    num_perm: NumPerm = 256,
+    jaccard: Jaccard = 0.7,
+    bands: Bands = None,
+    rows: Rows = None,
+    verify: Verify = False,
     text_column: TextColumn = None,
     embedding_column: EmbeddingColumn = None,
     label_column: LabelColumn = None,
     id_column: IdColumn = None,
     labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
     encoder: Encoder = "minilm",
     k: K = None,
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Drop near duplicates; the manifest names, for each, the kept example it duplicates.
+    """Drop duplicates; the manifest names, for each, the kept example it duplicates.
 
-    Example: lessdata dedup corpus.jsonl --method semantic --eps 0.05 --out deduped/
+    Example: lessdata dedup corpus.jsonl --method exact --method near --out deduped/
     """
     from lessdata.api import dedup as run
 
     _set_quiet(quiet)
+    options = _load_options(
+        text_column, embedding_column, label_column, id_column, labels, split, extensions
+    )
     result = run(
         data, out=out, method=method, eps=eps, survivor=survivor, encoder=encoder, k=k,
-        seed=seed,
-        **_load_options(text_column, embedding_column, label_column, id_column, labels),
+        seed=seed, keep_rule=keep_rule, near=_near(ngram, num_perm, jaccard, bands, rows, verify),
+        **options,
     )  # fmt: skip
     removed = result.manifest.num_rows - result.n_kept
-    typer.echo(f"removed {removed} duplicates, kept {result.n_kept} → {out}")
+    typer.echo(f"removed {removed} documents, kept {result.n_kept} → {out}")
+
+
+@app.command()
+def curate(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Corpus: a folder of source files, or .jsonl / .parquet / .csv / a Hugging "
+            "Face dataset folder with a text column.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for manifest.parquet, the kept documents (input's format; "
+            "documents.parquet for a source folder), curation.png and report.html."
+        ),
+    ],
+    quality: Annotated[
+        str,
+        typer.Option(
+            help="Quality heuristics: code (StarCoder-style line lengths, alphanumeric "
+            "fraction, comments, auto-generated markers, size), prose (Gopher-style word "
+            "counts, symbols, repeated lines and n-grams) or none."
+        ),
+    ] = "none",
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Override a quality bound: min_RULE=VALUE or max_RULE=VALUE (VALUE none "
+            "switches it off), e.g. max_max_line_length=2000; repeatable."
+        ),
+    ] = None,
+    dedup: Annotated[
+        list[str],
+        typer.Option(help="Dedup kinds to chain: exact, near, semantic (repeat the option)."),
+    ] = ["exact", "near"],  # noqa: B006
+    keep_rule: KeepRule = "first",
+    ngram: Ngram = 5,
+    num_perm: NumPerm = 256,
+    jaccard: Jaccard = 0.7,
+    bands: Bands = None,
+    rows: Rows = None,
+    verify: Verify = False,
+    eps: Eps = 0.05,
+    survivor: Survivor = "hard",
+    encoder: Encoder = "minilm",
+    k: K = None,
+    text_column: TextColumn = None,
+    id_column: IdColumn = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Skip unusable documents, filter by quality, then deduplicate: exact → near → semantic.
+
+    Every document gets a manifest row with its quality values, the stage that removed it
+    and why; report.html shows the counts per stage and the largest duplicate clusters side
+    by side. Example: lessdata curate src/ --split function --quality code --out curated/
+    """
+    from lessdata.curate import curate as run
+
+    _set_quiet(quiet)
+    result = run(
+        data, out=out, dedup=[] if dedup == ["none"] else dedup,
+        quality=None if quality == "none" else quality, thresholds=_thresholds(threshold),
+        keep_rule=keep_rule, near=_near(ngram, num_perm, jaccard, bands, rows, verify),
+        eps=eps, survivor=survivor, encoder=encoder, k=k, seed=seed,
+        text_column=text_column, id_column=id_column, split=split,
+        extensions=_extensions(extensions),
+    )  # fmt: skip
+    n = result.manifest.num_rows
+    for stage, removed in result.stages.items():
+        typer.echo(f"{stage:>9}: removed {removed:,}")
+    typer.echo(f"kept {result.n_kept:,} of {n:,} documents → {out}")
+
+
+def _thresholds(pairs: list[str] | None) -> dict[str, float | None] | None:
+    """Parse min_RULE=VALUE / max_RULE=VALUE pairs (``none`` switches a bound off)."""
+    if not pairs:
+        return None
+    parsed: dict[str, float | None] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LessdataError(f"--threshold takes min_RULE=VALUE or max_RULE=VALUE, got {pair!r}")
+        if value.strip().lower() == "none":
+            parsed[key] = None
+            continue
+        try:
+            parsed[key] = float(value)
+        except ValueError:
+            message = f"--threshold {key} needs a number or none, got {value!r}"
+            raise LessdataError(message) from None
+    return parsed
 
 
 @app.command()

@@ -13,6 +13,11 @@ import typer
 
 from lessdata.errors import LessdataError
 
+Encoder = Annotated[
+    str,
+    typer.Option(help="Text encoder for the prototypes selection: tfidf (fast) or minilm."),
+]
+
 scale_app = typer.Typer(
     name="scale",
     help=(
@@ -317,3 +322,63 @@ def export_command(
     with ResultsStore(store) as results:
         path = results.export(out)
         typer.echo(f"exported {results.count()} runs → {path}")
+
+
+@scale_app.command("code-lm")
+def code_lm_command(
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for the corpus cache, scores, results.sqlite and the report."),
+    ] = Path("runs/code-lm"),
+    fractions: Annotated[
+        str, typer.Option(help="Kept fractions of the pool, comma-separated (full pool added).")
+    ] = "0.1,0.3",
+    selection: Annotated[
+        list[str],
+        typer.Option(
+            help="random | dedup (exact + near removed, then random) | prototypes (auto "
+            "policy) | perplexity (keep-easy under an LM trained on the target sample) | "
+            "dsir (importance resampling toward the target sample). Repeatable."
+        ),
+    ] = ["random", "dedup", "prototypes", "perplexity", "dsir"],  # noqa: B006
+    seeds: Annotated[int, typer.Option(help="Seeds per run (0, 1, ...).")] = 1,
+    tokens: Annotated[
+        int, typer.Option(help="Training tokens (bytes) per run, the same for every subset.")
+    ] = 2_000_000,
+    pool_docs: Annotated[
+        int, typer.Option(help="Functions and classes sampled from the training files.")
+    ] = 20_000,
+    encoder: Encoder = "tfidf",
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Folder of .py files for the corpus; repeatable (default: the standard "
+            "library and site-packages of this Python)."
+        ),
+    ] = None,
+    report_only: Annotated[
+        bool, typer.Option(help="Only redraw the report from the runs recorded so far.")
+    ] = False,
+) -> None:
+    """Train a tiny byte-level code LM on each selection of real Python code; compare losses.
+
+    The corpus is the top-level functions and classes of this Python's standard library and
+    site-packages, split by file into training pool, target sample and held-out files. Each
+    run trains for the same number of tokens and records held-out bits per byte. Rerun to
+    resume. Writes code_lm.png and code_lm.html into --out.
+    Example: lessdata scale code-lm --out runs/code-lm --fractions 0.1,0.3 --seeds 2
+    """
+    from lessdata.scaling.code_lm import CodeLMSpec, run_code_lm
+    from lessdata.scaling.code_lm_report import write_code_lm_report
+
+    if not report_only:
+        spec = CodeLMSpec(
+            roots=tuple(str(r) for r in root or ()),
+            fractions=[float(f) for f in parse_fractions(fractions)],
+            selections=tuple(selection), seeds=seeds, tokens=tokens, pool_docs=pool_docs,
+            encoder=encoder,
+        )  # fmt: skip
+        counts = run_code_lm(spec, out)
+        typer.echo(f"ran {counts['ran']} runs ({counts['done']} already recorded)")
+    for name, path in write_code_lm_report(out).items():
+        typer.echo(f"{name}: {path}")

@@ -1,8 +1,10 @@
 """Read a dataset from disk into ids, vectors, texts and labels, without copying it into Python.
 
 Formats: NumPy ``.npy`` / ``.npz``; Parquet, JSONL and CSV with a text and/or embedding
-column; a Hugging Face ``datasets`` dataset saved with ``save_to_disk``; and the built-in
-``builtin:digits`` (scikit-learn's handwritten digits). Vectors stay memory-mapped where
+column; a Hugging Face ``datasets`` dataset saved with ``save_to_disk``; a folder of source
+files (one document per file, or per top-level function/class with ``split="function"``;
+see :mod:`lessdata.io.corpus`); and the built-in ``builtin:digits`` (scikit-learn's
+handwritten digits). Vectors stay memory-mapped where
 the format allows it (``.npy``, HF Arrow files), texts stay Arrow arrays, ids are an Arrow
 array (the given id column, or the row number).
 """
@@ -50,12 +52,15 @@ class Dataset:
 
     Attributes:
         source: the path read (or ``builtin:NAME``).
-        format: ``npy``, ``npz``, ``parquet``, ``jsonl``, ``csv``, ``hf`` or ``builtin``.
+        format: ``npy``, ``npz``, ``parquet``, ``jsonl``, ``csv``, ``hf``, ``source`` (a
+            folder of source files) or ``builtin``.
         ids: stable example ids (Arrow array, unique): the id column, else the row number.
         vectors: ``(N, d)`` float array (possibly a read-only memory map), or None.
         texts: Arrow string array, or None.
         labels: ``(N,)`` int64 class indices, or None; ``classes`` maps them back.
         columns: the column (or npz key) names used for each role, for writing back.
+        extras: further per-row columns carried into written subsets (for source folders:
+            ``path``, ``start_line``, ``end_line``).
     """
 
     source: str
@@ -66,6 +71,7 @@ class Dataset:
     labels: np.ndarray | None = None
     classes: np.ndarray | None = None
     columns: dict[str, str | None] = field(default_factory=dict)
+    extras: dict[str, pa.Array] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -79,12 +85,18 @@ def load(
     label_column: str | None = None,
     id_column: str | None = None,
     labels: str | Path | np.ndarray | None = None,
+    split: str = "file",
+    extensions: tuple[str, ...] = (".py",),
 ) -> Dataset:
     """Load ``source`` and validate it; see the module docstring for the formats.
 
     Column arguments name the roles explicitly; when omitted, common names are looked for
     (``text``/``content``/``code``, ``embedding``/``vector``, ``label``/``y``, ``id``).
     ``labels`` supplies labels from a separate ``.npy`` file or array (for ``.npy`` inputs).
+    ``split`` and ``extensions`` apply to a folder of source files: which files to read and
+    whether each file (``"file"``) or each top-level function/class (``"function"``) is one
+    example. Files that cannot be used (binary, not UTF-8, empty, ...) are skipped with a
+    note; ``lessdata curate`` records them in its manifest.
 
     Raises:
         LessdataError: the file is missing or unreadable, a named column is absent, vectors
@@ -108,7 +120,15 @@ def load(
             raise LessdataError(f"{path}: no such file or directory")
         fmt = detect_format(path)
         names = dict(text=text_column, embedding=embedding_column, label=label_column, id=id_column)
-        if fmt in ("npy", "npz"):
+        if fmt != "source" and (split != "file" or tuple(extensions) != (".py",)):
+            raise LessdataError(
+                f"--split and --extensions apply to a folder of source files, not to {fmt}"
+            )
+        if fmt == "source":
+            if embedding_column or label_column:
+                raise LessdataError("a folder of source files has no embedding or label column")
+            ds = _load_source(path, split, tuple(extensions))
+        elif fmt in ("npy", "npz"):
             ds = _load_numpy(path, fmt, names)
         else:
             table = _read_table(path, fmt, names)
@@ -120,7 +140,8 @@ def load(
 
 
 def detect_format(path: Path) -> str:
-    """Name the format of ``path`` from its suffix (or, for a folder, its HF metadata)."""
+    """Name the format of ``path`` from its suffix (for a folder: ``hf`` when it holds a
+    Hugging Face ``save_to_disk`` dataset, else ``source``, a tree of source files)."""
     if path.is_dir():
         if (path / "state.json").exists() or (path / "dataset_info.json").exists():
             return "hf"
@@ -130,10 +151,7 @@ def detect_format(path: Path) -> str:
                 f"{path} is a DatasetDict with splits {splits}; pass one split's folder, "
                 f"e.g. {path / (splits[0] if splits else 'train')}"
             )
-        raise LessdataError(
-            f"{path} is a folder but not a Hugging Face dataset saved with save_to_disk "
-            "(no state.json); pass a file or such a folder"
-        )
+        return "source"
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     formats = {
         ".npy": "npy",
@@ -151,6 +169,39 @@ def detect_format(path: Path) -> str:
             ".jsonl, .csv or a Hugging Face dataset folder"
         )
     return formats[suffix]
+
+
+# --- source folders --------------------------------------------------------------------
+
+
+def _load_source(path: Path, split: str, extensions: tuple[str, ...]) -> Dataset:
+    """Read a folder of source files (problem files are skipped and counted in a log line)."""
+    from lessdata._progress import log
+    from lessdata.io.corpus import CORPUS_SCHEMA, read_corpus
+
+    table = pa.Table.from_batches(
+        list(read_corpus(path, split=split, extensions=extensions)), schema=CORPUS_SCHEMA
+    )
+    problems = table.filter(pc.is_valid(table["problem"]))
+    if problems.num_rows:
+        counts = pc.value_counts(problems["problem"]).to_pylist()
+        what = ", ".join(f"{c['counts']} {c['values']}" for c in counts)
+        log(f"skipped {problems.num_rows} files ({what}); lessdata curate lists them")
+    table = table.filter(pc.is_null(table["problem"]))
+    if table.num_rows == 0:
+        raise LessdataError(f"{path}: no usable source documents (every file was skipped)")
+    return Dataset(
+        source=str(path),
+        format="source",
+        ids=table["id"].combine_chunks(),
+        texts=table["text"],
+        columns={"text": "text", "id": "id", "split": split},
+        extras={name: table[name].combine_chunks() for name in SOURCE_EXTRAS},
+    )
+
+
+#: per-document columns of a source folder written next to the text
+SOURCE_EXTRAS = ("path", "start_line", "end_line")
 
 
 # --- NumPy -----------------------------------------------------------------------------

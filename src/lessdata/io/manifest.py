@@ -29,7 +29,7 @@ META_KEY = b"lessdata"
 
 def build_manifest(
     ds: Dataset,
-    columns: dict[str, np.ndarray],
+    columns: dict[str, np.ndarray | pa.Array],
     *,
     metrics: list[str],
     kept: np.ndarray | None = None,
@@ -41,7 +41,7 @@ def build_manifest(
     Args:
         ds: the dataset scored (ids, labels and texts are read from it).
         columns: metric outputs; ``*_duplicate_of`` columns hold row indices (-1 = none)
-            and are written as the survivor's id.
+            and are written as the survivor's id; Arrow arrays are written as they are.
         metrics: names of the score columns, in order.
         kept: sorted indices of the kept rows, for prune/dedup.
         reasons: ``(codes, vocabulary)``: per-row index into a list of reason strings.
@@ -49,7 +49,9 @@ def build_manifest(
     """
     fields: dict[str, pa.Array] = {"id": ds.ids}
     for name, values in columns.items():
-        if name.endswith("_duplicate_of"):
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            fields[name] = values
+        elif name.endswith("_duplicate_of"):
             missing = values < 0
             fields[name] = ds.ids.take(pa.array(np.where(missing, 0, values), mask=missing))
         elif np.issubdtype(values.dtype, np.integer):

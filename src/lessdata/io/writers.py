@@ -27,6 +27,8 @@ from lessdata.io.manifest import check_not_input_path
 _CHUNK_ROWS = 65_536
 #: names of the other files lessdata writes into an output folder
 OUTPUT_NAMES = ("manifest.parquet", "report.html", "scores.png")
+#: file name of the kept documents of a source folder (id, path, line span, text)
+SOURCE_DOCUMENTS = "documents.parquet"
 
 
 def subset_path(ds: Dataset, out_dir: Path) -> Path:
@@ -37,6 +39,8 @@ def subset_path(ds: Dataset, out_dir: Path) -> Path:
     """
     if ds.format == "builtin":
         return out_dir / f"{ds.source.split(':', 1)[1]}.npz"
+    if ds.format == "source":
+        return out_dir / SOURCE_DOCUMENTS
     name = Path(ds.source).name
     if name.lower() in OUTPUT_NAMES:
         stem, dot, suffix = name.rpartition(".")
@@ -63,6 +67,7 @@ def write_subset(ds: Dataset, kept: np.ndarray, target: Path) -> Path:
         "jsonl": _write_jsonl,
         "csv": _write_csv,
         "hf": _write_hf,
+        "source": _write_documents,
     }[ds.format]
     writer(ds, kept, mask, target)
     return target
@@ -226,6 +231,19 @@ def _write_hf(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> 
         _changed(ds)
     with atomic_path(target, directory=True) as tmp, _no_progress_bars(quiet()):
         hf.select(kept, keep_in_memory=True).save_to_disk(str(tmp))
+
+
+def _write_documents(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
+    """A source folder's kept documents as Parquet: id, path, line span and text.
+
+    The source tree itself is never touched; a training pipeline reads this table.
+    """
+    if ds.texts is None:
+        raise LessdataError(f"{ds.source}: no texts to write")
+    columns = {"id": ds.ids, **ds.extras, "text": ds.texts}
+    table = pa.table(columns).take(pa.array(kept))
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 @contextlib.contextmanager
