@@ -308,15 +308,13 @@ def _shell(source: str, table: pa.Table) -> Dataset:
 
 
 def _quality_stage(texts: pa.Array, outcome: _Outcome, rules: Any) -> dict[str, np.ndarray]:
-    from lessdata.metrics.quality import describe_failure, failed_rule, quality_values
+    from lessdata.metrics.quality import failure_reasons, quality_values
 
     rows = outcome.survivors()
     values = quality_values(texts.take(pa.array(rows)), kind=_kind_of(rules))
-    failed = failed_rule(values, rules)
-    names = list(rules)
-    gone = np.flatnonzero(failed >= 0)
-    reasons = [describe_failure(rules[names[failed[i]]], values, i) for i in gone]
-    outcome.remove(rows[gone], "quality", reasons)
+    reasons = failure_reasons(values, rules)
+    gone = np.array([i for i, reason in enumerate(reasons) if reason is not None], dtype=np.int64)
+    outcome.remove(rows[gone], "quality", [reasons[i] for i in gone])
     columns = {}
     for name, local in values.items():
         full = np.full(len(outcome.alive), np.nan)

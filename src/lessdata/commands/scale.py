@@ -347,7 +347,7 @@ def code_lm_command(
     ] = 2_000_000,
     pool_docs: Annotated[
         int, typer.Option(help="Functions and classes sampled from the training files.")
-    ] = 20_000,
+    ] = 4_000,
     encoder: Encoder = "tfidf",
     root: Annotated[
         list[Path] | None,

@@ -121,12 +121,13 @@ def render_curation_png(manifest: pa.Table) -> bytes:
     for ax, name in zip(flat[1:], columns, strict=False):
         values_ = manifest[name].to_numpy(zero_copy_only=False).astype(float)
         values_ = values_[np.isfinite(values_)]
-        ax.hist(values_, bins=40, color="#4c72b0")
+        counts_, _, _ = ax.hist(values_, bins=40, color="#4c72b0")
         bounds = thresholds.get(name.removeprefix("quality_"), [None, None])
         for bound in bounds:
             if bound is not None:
                 ax.axvline(bound, color="#d95f02", ls="--", lw=1)
-        ax.set_yscale("log")
+        if len(counts_) and counts_.max() > 10 * max(counts_.min(), 1):
+            ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
     for ax in flat[panels:]:
         ax.axis("off")

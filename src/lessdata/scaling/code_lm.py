@@ -72,7 +72,7 @@ class CodeLMSpec:
     """
 
     roots: Sequence[str] = ()
-    pool_docs: int = 20_000
+    pool_docs: int = 4_000
     heldout_docs: int = 1_500
     target_docs: int = 600
     heldout_share: float = 0.1
