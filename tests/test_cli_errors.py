@@ -54,6 +54,12 @@ def ok_parquet(path: Path) -> Path:
     return path / "x.parquet"
 
 
+def ok_jsonl(path: Path) -> Path:
+    rows = [json.dumps({"id": i, "text": f"document number {i} says hello"}) for i in range(N)]
+    (path / "c.jsonl").write_text("\n".join(rows) + "\n")
+    return path / "c.jsonl"
+
+
 def nan_npy(path: Path) -> Path:
     x = _x()
     x[17, 3] = np.nan
@@ -177,7 +183,14 @@ CASES: list[tuple[str, str, Callable[[Path], Path], list[str], str]] = [
     ("unknown-policy", "prune", ok_npy, ["--keep", "0.5", "--policy", "bogus"], "policy"),
     ("unknown-metric", "prune", ok_npy, ["--keep", "0.5", "--metric", "bogus"], "metric"),
     ("unknown-metric-score", "score", ok_npy, ["--metric", "bogus"], "metric"),
-    ("unknown-dedup-method", "dedup", ok_npy, ["--method", "exact"], "method"),
+    ("unknown-dedup-method", "dedup", ok_npy, ["--method", "fuzzy"], "method"),
+    ("text-dedup-on-vectors", "dedup", ok_npy, ["--method", "exact"], "not a text corpus"),
+    ("bad-jaccard", "dedup", ok_jsonl, ["--method", "near", "--jaccard", "1.5"], "--jaccard"),
+    ("bad-quality", "curate", ok_jsonl, ["--quality", "poem"], "--quality"),
+    ("bad-threshold", "curate", ok_jsonl, ["--quality", "code", "--threshold", "x"], "min_RULE"),
+    ("unknown-threshold", "curate", ok_jsonl, ["--quality", "code", "--threshold", "max_x=1"],
+     "max_x"),
+    ("split-on-jsonl", "curate", ok_jsonl, ["--split", "function"], "--split"),
     ("bad-eps", "dedup", ok_npy, ["--eps", "3"], "--eps"),
     ("class-balanced-no-labels", "prune", ok_npy, ["--keep", "0.5", "--class-balanced"],
      "needs labels"),

@@ -186,7 +186,7 @@ def test_bad_options_fail_before_any_output(code_tree, tmp_path, kwargs, message
 
 
 def test_out_inside_the_input_is_refused(code_tree: Path) -> None:
-    with pytest.raises(LessdataError, match="overwrite the input|input itself"):
+    with pytest.raises(LessdataError, match=r"overwrite the input|input itself"):
         curate(code_tree, out=code_tree)
     with pytest.raises(LessdataError, match="overwrite the input"):
         curate(code_tree, out=code_tree / "pkg" / "out")
