@@ -3,7 +3,14 @@
 Direction, for every metric: **higher = harder / more informative / more unique**.
 """
 
-from lessdata.metrics import dynamics, prototypes, random_score, semdedup  # noqa: F401  (registers)
+from lessdata.metrics import (  # noqa: F401  (registers)
+    dsir,
+    dynamics,
+    perplexity,
+    prototypes,
+    random_score,
+    semdedup,
+)
 from lessdata.metrics.kmeans import default_k
 from lessdata.metrics.registry import REGISTRY, Metric, ScoreInputs, get_metric, register
 
