@@ -61,7 +61,10 @@ def build_manifest(
     if ds.labels is not None and ds.classes is not None:
         fields["label"] = pa.array(ds.classes[ds.labels])
     if ds.texts is not None:
-        fields["preview"] = pc.utf8_slice_codeunits(ds.texts, 0, PREVIEW_CHARS).combine_chunks()
+        preview = pc.utf8_slice_codeunits(ds.texts, 0, PREVIEW_CHARS)
+        if isinstance(preview, pa.ChunkedArray):
+            preview = preview.combine_chunks()
+        fields["preview"] = preview
     if kept is not None:
         mask = np.zeros(len(ds), dtype=bool)
         mask[kept] = True

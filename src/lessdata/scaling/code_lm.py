@@ -69,6 +69,7 @@ class CodeLMSpec:
         encoder: text encoder for ``prototypes`` (``tfidf`` is fast; ``minilm`` the model).
         lm: :class:`~lessdata.train.tiny_lm.TinyLMConfig` overrides (``n_layer``, ...).
         max_doc_bytes: longer documents are left out of every split (huge generated tables).
+        perplexity_tokens: training tokens of the perplexity metric's reference LM.
     """
 
     roots: Sequence[str] = ()
@@ -86,6 +87,7 @@ class CodeLMSpec:
     encoder: str = "tfidf"
     lm: dict[str, Any] = field(default_factory=dict)
     max_doc_bytes: int = 20_000
+    perplexity_tokens: int = 300_000
     data_seed: int = 0
 
     def root_list(self) -> list[Path]:
@@ -146,25 +148,43 @@ def _split_of(path: str, spec: CodeLMSpec) -> str:
 
 
 def build_corpus(spec: CodeLMSpec, folder: Path) -> CodeCorpus:
-    """Read the roots into three file-disjoint splits; cached as Parquet in ``folder``."""
-    key = json.dumps(
-        [_CORPUS_VERSION, [str(r) for r in spec.root_list()], spec.pool_docs, spec.heldout_docs,
-         spec.target_docs, spec.heldout_share, spec.target_share, spec.max_doc_bytes,
-         spec.data_seed],
-    )  # fmt: skip
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    cache = folder / f"corpus-{digest}"
+    """Read the roots into three file-disjoint splits and sample each to its size.
+
+    Every document of every split is cached as Parquet in ``folder`` (reading and parsing
+    site-packages takes minutes), so a rerun with other sample sizes only samples again.
+    """
     names = ("pool", "heldout", "target")
-    if all((cache / f"{n}.parquet").exists() for n in names):
-        tables = {n: pq.read_table(cache / f"{n}.parquet") for n in names}
-        files = json.loads((cache / "files.json").read_text())
-        return CodeCorpus(**tables, files=files)
+    key = json.dumps(
+        [_CORPUS_VERSION, [str(r) for r in spec.root_list()], spec.heldout_share,
+         spec.target_share, spec.max_doc_bytes, spec.data_seed],
+    )  # fmt: skip
+    cache = folder / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not all((cache / f"{n}.parquet").exists() for n in (*names, "files")):
+        _read_roots(spec, cache)
+    everything = {n: pq.read_table(cache / f"{n}.parquet") for n in names}
+    files = {r["split"]: r["files"] for r in pq.read_table(cache / "files.parquet").to_pylist()}
+    wanted = {"pool": spec.pool_docs, "heldout": spec.heldout_docs, "target": spec.target_docs}
+    rng = np.random.default_rng(spec.data_seed)
+    tables = {}
+    for name in names:
+        n = everything[name].num_rows
+        if n < 2:
+            raise LessdataError(f"the {name} split holds {n} documents; add roots or files")
+        take = np.sort(rng.choice(n, size=min(n, wanted[name]), replace=False))
+        tables[name] = everything[name].take(pa.array(take))
+    return CodeCorpus(**tables, files=files)
+
+
+def _read_roots(spec: CodeLMSpec, cache: Path) -> None:
+    """Read every function and class under the roots and write the three splits to ``cache``."""
     from lessdata.io.corpus import read_corpus
 
+    names = ("pool", "heldout", "target")
     rows: dict[str, dict[str, list]] = {n: {"id": [], "text": []} for n in names}
     files = dict.fromkeys(names, 0)
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
     for root in spec.root_list():
-        prefix = "stdlib" if root == Path(sysconfig.get_paths()["stdlib"]) else root.name
+        prefix = "stdlib" if root == stdlib else root.name
         log(f"reading the functions and classes of {root}")
         seen: set[str] = set()
         for batch in read_corpus(root, split="function"):
@@ -180,27 +200,14 @@ def build_corpus(spec: CodeLMSpec, folder: Path) -> CodeCorpus:
                     files[split] += 1
                 rows[split]["id"].append(f"{prefix}/{doc_id}")
                 rows[split]["text"].append(text)
-    wanted = {"pool": spec.pool_docs, "heldout": spec.heldout_docs, "target": spec.target_docs}
-    rng = np.random.default_rng(spec.data_seed)
-    tables = {}
-    for name in names:
-        n = len(rows[name]["id"])
-        if n < 2:
-            raise LessdataError(f"the {name} split holds {n} documents; add roots or files")
-        take = np.sort(rng.choice(n, size=min(n, wanted[name]), replace=False))
-        tables[name] = pa.table(
-            {
-                "id": pa.array([rows[name]["id"][i] for i in take], pa.string()),
-                "text": pa.array([rows[name]["text"][i] for i in take], pa.string()),
-            }
-        )
     cache.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
+    for name in names:
+        table = pa.table({k: pa.array(v, pa.string()) for k, v in rows[name].items()})
         with atomic_path(cache / f"{name}.parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd")
-    with atomic_path(cache / "files.json") as tmp:
-        tmp.write_text(json.dumps(files))
-    return CodeCorpus(**tables, files=files)
+    counts = pa.table({"split": list(files), "files": list(files.values())})
+    with atomic_path(cache / "files.parquet") as tmp:  # last: marks the cache complete
+        pq.write_table(counts, tmp)
 
 
 # --- selections --------------------------------------------------------------------------
@@ -208,9 +215,9 @@ def build_corpus(spec: CodeLMSpec, folder: Path) -> CodeCorpus:
 
 def _scores(corpus: CodeCorpus, metric: str, seed: int, spec: CodeLMSpec, folder: Path) -> Any:
     """The pool's scores under ``metric`` (cached as ``.npy``); for dedup, the survivors mask."""
-    digest = hashlib.sha256(
-        json.dumps([metric, seed, spec.encoder, corpus.pool.num_rows]).encode()
-    ).hexdigest()[:12]
+    ids = hashlib.sha256("\n".join(corpus.pool["id"].to_pylist()).encode()).hexdigest()
+    relevant = [metric, seed, ids, corpus.target.num_rows, spec.encoder, spec.perplexity_tokens]
+    digest = hashlib.sha256(json.dumps(relevant).encode()).hexdigest()[:12]
     path = folder / "scores" / f"{metric}-seed{seed}-{digest}.npy"
     if path.exists():
         return np.load(path)
@@ -235,6 +242,7 @@ def _scores(corpus: CodeCorpus, metric: str, seed: int, spec: CodeLMSpec, folder
             options["target"] = corpus.texts("target").to_pylist()
         if metric == "perplexity":
             options["reference"] = corpus.texts("target").to_pylist()
+            options["lm_tokens"] = spec.perplexity_tokens
         table = lessdata.score(
             ds, metric, encoder=spec.encoder, seed=seed, metric_options=options or None
         )
@@ -278,6 +286,7 @@ def _config(spec: CodeLMSpec) -> tuple[str, dict[str, Any]]:
         target_docs=spec.target_docs, eval_tokens=spec.eval_tokens, encoder=spec.encoder,
         roots=[str(r) for r in spec.root_list()], data_seed=spec.data_seed,
         max_doc_bytes=spec.max_doc_bytes, shares=[spec.heldout_share, spec.target_share],
+        eval_points=spec.eval_points, perplexity_tokens=spec.perplexity_tokens,
     )  # fmt: skip
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     return digest, settings

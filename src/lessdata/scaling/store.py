@@ -162,9 +162,11 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 def _jsonable(value: Any) -> Any:
-    """A metric value as JSON can hold it: numbers (non-finite → null), text, bools."""
+    """A metric value as JSON can hold it: numbers (non-finite → null), text, bools, lists."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if isinstance(value, (list, tuple)):  # e.g. a learning curve of (tokens, loss) pairs
+        return [_jsonable(v) for v in value]
     try:
         number = float(value)
     except (TypeError, ValueError):
