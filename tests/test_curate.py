@@ -219,3 +219,13 @@ def test_prune_a_source_folder_by_function(code_tree: Path, tmp_path: Path) -> N
     assert docs.num_rows == result.n_kept > 0
     assert set(docs.column_names) == {"id", "path", "start_line", "end_line", "text"}
     assert np.all(pc.greater_equal(docs["end_line"], docs["start_line"]).to_numpy())
+
+
+def test_inspect_a_curate_manifest(code_tree: Path, tmp_path: Path) -> None:
+    curate(code_tree, out=tmp_path / "out", report=False)
+    res = CliRunner().invoke(
+        app, ["inspect", str(tmp_path / "out" / "manifest.parquet"), "--out", str(tmp_path / "i")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "near" in res.output and "skipped: binary file" in res.output
+    assert "cluster of 2 documents" in (tmp_path / "i" / "report.html").read_text()

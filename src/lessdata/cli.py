@@ -486,7 +486,9 @@ def inspect(
     """Summarise a manifest: scores, extremes, duplicate groups; write scores.png + report.html.
 
     Shows the score distribution, the most and least prototypical examples and the largest
-    duplicate groups. Example: lessdata inspect pruned/manifest.parquet
+    duplicate groups; for a `lessdata curate` manifest, the documents removed per stage and
+    reason (the report is redrawn only with --out).
+    Example: lessdata inspect pruned/manifest.parquet
     """
     from lessdata.report import inspect_manifest
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from lessdata.io.atomic import atomic_path
 from lessdata.report.html import render_html
-from lessdata.report.manifest import read_manifest
+from lessdata.report.manifest import manifest_metadata, read_manifest
 from lessdata.report.plot import render_scores_png
 from lessdata.report.summary import Summary, summarize
 from lessdata.report.terminal import render_summary
@@ -63,7 +63,45 @@ def inspect_manifest(
     """
     path = Path(path)
     manifest = read_manifest(path)
+    if manifest_metadata(manifest).get("command") == "curate":
+        return _inspect_curation(manifest, path, out_dir, console or Console())
     summary = summarize(manifest, top=top)
     render_summary(summary, console or Console())
     out = Path(out_dir) if out_dir is not None else path.parent
     return _write(manifest, summary, out, f"lessdata report: {path.name}")
+
+
+def _inspect_curation(
+    manifest: pa.Table, path: Path, out_dir: str | Path | None, console: Console
+) -> dict[str, Path]:
+    """Print a curate manifest's stages and reasons; with ``out_dir``, redraw its report.
+
+    The manifest keeps only previews, so the redrawn duplicate clusters show previews; the
+    report ``lessdata curate`` wrote (full texts) is left alone unless ``out_dir`` is it.
+    """
+    from collections import Counter
+
+    import pyarrow.compute as pc
+    from rich.table import Table
+
+    from lessdata.report.curation import stage_counts, write_curation_report
+
+    table = Table(title=f"{path}: documents per stage")
+    for column in ("stage", "in", "removed", "remaining"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, n_in, gone, left in stage_counts(manifest):
+        table.add_row(stage, f"{n_in:,}", f"{gone:,}", f"{left:,}")
+    console.print(table)
+    reasons = Table(title="reasons")
+    reasons.add_column("reason")
+    reasons.add_column("documents", justify="right")
+    counts = Counter(pc.cast(manifest["reason"], pa.string()).to_pylist())
+    for reason, count in counts.most_common():
+        reasons.add_row(reason, f"{count:,}")
+    console.print(reasons)
+    if out_dir is None:
+        return {}
+    texts = manifest["preview"].combine_chunks() if "preview" in manifest.column_names else None
+    if texts is None:
+        texts = pa.nulls(manifest.num_rows, pa.string())
+    return write_curation_report(manifest, texts, out_dir, title=f"lessdata curate: {path}")
