@@ -90,7 +90,7 @@ def write_curation_report(
 def _histogram_columns(manifest: pa.Table) -> list[str]:
     names = [n for n in manifest.column_names if n.startswith("quality_")]
     if "near_jaccard" in manifest.column_names:
-        names.append("near_jaccard")
+        names.append("near_jaccard")  # of each removed document to the one kept in its place
     return names
 
 
@@ -117,6 +117,10 @@ def render_curation_png(manifest: pa.Table) -> bytes:
         ax.text(v, y, f" {v:,}", va="center", fontsize=8)
     ax.set_title("documents removed per stage", fontsize=10)
     ax.set_xlim(0, max([*values, 1]) * 1.25)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
     thresholds = manifest_settings(manifest).get("thresholds", {})
     for ax, name in zip(flat[1:], columns, strict=False):
         values_ = manifest[name].to_numpy(zero_copy_only=False).astype(float)
