@@ -204,7 +204,7 @@ def prune(
     ds = as_dataset(data, **load_options)
     n = len(ds)
     budget = resolve_budget(keep, n)
-    out_dir = _check_out(ds, out)
+    out_dir = check_out_folder(ds, out)
     if class_balanced and ds.labels is None:
         raise LessdataError("class-balanced selection needs labels: pass --label-column")
     settings: dict[str, Any] = dict(
@@ -296,7 +296,7 @@ def dedup(
             report=report, split=split, extensions=extensions, **columns,
         )  # fmt: skip
     ds = as_dataset(data, **load_options)
-    out_dir = _check_out(ds, out)
+    out_dir = check_out_folder(ds, out)
     columns = _score_columns(
         ds, [get_metric("semdedup")], encoder=encoder, cache_dir=cache_dir, seed=seed,
         k=k, eps=eps, survivor=survivor,
@@ -378,7 +378,7 @@ def _two_reasons(n: int, kept: np.ndarray, yes: str, no: str) -> tuple[np.ndarra
     return codes, [yes, no]
 
 
-def _check_out(ds: Dataset, out: str | Path | None) -> Path | None:
+def check_out_folder(ds: Dataset, out: str | Path | None) -> Path | None:
     """Validate the output folder before any work, so that bad input writes nothing."""
     if out is None:
         return None

@@ -35,11 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lessdata._progress import log
-from lessdata.api import PruneResult, check_seed, vectors_of
+from lessdata.api import PruneResult, check_out_folder, check_seed, vectors_of
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import SOURCE_EXTRAS, Dataset
 from lessdata.io.manifest import build_manifest, write_manifest
-from lessdata.io.writers import check_not_input, subset_path, write_subset
+from lessdata.io.writers import subset_path, write_subset
 
 #: the stages, in the order they run
 STAGES = ("read", "quality", "exact", "near", "semantic")
@@ -148,7 +148,7 @@ def curate(
     rules = _quality_rules(quality, thresholds)
     table = _read(data, text_column, id_column, split, tuple(extensions))
     ds = _shell(str(data), table)
-    out_dir = _check_out(ds, out)
+    out_dir = check_out_folder(ds, out)
     outcome = _Outcome(table.num_rows)
     columns: dict[str, np.ndarray | pa.Array] = {"problem": table["problem"].combine_chunks()}
     for name in SOURCE_EXTRAS if ds.format == "source" else ():
@@ -248,19 +248,6 @@ def _quality_rules(quality: str | None, thresholds: Mapping[str, float | None] |
     from lessdata.metrics.quality import rules_for
 
     return rules_for(quality, thresholds)
-
-
-def _check_out(ds: Dataset, out: str | Path | None) -> Path | None:
-    if out is None:
-        return None
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LessdataError(f"--out {out_dir} is a file; give a folder for the outputs")
-    if out_dir.resolve() == Path(ds.source).resolve():
-        raise LessdataError(f"--out {out_dir} is the input itself; choose another folder")
-    check_not_input(ds, subset_path(ds, out_dir))
-    check_not_input(ds, out_dir / "manifest.parquet")
-    return out_dir
 
 
 # --- reading -----------------------------------------------------------------------------
