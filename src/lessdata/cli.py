@@ -518,12 +518,15 @@ def metrics() -> None:
 
 
 def _mount_labs() -> None:
-    """Attach the scaling lab (`lessdata scale`) and the theory (`lessdata theory`) apps."""
+    """Attach the scaling lab (`lessdata scale`), the theory (`lessdata theory`) and the ICL
+    lab (`lessdata icl`)."""
+    from lessdata.commands.icl import icl_app
     from lessdata.commands.scale import scale_app
     from lessdata.commands.theory import theory_app
 
     app.add_typer(scale_app, name="scale")
     app.add_typer(theory_app, name="theory")
+    app.add_typer(icl_app, name="icl")
 
 
 _mount_labs()
