@@ -66,6 +66,10 @@ def sweep_command(
     from lessdata.icl.report import write_icl_report
     from lessdata.icl.sweep import ICLSweepSpec, parse_pool_sizes, run_icl_sweep
 
+    if device == "cpu":  # small models: one thread is several times faster than two here
+        import torch
+
+        torch.set_num_threads(1)
     spec = ICLSweepSpec(
         pool_sizes=parse_pool_sizes(pool_sizes), seeds=seeds, n_prompts=prompts,
         task=dict(family=family, d=d, n_points=points, noise=noise, cap_angle=cap_angle),
