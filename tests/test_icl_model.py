@@ -231,3 +231,19 @@ def test_applicable_shifts_follow_the_family():
     assert "scaled-weights" not in applicable_shifts(TaskSpec(family="tree"))
     assert "outside-cap" not in applicable_shifts(TaskSpec())
     assert "outside-cap" in applicable_shifts(TaskSpec(cap_angle=60.0))
+
+
+def test_input_scaling_battery_rows():
+    spec = TaskSpec(d=3, n_points=6)
+    model = ICLTransformer(spec.d, spec.n_points, n_layer=1, width=16)
+    table = evaluate(
+        model, spec, shifts=("scaled-inputs",), baselines=("ridge",), n_prompts=40,
+        input_scales=(0.5, 4.0),
+    )  # fmt: skip
+    rows = [r for r in table.to_pylist() if r["learner"] == "ridge" and r["k"] == 5]
+    by_shift = {r["shift"]: r for r in rows}
+    assert set(by_shift) == {"scaled-inputs", "scaled-inputs x0.5", "scaled-inputs x4"}
+    assert by_shift["scaled-inputs x4"]["strength"] == 4.0
+    assert by_shift["scaled-inputs x0.5"]["strength"] == 0.5
+    assert by_shift["scaled-inputs"]["strength"] == 2.0  # the plain shift: its default factor
+    assert by_shift["scaled-inputs x0.5"]["error"] != by_shift["scaled-inputs x4"]["error"]

@@ -57,6 +57,8 @@ BOOT_CHUNK_ELEMENTS = 1 << 22
 #: baselines too slow to run under every shift: ``gd-network`` trains B·(n-1) networks per
 #: (source, shift) pair (about 10 s for 1000 prompts on one CPU core)
 COSTLY = ("gd-network",)
+#: input scale factors of the input-scaling battery (2 is the plain ``scaled-inputs`` shift)
+INPUT_SCALES: tuple[float, ...] = (0.25, 0.5, 4.0)
 #: GD steps :func:`gd_steps_to_match` may take before giving up
 GD_MAX_STEPS = 1000
 
@@ -188,10 +190,18 @@ def _pair_rows(
     learners: list[str],
     n_prompts: int,
     seed: int,
+    strength: float | None = None,
+    label: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of every learner on one (source, shift) pair's prompts, with paired intervals."""
+    """Rows of every learner on one (source, shift) pair's prompts, with paired intervals.
+
+    ``strength`` overrides the shift's default strength; ``label`` names the rows' shift
+    (the input-scaling battery labels each scale ``scaled-inputs xC``).
+    """
     generator = torch.Generator().manual_seed(int(seed))
-    xs, ys, info = sampler.sample(int(n_prompts), generator, source=source, shift=shift)
+    xs, ys, info = sampler.sample(
+        int(n_prompts), generator, source=source, shift=shift, strength=strength
+    )
     noisy = shift == "noisy-labels"
     target = info["ys_clean"] if noisy else ys
     n = xs.shape[1]
@@ -208,7 +218,7 @@ def _pair_rows(
     mean = stacked.mean(axis=0)
     common = {
         "source": source,
-        "shift": shift,
+        "shift": label or shift,
         "strength": info["strength"],
         "target": "ys_clean" if noisy else "ys",
         "n_prompts": int(n_prompts),
@@ -239,6 +249,7 @@ def evaluate(
     seed: int = 0,
     device: str | torch.device = "cpu",
     costly_shifts: Sequence[str] = ("none",),
+    input_scales: Sequence[float] = INPUT_SCALES,
 ) -> pa.Table:
     """Error/d against k for the transformer and the baselines, on the same prompts.
 
@@ -250,6 +261,9 @@ def evaluate(
     posterior mean for w ~ N(0, I)), :data:`RIDGE_FLOOR` for noiseless prompts. The
     :data:`COSTLY` baselines (``gd-network``) run only under ``costly_shifts`` (default:
     unshifted prompts). All learners of a pair share the bootstrap resamples.
+    ``input_scales`` is the input-scaling battery (Garg et al. Fig. 4), run with the
+    ``scaled-inputs`` shift: fresh prompts with inputs scaled by each factor, as rows with shift ``scaled-inputs xC`` (the plain
+    ``scaled-inputs`` shift is its default factor, 2).
 
     Returns:
         An Arrow table with one row per (source, shift, learner, k): ``source``, ``shift``,
@@ -292,6 +306,13 @@ def evaluate(
                 b for b in baselines if b not in COSTLY or shift in costly_shifts
             ]
             rows += _pair_rows(model, spec, sampler, source, shift, learners, n_prompts, seed)
+    if "scaled-inputs" in shifts and "fresh" in sources:
+        cheap = [TRANSFORMER] + [b for b in baselines if b not in COSTLY]
+        for scale in input_scales:
+            rows += _pair_rows(
+                model, spec, sampler, "fresh", "scaled-inputs", cheap, n_prompts, seed,
+                strength=float(scale), label=f"scaled-inputs x{float(scale):g}",
+            )  # fmt: skip
     target_error = next(
         (
             r["error"]
