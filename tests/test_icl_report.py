@@ -83,3 +83,11 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path: Path) -> None:
     paths = write_icl_report(tmp_path)
     assert paths["error_vs_M"].stat().st_size > 1000
     assert "Verdict" in paths["html"].read_text()
+
+
+def test_a_pool_so_large_that_dmmse_is_ridge_counts_as_ridge_like() -> None:
+    rows = _rows("4096", "transformer", RIDGE * 1.3) + _rows("4096", "ridge", RIDGE)
+    rows += _rows("4096", "dmmse", RIDGE * 1.01)
+    verdict = analyse(pa.Table.from_pylist(rows))
+    assert verdict.behaviour["4096"] == "ridge-like (dMMSE ≈ ridge)"
+    assert verdict.switch == "4096"

@@ -11,9 +11,13 @@ Figures (PNG, also embedded in ``icl_report.html``):
 * ``icl_shifts.png``: error/d at the last k under each distribution shift, transformer vs
   ridge and least squares, for the most diverse pretraining.
 
-The verdict is computed from the numbers: a run is *dMMSE-like* when its fresh-task curve
-lies closer (mean squared distance over k) to dMMSE's than to ridge's, *ridge-like*
-otherwise; the switch is the smallest M from which every larger M is ridge-like. A shift
+The verdict is computed from the numbers. On fresh tasks, the transformer's log-error curve
+is projected onto the segment from ridge's curve (0) to dMMSE's (1), over k: a position
+below 0.5 is *ridge-like* (it generalises like the Bayes estimator for the task prior),
+above is *dMMSE-like* (it behaves like the Bayes estimator for its pool: memorisation).
+When a large pool makes dMMSE and ridge nearly agree (their curves within
+:data:`SAME_CURVES` in mean absolute log error), the run counts as ridge-like. The switch is
+the smallest M from which every larger M is ridge-like. A shift
 *breaks* in-context learning when the transformer's error at the last k exceeds
 :data:`BREAK_RATIO` times ridge's under the same shift.
 """
@@ -38,6 +42,8 @@ from lessdata.io.atomic import atomic_path
 from lessdata.report.html import BASE_CSS, _table
 
 BREAK_RATIO = 1.5
+#: dMMSE and ridge curves closer than this (mean |log error difference|) cannot be told apart
+SAME_CURVES = 0.05
 TRANSFORMER = "transformer"
 _COLOURS = {
     "transformer": "#d62728", "ridge": "#1f77b4", "dmmse": "#2ca02c",
@@ -76,6 +82,7 @@ class Verdict:
 
     pool_sizes: list[str]
     behaviour: dict[str, str] = field(default_factory=dict)  # M -> dMMSE-like / ridge-like
+    position: dict[str, float] = field(default_factory=dict)  # M -> 0 = ridge, 1 = dMMSE
     fresh_error: dict[str, float] = field(default_factory=dict)  # M -> error at last k
     pool_error: dict[str, float] = field(default_factory=dict)
     ridge_error: float = math.nan
@@ -114,8 +121,11 @@ class Verdict:
         return lines
 
 
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a - b) ** 2))
+def segment_position(mine: np.ndarray, ridge: np.ndarray, dmmse: np.ndarray) -> float:
+    """Where ``mine`` lies between ``ridge`` (0) and ``dmmse`` (1), by projection of log errors."""
+    a, r, m = (np.log(np.maximum(c, 1e-12)) for c in (mine, ridge, dmmse))
+    span = m - r
+    return float(np.dot(a - r, span) / max(float(np.dot(span, span)), 1e-12))
 
 
 def analyse(table: pa.Table) -> Verdict:
@@ -138,13 +148,18 @@ def analyse(table: pa.Table) -> Verdict:
         if dmmse is None:  # an infinite pool: no finite-pool posterior to resemble
             verdict.behaviour[m] = "ridge-like"
             continue
-        closer_to_ridge = _distance(fresh[1], ridge[1]) <= _distance(fresh[1], dmmse[1])
-        verdict.behaviour[m] = "ridge-like" if closer_to_ridge else "dMMSE-like"
+        gap = float(np.mean(np.abs(np.log(dmmse[1]) - np.log(ridge[1]))))
+        position = segment_position(fresh[1], ridge[1], dmmse[1])
+        verdict.position[m] = position
+        if gap < SAME_CURVES:
+            verdict.behaviour[m] = "ridge-like (dMMSE ≈ ridge)"
+        else:
+            verdict.behaviour[m] = "ridge-like" if position < 0.5 else "dMMSE-like"
     if ridge_fresh is not None:
         verdict.ridge_error = float(ridge_fresh[1][-1])
     ordered = [m for m in pools if m in verdict.behaviour]
     for i, m in enumerate(ordered):
-        if all(verdict.behaviour[x] == "ridge-like" for x in ordered[i:]):
+        if all(verdict.behaviour[x].startswith("ridge-like") for x in ordered[i:]):
             verdict.switch = m
             break
     verdict.shift_run, verdict.shifts = _shift_battery(table, ordered)
@@ -291,6 +306,7 @@ def _img(png: bytes, alt: str) -> str:
 def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], settings: Any) -> str:
     runs = [
         f"<td>{escape(m)}</td><td>{escape(verdict.behaviour.get(m, '—'))}</td>"
+        f"<td class='num'>{verdict.position.get(m, math.nan):.2f}</td>"
         f"<td class='num'>{verdict.pool_error.get(m, math.nan):.4f}</td>"
         f"<td class='num'>{verdict.fresh_error.get(m, math.nan):.4f}</td>"
         for m in verdict.pool_sizes
@@ -307,8 +323,9 @@ def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], setti
 <h1>Does in-context learning generalise beyond its pretraining tasks?</h1>
 <h2>Verdict</h2><ul>{verdict_html}</ul>
 <h2>Error against pool size</h2>{_img(pngs["m"], "error vs pool size")}
-{_table(["M", "behaviour on fresh tasks", f"pool tasks, k={verdict.last_k}",
-         f"fresh tasks, k={verdict.last_k}"], runs, numeric=(2, 3))}
+{_table(["M", "behaviour on fresh tasks", "position (0 ridge, 1 dMMSE)",
+         f"pool tasks, k={verdict.last_k}", f"fresh tasks, k={verdict.last_k}"], runs,
+        numeric=(2, 3, 4))}
 <h2>Error against in-context examples</h2>{_img(pngs["k"], "error vs k per pool size")}
 <h2>Distribution shifts</h2>{_img(pngs["shifts"], "shift battery")}
 {_table(["shift", "transformer", "ridge", f"verdict (>{BREAK_RATIO:g}× ridge)"], shifts, (1, 2))}
