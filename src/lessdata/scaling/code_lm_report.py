@@ -1,7 +1,8 @@
 """The code-LM report: held-out bits per byte against data kept and against tokens trained.
 
-Left panel: the final held-out loss of each selection at each kept fraction (mean over
-seeds, the seeds' range as error bars) with the full pool as the reference line. Right
+Left panel: the final held-out loss of each selection against the tokens (bytes) it kept,
+one point per kept fraction (mean over seeds, the seeds' range as error bars), with the full
+pool as the reference: selections keep equal numbers of documents, not of tokens. Right
 panel: the learning curves (held-out loss against training tokens seen) at the smallest
 kept fraction, where the selections differ most. The HTML page adds the table of runs and
 each selection's difference to random at the same fraction.
@@ -72,19 +73,27 @@ def render_png(summary: dict[tuple[str, float], dict[str, Any]]) -> bytes:
     selections = sorted({s for s, _ in summary if s != "full"}, key=list(_COLOURS).index)
     full = summary.get(("full", 1.0))
     for selection in selections:
-        points = sorted((f, v) for (s, f), v in summary.items() if s == selection)
-        x = [f for f, _ in points]
+        points = sorted(
+            ((v["kept_bytes"], v) for (s, f), v in summary.items() if s == selection),
+            key=lambda item: item[0],
+        )
+        x = [b for b, _ in points]
         y = np.array([v["loss"] for _, v in points])
         err = np.array([[v["loss"] - v["low"] for _, v in points],
                         [v["high"] - v["loss"] for _, v in points]])  # fmt: skip
         left.errorbar(x, y, yerr=err, marker="o", ms=4, capsize=3, label=selection,
                       color=_COLOURS.get(selection))  # fmt: skip
     if full is not None:
-        left.axhline(full["loss"], color="black", ls=":", lw=1, label="full pool")
+        left.axhline(full["loss"], color="black", ls=":", lw=1)
+        left.plot([full["kept_bytes"]], [full["loss"]], "*", color="black", ms=10,
+                  label="full pool")  # fmt: skip
     left.set_xscale("log")
-    left.set_xlabel("fraction of the pool kept")
+    from matplotlib.ticker import NullFormatter
+
+    left.xaxis.set_minor_formatter(NullFormatter())
+    left.set_xlabel("training tokens kept (bytes of the selected documents)")
     left.set_ylabel("held-out bits per byte")
-    left.set_title("final held-out loss vs data kept (same training tokens)", fontsize=10)
+    left.set_title("held-out loss vs tokens kept (same training budget)", fontsize=10)
     left.legend(fontsize=8)
     smallest = min((f for s, f in summary if s != "full"), default=None)
     for selection in [*selections, "full"]:
@@ -92,8 +101,8 @@ def render_png(summary: dict[tuple[str, float], dict[str, Any]]) -> bytes:
         if key not in summary:
             continue
         for i, history in enumerate(summary[key]["histories"]):
-            if history:
-                t, v = zip(*history, strict=True)
+            if len(history) > 1:  # from the first evaluation after step 0 (~8 bits/byte)
+                t, v = zip(*history[1:], strict=True)
                 right.plot(t, v, color=_COLOURS.get(selection), lw=1.2,
                            ls=":" if selection == "full" else "-",
                            label=selection if i == 0 else None)  # fmt: skip
