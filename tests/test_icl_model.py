@@ -247,3 +247,15 @@ def test_input_scaling_battery_rows():
     assert by_shift["scaled-inputs x0.5"]["strength"] == 0.5
     assert by_shift["scaled-inputs"]["strength"] == 2.0  # the plain shift: its default factor
     assert by_shift["scaled-inputs x0.5"]["error"] != by_shift["scaled-inputs x4"]["error"]
+
+
+def test_fresh_evaluation_tasks_are_not_the_pool():
+    """With seed == pool_seed, fresh tasks must still be new: dMMSE cannot beat ridge there."""
+    spec = TaskSpec(d=5, n_points=11, pool_size=4096, pool_seed=0)
+    model = ICLTransformer(spec.d, spec.n_points, n_layer=1, width=16)
+    table = evaluate(
+        model, spec, sources=("fresh",), shifts=("none",), baselines=("ridge", "dmmse"),
+        n_prompts=400, seed=0,
+    )  # fmt: skip
+    last = {r["learner"]: r["error"] for r in table.to_pylist() if r["k"] == 10}
+    assert last["dmmse"] > 0.95 * last["ridge"]  # ridge is Bayes-optimal for fresh tasks

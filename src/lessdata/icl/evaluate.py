@@ -181,6 +181,22 @@ def _baseline(
     return fn(xs, ys)
 
 
+#: a constant mixed into evaluation seeds, so that evaluation prompts never replay the task
+#: pool's draw (the pool is drawn from ``torch.Generator().manual_seed(pool_seed)``)
+EVAL_STREAM = 0x6576616C  # "eval"
+
+
+def eval_generator(seed: int) -> torch.Generator:
+    """The generator of the evaluation prompts of ``seed``, independent of the pool's draw.
+
+    Seeding it with ``seed`` alone would make ``source="fresh"`` tasks the first rows of the
+    pool whenever ``seed == pool_seed`` (the same stream, the same normal draws): "fresh"
+    tasks would then be pool tasks and dMMSE would look better than the Bayes-optimal ridge.
+    """
+    state = np.random.SeedSequence([EVAL_STREAM, int(seed)]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed((int(state[0]) << 31) | (int(state[1]) >> 1))
+
+
 def _pair_rows(
     model: ICLTransformer,
     spec: TaskSpec,
@@ -198,7 +214,7 @@ def _pair_rows(
     ``strength`` overrides the shift's default strength; ``label`` names the rows' shift
     (the input-scaling battery labels each scale ``scaled-inputs xC``).
     """
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = eval_generator(seed)
     xs, ys, info = sampler.sample(
         int(n_prompts), generator, source=source, shift=shift, strength=strength
     )
@@ -262,7 +278,8 @@ def evaluate(
     :data:`COSTLY` baselines (``gd-network``) run only under ``costly_shifts`` (default:
     unshifted prompts). All learners of a pair share the bootstrap resamples.
     ``input_scales`` is the input-scaling battery (Garg et al. Fig. 4), run with the
-    ``scaled-inputs`` shift: fresh prompts with inputs scaled by each factor, as rows with shift ``scaled-inputs xC`` (the plain
+    ``scaled-inputs`` shift: fresh prompts with inputs scaled by each factor, as rows with
+    shift ``scaled-inputs xC`` (the plain
     ``scaled-inputs`` shift is its default factor, 2).
 
     Returns:
@@ -342,7 +359,7 @@ def _gd_to_match(
     The fresh, unshifted prompts are those :func:`evaluate` draws (the same generator seed);
     they are drawn here when that pair was not part of the evaluation.
     """
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = eval_generator(seed)
     xs, ys, _ = sampler.sample(int(n_prompts), generator, source="fresh", shift="none")
     if target_error is None:
         target_error = float(squared_errors(_predict(model, xs, ys), ys, spec.d)[:, -1].mean())
