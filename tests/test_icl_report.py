@@ -30,7 +30,8 @@ def _table(behaviour: dict[str, str], shifts: dict[str, float]) -> pa.Table:
     for pool, kind in behaviour.items():
         fresh = DMMSE * 3 if kind == "dmmse" else RIDGE * 1.05
         rows += _rows(pool, "transformer", fresh) + _rows(pool, "ridge", RIDGE)
-        rows += _rows(pool, "transformer", DMMSE * 1.1, source="pool")
+        pool_curve = DMMSE * 1.1 if kind == "dmmse" else RIDGE  # memorising: pool << fresh
+        rows += _rows(pool, "transformer", pool_curve, source="pool")
         if pool != "inf":
             rows += _rows(pool, "dmmse", DMMSE * 3)
     for shift, factor in shifts.items():

@@ -11,13 +11,17 @@ Figures (PNG, also embedded in ``icl_report.html``):
 * ``icl_shifts.png``: error/d at the last k under each distribution shift, transformer vs
   ridge and least squares, for the most diverse pretraining.
 
-The verdict is computed from the numbers. On fresh tasks, the transformer's log-error curve
-is projected onto the segment from ridge's curve (0) to dMMSE's (1), over k: a position
-below 0.5 is *ridge-like* (it generalises like the Bayes estimator for the task prior),
-above is *dMMSE-like* (it behaves like the Bayes estimator for its pool: memorisation).
-When a large pool makes dMMSE and ridge nearly agree (their curves within
-:data:`SAME_CURVES` in mean absolute log error), the run counts as ridge-like. The switch is
-the smallest M from which every larger M is ridge-like. A shift
+The verdict is computed from the numbers. dMMSE's signature is a gap between pool and fresh
+tasks: it knows its M tasks and nothing else, so its error on fresh tasks far exceeds its
+error on pool tasks, while ridge treats both alike. A run is *dMMSE-like* (memorising) when
+the transformer's error on fresh tasks at the last k exceeds :data:`GAP_RATIO` times its
+error on pool tasks, *ridge-like* (generalising) otherwise; the switch is the smallest M
+from which every larger M is ridge-like. As a second, descriptive number, the fresh-task
+log-error curve is projected onto the segment from ridge's curve (0) to dMMSE's (1); it is
+reported but not used for the verdict, because for large pools dMMSE and ridge nearly agree
+and the projection becomes ill-conditioned (an under-trained model worse than both then
+lands beyond either end). Runs without pool rows fall back to the projection (< 0.5 =
+ridge-like; dMMSE within :data:`SAME_CURVES` of ridge counts as ridge-like). A shift
 *breaks* in-context learning when the transformer's error at the last k exceeds
 :data:`BREAK_RATIO` times ridge's under the same shift.
 """
@@ -42,6 +46,8 @@ from lessdata.io.atomic import atomic_path
 from lessdata.report.html import BASE_CSS, _table
 
 BREAK_RATIO = 1.5
+#: fresh-task error above this multiple of the pool-task error (at the last k) = memorising
+GAP_RATIO = 1.5
 #: dMMSE and ridge curves closer than this (mean |log error difference|) cannot be told apart
 SAME_CURVES = 0.05
 TRANSFORMER = "transformer"
@@ -151,7 +157,10 @@ def analyse(table: pa.Table) -> Verdict:
         gap = float(np.mean(np.abs(np.log(dmmse[1]) - np.log(ridge[1]))))
         position = segment_position(fresh[1], ridge[1], dmmse[1])
         verdict.position[m] = position
-        if gap < SAME_CURVES:
+        if pool is not None:
+            memorising = verdict.fresh_error[m] > GAP_RATIO * verdict.pool_error[m]
+            verdict.behaviour[m] = "dMMSE-like" if memorising else "ridge-like"
+        elif gap < SAME_CURVES:
             verdict.behaviour[m] = "ridge-like (dMMSE ≈ ridge)"
         else:
             verdict.behaviour[m] = "ridge-like" if position < 0.5 else "dMMSE-like"
@@ -304,8 +313,10 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], settings: Any) -> str:
+    ratio = {m: verdict.fresh_error[m] / verdict.pool_error[m] for m in verdict.pool_error}
     runs = [
         f"<td>{escape(m)}</td><td>{escape(verdict.behaviour.get(m, '—'))}</td>"
+        f"<td class='num'>{ratio.get(m, math.nan):.2f}</td>"
         f"<td class='num'>{verdict.position.get(m, math.nan):.2f}</td>"
         f"<td class='num'>{verdict.pool_error.get(m, math.nan):.4f}</td>"
         f"<td class='num'>{verdict.fresh_error.get(m, math.nan):.4f}</td>"
@@ -323,9 +334,9 @@ def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], setti
 <h1>Does in-context learning generalise beyond its pretraining tasks?</h1>
 <h2>Verdict</h2><ul>{verdict_html}</ul>
 <h2>Error against pool size</h2>{_img(pngs["m"], "error vs pool size")}
-{_table(["M", "behaviour on fresh tasks", "position (0 ridge, 1 dMMSE)",
-         f"pool tasks, k={verdict.last_k}", f"fresh tasks, k={verdict.last_k}"], runs,
-        numeric=(2, 3, 4))}
+{_table(["M", "behaviour", f"fresh / pool error (>{GAP_RATIO:g} = memorising)",
+         "position (0 ridge, 1 dMMSE)", f"pool tasks, k={verdict.last_k}",
+         f"fresh tasks, k={verdict.last_k}"], runs, numeric=(2, 3, 4, 5))}
 <h2>Error against in-context examples</h2>{_img(pngs["k"], "error vs k per pool size")}
 <h2>Distribution shifts</h2>{_img(pngs["shifts"], "shift battery")}
 {_table(["shift", "transformer", "ridge", f"verdict (>{BREAK_RATIO:g}× ridge)"], shifts, (1, 2))}
