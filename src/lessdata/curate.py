@@ -157,7 +157,7 @@ def curate(
     bad = np.flatnonzero(pc.is_null(texts).to_numpy(zero_copy_only=False))
     outcome.remove(bad, "read", [f"skipped: {p}" for p in columns["problem"].take(bad).to_pylist()])
     if rules is not None:
-        columns.update(_quality_stage(texts, outcome, rules))
+        columns.update(_quality_stage(texts, outcome, str(quality), rules))
     if "exact" in kinds:
         columns.update(_exact_stage(texts, outcome, keep_rule))
     if "near" in kinds:
@@ -294,11 +294,13 @@ def _shell(source: str, table: pa.Table) -> Dataset:
 # --- stages ------------------------------------------------------------------------------
 
 
-def _quality_stage(texts: pa.Array, outcome: _Outcome, rules: Any) -> dict[str, np.ndarray]:
+def _quality_stage(
+    texts: pa.Array, outcome: _Outcome, kind: str, rules: Any
+) -> dict[str, np.ndarray]:
     from lessdata.metrics.quality import failure_reasons, quality_values
 
     rows = outcome.survivors()
-    values = quality_values(texts.take(pa.array(rows)), kind=_kind_of(rules))
+    values = quality_values(texts.take(pa.array(rows)), kind=kind)
     reasons = failure_reasons(values, rules)
     gone = np.array([i for i, reason in enumerate(reasons) if reason is not None], dtype=np.int64)
     outcome.remove(rows[gone], "quality", [reasons[i] for i in gone])
@@ -308,12 +310,6 @@ def _quality_stage(texts: pa.Array, outcome: _Outcome, rules: Any) -> dict[str, 
         full[rows] = local
         columns[f"quality_{name}"] = full
     return columns
-
-
-def _kind_of(rules: Any) -> str:
-    from lessdata.metrics.quality import CODE_RULES
-
-    return "code" if set(rules) == set(CODE_RULES) else "prose"
 
 
 def _exact_stage(texts: pa.Array, outcome: _Outcome, keep: str) -> dict[str, np.ndarray]:
