@@ -268,18 +268,27 @@ def test_source_folder_functions(tmp_path: Path) -> None:
     assert [i for i, flag in zip(ids, unsplit, strict=True) if flag] == ["pkg/broken.py"]
 
 
-def test_source_folder_unreadable_file(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can read a chmod 000 file")
+def test_source_folder_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that cannot be opened is a problem row. chmod 000 does not stop root (CI runs
+    as root), so opening that one file is made to fail the way it fails for other users."""
+    import builtins
+
+    import lessdata.io.corpus as corpus
+
     make_tree(tmp_path)
     locked = tmp_path / "pkg" / "locked.py"
     locked.write_text(GOOD_A)
-    locked.chmod(0)
-    try:
-        rows = read_all(tmp_path, limits=LIMITS)
-    finally:
-        locked.chmod(0o644)
-    assert {r["id"]: r["problem"] for r in rows}["pkg/locked.py"] == "unreadable file"
+
+    def guarded_open(file, *args, **kwargs):
+        if Path(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(corpus, "open", guarded_open, raising=False)
+    rows = read_all(tmp_path, limits=LIMITS)
+    problems = {r["id"]: r["problem"] for r in rows}
+    assert problems["pkg/locked.py"] == "unreadable file"
+    assert problems["pkg/b.py"] is None  # the walk went on
 
 
 def test_source_folder_broken_link_and_extensions(tmp_path: Path) -> None:
