@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 import lessdata
 import lessdata.train.trainer as trainer
@@ -23,12 +22,7 @@ DYNAMICS = (
 OPTIONS = dict(proxy_epochs=20, proxy_runs=2, width=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,14 +19,7 @@ from lessdata.icl.tasks import (
     skewed_eigenvalues,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors run fastest on one thread, and do not fight other work for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def gen(seed: int = 0) -> torch.Generator:

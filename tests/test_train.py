@@ -8,14 +8,7 @@ from sklearn.datasets import load_digits
 from lessdata.errors import LessdataError
 from lessdata.train import MODELS, TrainConfig, fit_and_score, make_model, train_with_dynamics
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run fastest on one thread, and do not fight other work for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lessdata.errors import LessdataError
+from lessdata.train.gpt_block import CausalBlock
 
 __all__ = ["ICLTransformer", "interleave"]
 
@@ -46,34 +46,6 @@ def interleave(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
     y_tokens = torch.zeros_like(xs)
     y_tokens[:, :, 0] = ys
     return torch.stack((xs, y_tokens), dim=2).reshape(b, 2 * n, d)
-
-
-class _Block(nn.Module):
-    """Pre-LayerNorm transformer block: causal self-attention, then a GELU MLP."""
-
-    def __init__(self, width: int, n_head: int) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.ln1 = nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.ln2 = nn.LayerNorm(width)
-        self.fc = nn.Linear(width, 4 * width)
-        self.fc_out = nn.Linear(4 * width, width)
-
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Causal multi-head self-attention of ``x`` (B, T, width)."""
-        b, t, w = x.shape
-        q, k, v = self.qkv(x).split(w, dim=2)
-        heads = (b, t, self.n_head, w // self.n_head)
-        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(b, t, w))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual attention, then residual MLP."""
-        x = x + self.attention(self.ln1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))
 
 
 class ICLTransformer(nn.Module):
@@ -121,7 +93,7 @@ class ICLTransformer(nn.Module):
         self.n_layer, self.n_head, self.width = n_layer, n_head, width
         self.read_in = nn.Linear(d, width)
         self.pos_emb = nn.Embedding(2 * n_points, width)
-        self.blocks = nn.ModuleList(_Block(width, n_head) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(CausalBlock(width, n_head, bias=True) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(width)
         self.read_out = nn.Linear(width, 1)
         self._init_weights(seed)

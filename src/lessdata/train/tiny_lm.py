@@ -41,6 +41,7 @@ from torch import nn
 
 from lessdata._progress import log, track
 from lessdata.errors import LessdataError
+from lessdata.train.gpt_block import CausalBlock
 
 #: the end-of-document token; tokens 0..255 are bytes
 EOT = 256
@@ -245,34 +246,6 @@ def decode(tokens: np.ndarray) -> list[str]:
 # the model
 
 
-class _Block(nn.Module):
-    """Pre-LayerNorm transformer block: causal self-attention, then a GELU MLP."""
-
-    def __init__(self, d_model: int, n_head: int) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.ln1 = nn.LayerNorm(d_model)
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
-        self.proj = nn.Linear(d_model, d_model, bias=False)
-        self.ln2 = nn.LayerNorm(d_model)
-        self.fc = nn.Linear(d_model, 4 * d_model, bias=False)
-        self.fc_out = nn.Linear(4 * d_model, d_model, bias=False)
-
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Causal multi-head self-attention of ``x`` (B, T, d)."""
-        b, t, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)
-        heads = (b, t, self.n_head, d // self.n_head)
-        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual attention, then residual MLP."""
-        x = x + self.attention(self.ln1(x))
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))
-
-
 class TinyLM(nn.Module):
     """A byte-level GPT over :data:`VOCAB` tokens; ``forward(idx)`` returns next-token logits.
 
@@ -286,7 +259,7 @@ class TinyLM(nn.Module):
         self.tok_emb = nn.Embedding(VOCAB, config.d_model)
         self.pos_emb = nn.Embedding(config.context, config.d_model)
         self.blocks = nn.ModuleList(
-            _Block(config.d_model, config.n_head) for _ in range(config.n_layer)
+            CausalBlock(config.d_model, config.n_head, bias=False) for _ in range(config.n_layer)
         )
         self.ln_f = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, VOCAB, bias=False)
