@@ -146,9 +146,12 @@ def curate(
     _check_options(kinds, quality, keep_rule, near, eps, survivor)
     check_seed(seed)
     rules = _quality_rules(quality, thresholds)
+    from lessdata.io.corpus import corpus_format
+
+    empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
+    out_dir = check_out_folder(empty, out)  # before reading: a bad --out costs nothing
     table = _read(data, text_column, id_column, split, tuple(extensions))
     ds = _shell(str(data), table)
-    out_dir = check_out_folder(ds, out)
     outcome = _Outcome(table.num_rows)
     columns: dict[str, np.ndarray | pa.Array] = {"problem": table["problem"].combine_chunks()}
     for name in SOURCE_EXTRAS if ds.format == "source" else ():
