@@ -19,6 +19,7 @@ from rich.progress import (
 T = TypeVar("T")
 
 _console = Console(stderr=True)
+_drawing = False  # rich draws one live display at a time: inner loops go without a bar
 
 
 def quiet() -> bool:
@@ -27,8 +28,13 @@ def quiet() -> bool:
 
 
 def track(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Yield ``items`` while drawing a progress bar of ``total`` steps."""
-    if quiet():
+    """Yield ``items`` while drawing a progress bar of ``total`` steps.
+
+    Inside another bar (an engine's shards around an encoder's batches) no second bar is
+    drawn: the outer one shows the progress.
+    """
+    global _drawing
+    if quiet() or _drawing:
         yield from items
         return
     columns = (
@@ -38,11 +44,15 @@ def track(items: Iterable[T], total: int | None, description: str) -> Iterator[T
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=_console, transient=False) as progress:
-        task = progress.add_task(description, total=total)
-        for item in items:
-            yield item
-            progress.advance(task)
+    _drawing = True
+    try:
+        with Progress(*columns, console=_console, transient=False) as progress:
+            task = progress.add_task(description, total=total)
+            for item in items:
+                yield item
+                progress.advance(task)
+    finally:
+        _drawing = False
 
 
 def log(message: str) -> None:

@@ -1,0 +1,72 @@
+"""Where the row-parallel steps run: in this process (``local``, the default) or on Ray.
+
+A step is a plain top-level function ``step(item, *shared) -> result`` over one shard (a
+range of rows, a group of clusters, a slice of documents); an engine maps it over the
+shards. Steps do not know their engine (datatrove's executors, in miniature), so the
+same shards give the same results on both: the local engine runs exactly the shards that
+Ray would, in order, in this process.
+
+Both engines can checkpoint: with ``checkpoint=<folder>`` every finished shard's result is
+saved there atomically, and a later run (after a killed driver) loads those shards
+instead of recomputing them. On Ray, a shard whose worker dies is retried.
+
+Example:
+    >>> from lessdata.engines import get_engine
+    >>> engine = get_engine("local")
+    >>> engine.map(pow, [2, 3], shared=(2,))
+    [4, 9]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lessdata.engines.base import ENGINES, Engine, MappedArray, ShardCheckpoint, resolve
+from lessdata.engines.local import LocalEngine
+
+
+def get_engine(
+    engine: str | Engine | None = "local",
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> Engine:
+    """The engine called ``engine`` (``local`` or ``ray``), or ``engine`` itself.
+
+    ``address`` (Ray only) joins an existing cluster (``auto``, ``ray://host:10001`` or
+    ``host:6379``); without it a local Ray cluster with ``workers`` CPUs (default: all)
+    is started. ``work_dir`` is where finished shards are checkpointed (None: nowhere), so
+    that a rerun after a killed driver resumes. Raises LessdataError for an unknown name
+    or a missing Ray installation.
+    """
+    from lessdata.errors import LessdataError
+
+    if engine is None:
+        engine = "local"
+    if isinstance(engine, Engine):
+        return engine
+    if engine == "local":
+        if address is not None or workers is not None:
+            raise LessdataError("--address and --workers apply to --engine ray")
+        chosen: Engine = LocalEngine()
+    elif engine == "ray":
+        from lessdata.engines.ray_engine import RayEngine
+
+        chosen = RayEngine(address=address, workers=workers)
+    else:
+        raise LessdataError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    chosen.work_dir = Path(work_dir) if work_dir is not None else None
+    return chosen
+
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "LocalEngine",
+    "MappedArray",
+    "ShardCheckpoint",
+    "get_engine",
+    "resolve",
+]

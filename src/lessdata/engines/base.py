@@ -1,0 +1,189 @@
+"""What every engine shares: the interface, shard checkpoints, and arrays passed by path."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lessdata._progress import track
+from lessdata.io.atomic import atomic_path
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class MappedArray:
+    """A memory-mapped ``.npy`` passed to workers by path instead of by value.
+
+    Pickling an ``np.memmap`` copies all its data; this small record reopens the same file
+    (read-only) in the worker, so a shard reads only the rows it touches.
+    """
+
+    path: str
+    dtype: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> MappedArray | None:
+        """The record for ``array`` if it is a whole-file read-only memory map, else None."""
+        if not isinstance(array, np.memmap) or array.filename is None:
+            return None
+        # a slice of a map keeps its parent's filename and offset: accept whole files only
+        whole = array.offset + array.nbytes == os.path.getsize(array.filename)
+        if not array.flags.c_contiguous or not whole:
+            return None
+        return cls(str(array.filename), array.dtype.str, tuple(array.shape), int(array.offset))
+
+    def open(self) -> np.ndarray:
+        """The array, memory-mapped read-only."""
+        return np.memmap(
+            self.path, dtype=np.dtype(self.dtype), mode="r", offset=self.offset, shape=self.shape
+        )
+
+
+def resolve(value: Any) -> Any:
+    """Inside a step: a :class:`MappedArray` becomes its array; anything else stays."""
+    return value.open() if isinstance(value, MappedArray) else value
+
+
+def call_step(step: Callable[..., Any], item: Any, *shared: Any) -> Any:
+    """Run ``step(item, *shared)`` with memory-mapped arrays reopened (how workers call)."""
+    return step(item, *(resolve(value) for value in shared))
+
+
+class ShardCheckpoint:
+    """Finished shards of one step, one pickle each, written atomically.
+
+    ``folder`` should be specific to the step and its inputs (the callers name it by a hash
+    of both, see :func:`fingerprint`), so a resumed run never reads another run's shards.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"shard-{index:06d}.pkl"
+
+    def done(self, index: int) -> bool:
+        return self._path(index).is_file()
+
+    def load(self, index: int) -> Any:
+        with open(self._path(index), "rb") as f:
+            return pickle.load(f)
+
+    def save(self, index: int, result: Any) -> None:
+        with atomic_path(self._path(index)) as tmp, open(tmp, "wb") as f:
+            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def clear(self) -> None:
+        """Remove the folder once the step's result is safely stored elsewhere."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of ``parts`` (strings, numbers, tuples, arrays) for folder names.
+
+    Arrays are hashed by content, except memory maps of whole files, which are hashed by
+    path, size, modification time and shape (reading a large file just to name a folder
+    would cost as much as the step).
+    """
+    h = hashlib.sha256()
+    for part in parts:
+        mapped = MappedArray.of(part) if isinstance(part, np.ndarray) else None
+        if mapped is not None:
+            stat = os.stat(mapped.path)
+            part = (os.path.realpath(mapped.path), stat.st_size, stat.st_mtime_ns, mapped.shape)
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.dtype.str, part.shape)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+class Engine:
+    """Runs a step over shards. Subclasses implement :meth:`_run` and may override
+    :meth:`share`."""
+
+    name = "engine"
+    #: CPUs the engine can use at once (shards in flight)
+    workers = 1
+    #: where :meth:`checkpoint` puts finished shards; None: no checkpoints
+    work_dir: Path | None = None
+
+    def checkpoint(self, step: str, *inputs: Any) -> ShardCheckpoint | None:
+        """The checkpoint folder of ``step`` on ``inputs`` under :attr:`work_dir`, if set."""
+        if self.work_dir is None:
+            return None
+        return ShardCheckpoint(Path(self.work_dir) / f"{step}-{fingerprint(step, *inputs)}")
+
+    def share(self, value: Any) -> Any:
+        """Prepare a large read-only argument for many shards (the local engine: as is)."""
+        return value
+
+    def imap(
+        self,
+        step: Callable[..., Any],
+        items: Sequence[Any],
+        *,
+        shared: Sequence[Any] = (),
+        label: str = "",
+        checkpoint: ShardCheckpoint | None = None,
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, step(items[index], *shared))`` for every shard as it finishes.
+
+        Shards already in ``checkpoint`` are loaded, not recomputed; new results are saved
+        there before they are yielded. The order of yielding is the engine's; use the index.
+        """
+        todo = []
+        done = 0
+        for index in range(len(items)):
+            if checkpoint is not None and checkpoint.done(index):
+                done += 1
+                yield index, checkpoint.load(index)
+            else:
+                todo.append(index)
+        if done:
+            from lessdata._progress import log
+
+            log(f"{label}: resumed {done} of {len(items)} shards from {checkpoint.folder}")
+        results = self._run(step, items, todo, [self.share(v) for v in shared])
+        for index, result in track(results, len(todo), f"{label} ({self.name})"):
+            if checkpoint is not None:
+                checkpoint.save(index, result)
+            yield index, result
+
+    def map(
+        self,
+        step: Callable[..., Any],
+        items: Sequence[Any],
+        *,
+        shared: Sequence[Any] = (),
+        label: str = "",
+        checkpoint: ShardCheckpoint | None = None,
+    ) -> list[Any]:
+        """``[step(item, *shared) for item in items]``, computed by the engine."""
+        out: list[Any] = [None] * len(items)
+        for index, result in self.imap(
+            step, items, shared=shared, label=label, checkpoint=checkpoint
+        ):
+            out[index] = result
+        return out
+
+    def _run(
+        self, step: Callable[..., Any], items: Sequence[Any], todo: list[int], shared: list[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the engine started (the local engine: nothing)."""

@@ -1,0 +1,127 @@
+"""The Ray engine: shards become Ray tasks on a local or existing cluster.
+
+Ray is an optional extra (``pip install 'lessdata[ray]'``). Every node of an existing
+cluster needs lessdata installed, and files that steps read by path (memory-mapped
+embeddings, Parquet shards) must be visible to every node at the same path (a shared
+file system); on one machine both hold trivially.
+
+Fault tolerance comes from Ray and the checkpoint: a task whose worker process dies is
+retried up to ``max_retries`` times (Ray's system-failure retries); exceptions raised by a
+step are not retried (they are errors in the input, and would fail again). Finished
+shards are checkpointed by the driver, so a killed driver resumes from them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from lessdata.engines.base import Engine, MappedArray, call_step
+from lessdata.errors import LessdataError
+
+#: arrays larger than this go to Ray's object store once, instead of with every task
+_PUT_ABOVE_BYTES = 1 << 20
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise LessdataError(
+            "--engine ray needs Ray: pip install 'lessdata[ray]' (or use --engine local)"
+        ) from exc
+    return ray
+
+
+class RayEngine(Engine):
+    """Runs shards as Ray tasks, at most ``2 × workers`` in flight.
+
+    Args:
+        address: an existing cluster to join (``auto``, ``host:6379``, ``ray://host:10001``);
+            None starts a local cluster, or reuses the one this process already started.
+        workers: CPUs of the local cluster (default: all); ignored with ``address``.
+        max_retries: retries of a shard whose worker died.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, max_retries: int = 3
+    ) -> None:
+        ray = _ray()
+        if workers is not None and (isinstance(workers, bool) or workers < 1):
+            raise LessdataError(f"--workers must be a positive whole number, got {workers!r}")
+        self._started = False
+        if not ray.is_initialized():
+            options: dict[str, Any] = dict(
+                logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False
+            )
+            try:
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    ray.init(num_cpus=workers, **options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+                raise LessdataError(f"could not start or join {where}: {exc}") from exc
+            self._started = True
+        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.max_retries = max_retries
+        self._task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(
+            call_step
+        )
+
+    def share(self, value: Any) -> Any:
+        """Memory maps travel by path; other large arrays go to the object store once."""
+        if isinstance(value, np.ndarray):
+            mapped = MappedArray.of(value)
+            if mapped is not None:
+                return mapped
+            if value.nbytes > _PUT_ABOVE_BYTES:
+                return _ray().put(value)
+        return value
+
+    def _run(
+        self, step: Callable[..., Any], items: Sequence[Any], todo: list[int], shared: list[Any]
+    ) -> Iterator[tuple[int, Any]]:
+        ray = _ray()
+        window = 2 * self.workers
+        pending: dict[Any, int] = {}
+        queue = iter(todo)
+        try:
+            while True:
+                for index in queue:
+                    pending[self._task.remote(step, items[index], *shared)] = index
+                    if len(pending) >= window:
+                        break
+                if not pending:
+                    return
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                index = pending.pop(ready[0])
+                yield index, self._get(ready[0], index)
+        finally:
+            for ref in pending:  # an error or an abandoned generator: stop the rest
+                ray.cancel(ref, force=True)
+
+    def _get(self, ref: Any, index: int) -> Any:
+        ray = _ray()
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, LessdataError):
+                raise exc.cause from None
+            raise
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            raise LessdataError(
+                f"shard {index} failed: its worker died {self.max_retries + 1} times ({exc}); "
+                "finished shards are checkpointed, so rerunning the command resumes"
+            ) from exc
+
+    def close(self) -> None:
+        """Shut down the local cluster if this engine started it."""
+        if self._started:
+            _ray().shutdown()
+            self._started = False
