@@ -19,7 +19,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from lessdata.engines.base import ENGINES, Engine, MappedArray, ShardCheckpoint, resolve
@@ -61,6 +63,27 @@ def get_engine(
     return chosen
 
 
+@contextlib.contextmanager
+def running_engine(
+    engine: str | Engine | None = "local",
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> Iterator[Engine]:
+    """:func:`get_engine` for one run: an engine made here is closed afterwards.
+
+    An :class:`Engine` passed in is the caller's and stays open (and keeps its own
+    ``work_dir``).
+    """
+    chosen = get_engine(engine, address=address, workers=workers, work_dir=work_dir)
+    try:
+        yield chosen
+    finally:
+        if chosen is not engine:
+            chosen.close()
+
+
 __all__ = [
     "ENGINES",
     "Engine",
@@ -69,4 +92,5 @@ __all__ = [
     "ShardCheckpoint",
     "get_engine",
     "resolve",
+    "running_engine",
 ]
