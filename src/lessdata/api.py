@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from lessdata._progress import log
 from lessdata.budget import resolve_budget
+from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import Dataset, check_vectors, detect_format, external_labels, load
 from lessdata.io.manifest import build_manifest, check_not_input_path, write_manifest
@@ -33,6 +34,7 @@ from lessdata.select import (
 )
 
 DataLike = str | Path | Dataset | np.ndarray
+EngineLike = str | Engine
 DEDUP_METHODS = ("exact", "near", "semantic")
 
 
@@ -74,7 +76,12 @@ def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
 
 
 def vectors_of(
-    ds: Dataset, *, encoder: str = "minilm", cache_dir: str | Path | None = None, seed: int = 0
+    ds: Dataset,
+    *,
+    encoder: str = "minilm",
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    engine: Engine | None = None,
 ) -> np.ndarray:
     """The dataset's vectors: its embedding column, or its texts embedded (cached on disk)."""
     if ds.vectors is not None:
@@ -85,7 +92,7 @@ def vectors_of(
 
     chosen = get_encoder(encoder, seed=seed)  # an unknown name fails before any work
     log(f"embedding {len(ds)} texts with {encoder}")
-    ds.vectors = embed_texts(ds.texts, chosen, cache_dir=cache_dir, seed=seed)
+    ds.vectors = embed_texts(ds.texts, chosen, cache_dir=cache_dir, seed=seed, engine=engine)
     return ds.vectors
 
 
@@ -102,9 +109,16 @@ def score(
     seed: int = 0,
     out: str | Path | None = None,
     metric_options: dict[str, Any] | None = None,
+    engine: EngineLike = "local",
+    address: str | None = None,
+    workers: int | None = None,
     **load_options: Any,
 ) -> pa.Table:
     """Score every example with one or more metrics; return (and optionally write) a manifest.
+
+    ``engine`` (``local`` or ``ray``, or an :class:`lessdata.engines.Engine`) runs the
+    row-parallel steps (embedding, k-means assignment, SemDeDup) with the same result;
+    ``address`` joins an existing Ray cluster, ``workers`` sizes a local one.
 
     Example:
         >>> import numpy as np, lessdata
@@ -125,10 +139,11 @@ def score(
         if Path(out).is_dir():
             raise LessdataError(f"--out {out} is a folder; give a .parquet file name")
         check_not_input_path(ds.source, out)
-    columns = _score_columns(
-        ds, chosen, encoder=encoder, cache_dir=cache_dir, seed=seed,
-        k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
-    )  # fmt: skip
+    with _engine(engine, address, workers, cache_dir) as running:
+        columns = _score_columns(
+            ds, chosen, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
+            k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
+        )  # fmt: skip
     settings = dict(command="score", k=k, distance=distance, eps=eps, seed=seed, encoder=encoder)
     table = build_manifest(ds, columns, metrics=names, settings=settings)
     if out is not None:
@@ -136,8 +151,25 @@ def score(
     return table
 
 
+def _engine(
+    engine: EngineLike, address: str | None, workers: int | None, cache_dir: Any
+) -> Any:
+    """The run's engine, checkpointing finished shards under ``<cache_dir>/work``."""
+    from lessdata.embed.cache import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return running_engine(engine, address=address, workers=workers, work_dir=root / "work")
+
+
 def _score_columns(
-    ds: Dataset, chosen: list, *, encoder: str, cache_dir: Any, seed: int, **options: Any
+    ds: Dataset,
+    chosen: list,
+    *,
+    encoder: str,
+    cache_dir: Any,
+    seed: int,
+    engine: Engine | None = None,
+    **options: Any,
 ) -> dict[str, np.ndarray]:
     accepted = {"k", "distance", "eps", "survivor"}.union(*(m.options for m in chosen))
     unknown = sorted(set(options) - accepted)
@@ -153,8 +185,10 @@ def _score_columns(
     if "k" in options:
         check_k(options["k"], len(ds))
     if any(m.needs_vectors for m in chosen):
-        vectors_of(ds, encoder=encoder, cache_dir=cache_dir, seed=seed)
-    inputs = ScoreInputs(n=len(ds), vectors=ds.vectors, labels=ds.labels, texts=ds.texts, seed=seed)
+        vectors_of(ds, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=engine)
+    inputs = ScoreInputs(
+        n=len(ds), vectors=ds.vectors, labels=ds.labels, texts=ds.texts, seed=seed, engine=engine
+    )
     columns: dict[str, np.ndarray] = {}
     with shared_clustering():  # prototypes and semdedup share one k-means
         for metric in chosen:
@@ -183,6 +217,9 @@ def prune(
     seed: int = 0,
     report: bool = True,
     metric_options: dict[str, Any] | None = None,
+    engine: EngineLike = "local",
+    address: str | None = None,
+    workers: int | None = None,
     **load_options: Any,
 ) -> PruneResult:
     """Score, select ``keep`` examples with ``policy``, and write the results to ``out``.
@@ -192,7 +229,8 @@ def prune(
     ``out`` (a folder) receives ``manifest.parquet``, the kept rows in the input's format
     under the input's file name, ``scores.png`` and ``report.html``. ``policy="d4"`` runs
     SemDeDup first and prototype pruning on the survivors (Tirumala et al. 2023); it uses
-    ``eps``/``survivor`` for the first stage and ignores ``metric``.
+    ``eps``/``survivor`` for the first stage and ignores ``metric``. ``engine``, ``address``
+    and ``workers``: where the row-parallel steps run (see :func:`score`).
     """
     if policy != "d4" and policy not in POLICIES:
         raise LessdataError(
@@ -211,30 +249,33 @@ def prune(
         command="prune", keep=keep, budget=budget, policy=policy, metric=metric, seed=seed,
         class_balanced=class_balanced, k=k, distance=distance, encoder=encoder,
     )  # fmt: skip
-    if policy == "d4":
-        check_eps(eps)
-        columns, kept, reasons = _d4(ds, budget, encoder, cache_dir, k, eps, survivor, seed)
-        metrics = ["semdedup", "prototypes"]
-        settings.update(eps=eps, survivor=survivor, metric="semdedup+prototypes")
-    else:
-        chosen = get_metric(metric)
-        columns = _score_columns(
-            ds, [chosen], encoder=encoder, cache_dir=cache_dir, seed=seed,
-            k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
-        )  # fmt: skip
-        kept = select(
-            columns[metric], keep, policy=policy, labels=ds.labels,
-            class_balanced=class_balanced, seed=seed, auto_threshold=auto_threshold,
-            ccs_beta=ccs_beta, ccs_strata=ccs_strata,
-        )  # fmt: skip
-        rule = policy
-        if policy == "auto":
-            rule = f"auto → {auto_policy_name(kept_fraction(keep, n), auto_threshold)}"
-            settings["auto_threshold"] = auto_threshold
-        balance = ", class-balanced" if class_balanced else ""
-        what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
-        reasons = _two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
-        metrics = [metric]
+    with _engine(engine, address, workers, cache_dir) as running:
+        if policy == "d4":
+            check_eps(eps)
+            columns, kept, reasons = _d4(
+                ds, budget, encoder, cache_dir, k, eps, survivor, seed, running
+            )
+            metrics = ["semdedup", "prototypes"]
+            settings.update(eps=eps, survivor=survivor, metric="semdedup+prototypes")
+        else:
+            chosen = get_metric(metric)
+            columns = _score_columns(
+                ds, [chosen], encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
+                k=k, distance=distance, eps=eps, survivor=survivor, **(metric_options or {}),
+            )  # fmt: skip
+            kept = select(
+                columns[metric], keep, policy=policy, labels=ds.labels,
+                class_balanced=class_balanced, seed=seed, auto_threshold=auto_threshold,
+                ccs_beta=ccs_beta, ccs_strata=ccs_strata,
+            )  # fmt: skip
+            rule = policy
+            if policy == "auto":
+                rule = f"auto → {auto_policy_name(kept_fraction(keep, n), auto_threshold)}"
+                settings["auto_threshold"] = auto_threshold
+            balance = ", class-balanced" if class_balanced else ""
+            what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
+            reasons = _two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
+            metrics = [metric]
     return _finish(ds, columns, metrics, kept, reasons, settings, out_dir, report=report)
 
 
@@ -254,6 +295,9 @@ def dedup(
     near: Any = None,
     split: str = "file",
     extensions: Sequence[str] = (".py",),
+    engine: EngineLike = "local",
+    address: str | None = None,
+    workers: int | None = None,
     **load_options: Any,
 ) -> PruneResult:
     """Remove duplicates and write the survivors (see :func:`prune` for ``out``).
@@ -270,7 +314,8 @@ def dedup(
 
     Text kinds (and any input that is a folder of source files) run through
     :func:`lessdata.curate.curate`, which also records unreadable documents; ``semantic``
-    alone also works on precomputed embeddings.
+    alone also works on precomputed embeddings. ``engine``, ``address``, ``workers``: where
+    the row-parallel steps run (see :func:`score`).
     """
     methods = [method] if isinstance(method, str) else list(method)
     unknown = [m for m in methods if m not in DEDUP_METHODS]
@@ -293,14 +338,16 @@ def dedup(
         return curate(
             data, out=out, dedup=methods, keep_rule=keep_rule, near=near, eps=eps,
             survivor=survivor, k=k, encoder=encoder, cache_dir=cache_dir, seed=seed,
-            report=report, split=split, extensions=extensions, **columns,
+            report=report, split=split, extensions=extensions, engine=engine, address=address,
+            workers=workers, **columns,
         )  # fmt: skip
     ds = as_dataset(data, **load_options)
     out_dir = check_out_folder(ds, out)
-    columns = _score_columns(
-        ds, [get_metric("semdedup")], encoder=encoder, cache_dir=cache_dir, seed=seed,
-        k=k, eps=eps, survivor=survivor,
-    )  # fmt: skip
+    with _engine(engine, address, workers, cache_dir) as running:
+        columns = _score_columns(
+            ds, [get_metric("semdedup")], encoder=encoder, cache_dir=cache_dir, seed=seed,
+            engine=running, k=k, eps=eps, survivor=survivor,
+        )  # fmt: skip
     duplicate = columns["semdedup_duplicate_of"] >= 0
     kept = np.flatnonzero(~duplicate)
     reasons = (
@@ -335,6 +382,7 @@ def _d4(
     eps: float,
     survivor: str,
     seed: int,
+    engine: Engine,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[np.ndarray, list[str]]]:
     """D4 (Tirumala et al. 2023): SemDeDup, then re-cluster the survivors and keep the hardest.
 
@@ -343,7 +391,7 @@ def _d4(
     """
     columns = _score_columns(
         ds, [get_metric("semdedup")], encoder=encoder, cache_dir=cache_dir, seed=seed,
-        k=k, eps=eps, survivor=survivor,
+        engine=engine, k=k, eps=eps, survivor=survivor,
     )  # fmt: skip
     vectors = ds.vectors
     assert vectors is not None
@@ -353,7 +401,7 @@ def _d4(
     # prototype distances against centroids fitted on the survivors, for every example
     k2 = check_k(None, len(survivors)) if k is None else min(k, len(survivors))
     centroids = fit_centroids(vectors[survivors], k2, spherical=True, seed=seed)
-    cluster, distance = assign(vectors, centroids, spherical=True)
+    cluster, distance = assign(vectors, centroids, spherical=True, engine=engine)
     columns["prototypes"] = distance
     columns["prototypes_cluster"] = cluster
     if budget <= len(survivors):

@@ -128,6 +128,25 @@ Survivor = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed for k-means, tie-breaking and random draws.")]
+EngineName = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where the row-parallel steps run: local (this process) or ray (Ray tasks; "
+        "pip install 'lessdata[ray]'). Both give the same results.",
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        help="With --engine ray: join this Ray cluster (auto, host:6379 or ray://host:10001) "
+        "instead of starting a local one."
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(help="With --engine ray and no --address: CPUs of the local Ray cluster."),
+]
 MetricOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -225,6 +244,9 @@ def score(
     survivor: Survivor = "hard",
     seed: Seed = 0,
     metric_option: MetricOption = None,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Score every example; write a table of id and one column per metric.
@@ -237,7 +259,8 @@ def score(
     _set_quiet(quiet)
     table = run(
         data, metric, encoder=encoder, k=k, distance=distance, eps=eps, survivor=survivor,
-        seed=seed, out=out, metric_options=_metric_options(metric_option),
+        seed=seed, out=out, metric_options=_metric_options(metric_option), engine=engine,
+        address=address, workers=workers,
         **_load_options(
             text_column, embedding_column, label_column, id_column, labels, split, extensions
         ),
@@ -301,6 +324,9 @@ def prune(
     survivor: Survivor = "hard",
     seed: Seed = 0,
     metric_option: MetricOption = None,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Keep a budget of examples chosen by a metric and a policy; write data, manifest, report.
@@ -316,6 +342,7 @@ def prune(
         class_balanced=class_balanced, auto_threshold=auto_threshold, ccs_beta=ccs_beta,
         ccs_strata=ccs_strata, encoder=encoder, k=k, distance=distance, eps=eps,
         survivor=survivor, seed=seed, metric_options=_metric_options(metric_option),
+        engine=engine, address=address, workers=workers,
         **_load_options(
             text_column, embedding_column, label_column, id_column, labels, split, extensions
         ),
@@ -356,6 +383,9 @@ def dedup(
     encoder: Encoder = "minilm",
     k: K = None,
     seed: Seed = 0,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Drop duplicates; the manifest names, for each, the kept example it duplicates.
@@ -371,7 +401,7 @@ def dedup(
     result = run(
         data, out=out, method=method, eps=eps, survivor=survivor, encoder=encoder, k=k,
         seed=seed, keep_rule=keep_rule, near=_near(ngram, num_perm, jaccard, bands, rows, verify),
-        **options,
+        engine=engine, address=address, workers=workers, **options,
     )  # fmt: skip
     removed = result.manifest.num_rows - result.n_kept
     typer.echo(f"removed {removed} documents, kept {result.n_kept} → {out}")
@@ -429,6 +459,9 @@ def curate(
     split: Split = "file",
     extensions: Extensions = ".py",
     seed: Seed = 0,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Skip unusable documents, filter by quality, then deduplicate: exact → near → semantic.
@@ -446,7 +479,7 @@ def curate(
         keep_rule=keep_rule, near=_near(ngram, num_perm, jaccard, bands, rows, verify),
         eps=eps, survivor=survivor, encoder=encoder, k=k, seed=seed,
         text_column=text_column, id_column=id_column, split=split,
-        extensions=_extensions(extensions),
+        extensions=_extensions(extensions), engine=engine, address=address, workers=workers,
     )  # fmt: skip
     n = result.manifest.num_rows
     for stage, removed in result.stages.items():

@@ -4,6 +4,11 @@ Embedding a corpus is the slowest step of most pruning runs and is repeated with
 texts (score, then prune, then plot). Results are stored as ``<cache_dir>/embeddings/<key>.npy``
 where ``key = sha256(encoder.name, content hash of the texts)``, written atomically and read
 back memory-mapped, so a second run costs one pass of hashing instead of a forward pass.
+
+Encoding is a row-parallel step: texts are cut into shards of ``SHARD_TEXTS`` (a multiple
+of the encoders' batch, so every engine sees the same batches and gives the same vectors),
+each one task of an engine (:mod:`lessdata.engines`), and the results are written into
+the memory-mapped cache file as they arrive: the whole array is never held in memory.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ import pyarrow as pa
 from lessdata._progress import log
 from lessdata.embed._text import as_text_array, iter_arrow_slices
 from lessdata.embed.encoders import Encoder, get_encoder
+from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.io.atomic import atomic_path
 
 _KEY_VERSION = b"lessdata-embeddings-v1"
 _HASH_SLICE = 65_536  # rows hashed per step; fixed so the hash ignores Arrow chunking
+#: texts per engine shard: a multiple of every encoder's batch (256), so batches match
+SHARD_TEXTS = 8_192
 
 
 def default_cache_dir() -> Path:
@@ -103,6 +111,7 @@ def embed_texts(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     seed: int = 0,
+    engine: Engine | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` with ``encoder``, reusing cached embeddings of the same texts.
 
@@ -110,7 +119,9 @@ def embed_texts(
     Returns (N, d) float32 with L2-normalised rows; with the cache on, it is a read-only
     memory map of ``<cache_dir>/embeddings/<key>.npy`` (``cache_dir`` defaults to
     :func:`default_cache_dir`). A missing, truncated or mismatched cache file is recomputed.
-    Raises LessdataError for empty input or an unknown encoder.
+    ``engine`` encodes the shards (default: in this process); encoders fitted on the whole
+    corpus (``tfidf``) always run in this process. Raises LessdataError for empty input or
+    an unknown encoder.
     """
     arr = as_text_array(texts)
     n = len(arr)
@@ -126,22 +137,78 @@ def embed_texts(
             f"{type(encoder).__name__}; use 'minilm' or 'tfidf'"
         )
 
+    engine = engine or LocalEngine()
     if not use_cache:
-        return _check_output(enc.encode(arr), n, enc.name)
+        return _encode(arr, enc, engine, None, None)
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = cache_path(root, cache_key(enc.name, texts_fingerprint(arr)))
+    key = cache_key(enc.name, texts_fingerprint(arr))
+    path = cache_path(root, key)
     cached = _load_cached(path, n)
     if cached is not None:
         log(f"using cached embeddings {path}")
         return cached
-
-    emb = _check_output(enc.encode(arr), n, enc.name)
     try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, emb, allow_pickle=False)
+        with atomic_path(path) as tmp:
+            emb = _encode(arr, enc, engine, tmp, key)
     except OSError as exc:
         log(f"could not write embedding cache {path} ({exc}); continuing without it")
-        return emb
+        return _encode(arr, enc, engine, None, key)
     reloaded = _load_cached(path, n)
     return reloaded if reloaded is not None else emb
+
+
+class _TextShards:
+    """The shards of a text column, sliced only when a task needs one (no copies held)."""
+
+    def __init__(self, arr: pa.ChunkedArray) -> None:
+        self.arr = arr
+        self.starts = range(0, len(arr), SHARD_TEXTS)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> pa.Array:
+        part = self.arr.slice(self.starts[index], SHARD_TEXTS)
+        return pa.concat_arrays(part.chunks) if part.num_chunks else pa.array([], pa.string())
+
+
+def embed_shard(texts: pa.Array, encoder: Encoder) -> np.ndarray:
+    """One engine shard: ``encoder.encode(texts)``, checked."""
+    return _check_output(encoder.encode(texts), len(texts), encoder.name)
+
+
+def _encode(
+    arr: pa.ChunkedArray, enc: Encoder, engine: Engine, target: Path | None, key: str | None
+) -> np.ndarray:
+    """Encode shard by shard into ``target`` (a memory-mapped ``.npy``) or into memory."""
+    n = len(arr)
+    if not getattr(enc, "shardable", True):  # fitted on the whole corpus: one piece
+        emb = _check_output(enc.encode(arr), n, enc.name)
+        if target is not None:
+            with open(target, "wb") as f:
+                np.save(f, emb, allow_pickle=False)
+        return emb
+    shards = _TextShards(arr)
+    checkpoint = engine.checkpoint("embed", key) if key is not None else None
+    out: np.ndarray | None = None
+    results = engine.imap(
+        embed_shard, shards, shared=(enc,), label=f"embedding ({enc.name})",
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    for index, emb in results:
+        if out is None:
+            shape = (n, emb.shape[1])
+            out = (
+                np.lib.format.open_memmap(target, mode="w+", dtype=np.float32, shape=shape)
+                if target is not None
+                else np.empty(shape, dtype=np.float32)
+            )
+        start = shards.starts[index]
+        out[start : start + len(emb)] = emb
+    assert out is not None
+    if isinstance(out, np.memmap):
+        out.flush()
+    if checkpoint is not None:
+        checkpoint.clear()
+    return out

@@ -209,6 +209,9 @@ class TfidfEncoder:
     deterministic function of (texts, seed).
     """
 
+    #: fitted on the corpus it embeds: cannot be cut into independent shards
+    shardable = False
+
     def __init__(
         self,
         dim: int = 256,

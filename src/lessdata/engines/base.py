@@ -137,7 +137,7 @@ class Engine:
         items: Sequence[Any],
         *,
         shared: Sequence[Any] = (),
-        label: str = "",
+        label: str = "shards",
         checkpoint: ShardCheckpoint | None = None,
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, step(items[index], *shared))`` for every shard as it finishes.
@@ -169,7 +169,7 @@ class Engine:
         items: Sequence[Any],
         *,
         shared: Sequence[Any] = (),
-        label: str = "",
+        label: str = "shards",
         checkpoint: ShardCheckpoint | None = None,
     ) -> list[Any]:
         """``[step(item, *shared) for item in items]``, computed by the engine."""

@@ -80,6 +80,10 @@ def build_manifest(
     return table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str)})
 
 
+#: rows per Parquet row group of a manifest: readers can stream it group by group
+MANIFEST_ROWS_PER_GROUP = 65_536
+
+
 def write_manifest(table: pa.Table, path: str | Path) -> Path:
     """Write ``table`` to ``path`` as Parquet, atomically.
 
@@ -93,8 +97,9 @@ def write_manifest(table: pa.Table, path: str | Path) -> Path:
             f"--out {path} is a folder; give a file name such as {path / 'scores.parquet'}"
         )
     check_not_input_path(manifest_settings(table).get("input"), path)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=MANIFEST_ROWS_PER_GROUP):
+            writer.write_batch(batch)  # one row group per shard of rows, written in turn
     return path
 
 

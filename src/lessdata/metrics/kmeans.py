@@ -2,7 +2,9 @@
 
 Training uses a seeded sample of at most ``max_points_per_centroid * k`` rows (faiss's own
 default cap); assignment walks the full array in chunks, so memory stays at one chunk plus
-the sample, never a normalised copy of the whole dataset.
+the sample, never a normalised copy of the whole dataset. Assignment is a row-parallel
+step: each chunk is one shard of an engine (:mod:`lessdata.engines`), so it runs in this
+process or as Ray tasks with the same result.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from lessdata._progress import log, track
+from lessdata._progress import log
+from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 
 CHUNK_ROWS = 65_536
@@ -182,6 +185,7 @@ def assign(
     *,
     spherical: bool,
     min_size: int = 1,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid of every row and the distance to it, streamed in chunks.
 
@@ -192,9 +196,11 @@ def assign(
     rows are measured against the nearest centroid that does. k-means with many clusters
     can spend a centroid on one isolated outlier, which would otherwise score as the most
     typical example of all (distance 0).
+
+    ``engine`` runs the chunks (default: in this process); every engine gives the same result.
     """
     key = ("assign", id(vectors), id(centroids), spherical)
-    cluster, distance = _memo(key, lambda: _assign(vectors, centroids, spherical))
+    cluster, distance = _memo(key, lambda: _assign(vectors, centroids, spherical, engine))
     cluster, distance = cluster.copy(), distance.copy()
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
@@ -210,19 +216,35 @@ def assign(
 
 
 def _assign(
-    vectors: np.ndarray, centroids: np.ndarray, spherical: bool
+    vectors: np.ndarray, centroids: np.ndarray, spherical: bool, engine: Engine | None
 ) -> tuple[np.ndarray, np.ndarray]:
+    engine = engine or LocalEngine()
     n = len(vectors)
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
     cluster = np.empty(n, dtype=np.int64)
     distance = np.empty(n, dtype=np.float64)
-    starts = range(0, n, CHUNK_ROWS)
-    for start in track(starts, len(starts), "k-means: nearest centroid"):
-        block = rows_as_float32(vectors, slice(start, start + CHUNK_ROWS), normalize=spherical)
-        stop = start + len(block)
-        cluster[start:stop], distance[start:stop] = _nearest(block, centroids, spherical)
+    shards = [(start, min(start + CHUNK_ROWS, n)) for start in range(0, n, CHUNK_ROWS)]
+    checkpoint = engine.checkpoint("assign", vectors, centroids, spherical, CHUNK_ROWS)
+    results = engine.imap(
+        assign_shard, shards, shared=(vectors, centroids, spherical),
+        label="k-means: nearest centroid", checkpoint=checkpoint,
+    )  # fmt: skip
+    for index, (ids, dist) in results:
+        start, stop = shards[index]
+        cluster[start:stop], distance[start:stop] = ids, dist
+    if checkpoint is not None:
+        checkpoint.clear()
     return cluster, distance
+
+
+def assign_shard(
+    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, spherical: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """One engine shard of :func:`assign`: nearest centroid and distance of rows [start, stop)."""
+    start, stop = rows
+    block = rows_as_float32(vectors, slice(start, stop), normalize=spherical)
+    return _nearest(block, centroids, spherical)
 
 
 def min_prototype_size(n: int, k: int) -> int:

@@ -59,7 +59,9 @@ def prototypes(
     k = check_k(k, len(vectors))
     centroids = fit_centroids(vectors, k, spherical=spherical, seed=inputs.seed, niter=niter)
     min_size = min_prototype_size(len(vectors), k)
-    cluster, dist = assign(vectors, centroids, spherical=spherical, min_size=min_size)
+    cluster, dist = assign(
+        vectors, centroids, spherical=spherical, min_size=min_size, engine=inputs.engine
+    )
     return {"prototypes": dist, "prototypes_cluster": cluster}
 
 

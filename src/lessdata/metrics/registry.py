@@ -29,6 +29,8 @@ class ScoreInputs:
     seed: int = 0
     #: per-example training records (losses, margins, ...) for training-dynamics metrics
     records: dict[str, np.ndarray] = field(default_factory=dict)
+    #: where row-parallel work runs (a :class:`lessdata.engines.Engine`); None: in process
+    engine: Any = None
 
 
 MetricFn = Callable[..., dict[str, np.ndarray]]

@@ -12,13 +12,18 @@ keep an example unless its cosine similarity to an example *kept before it* exce
 Memory stays bounded on large clusters: similarities are computed block by block
 (``BLOCK`` rows against at most ``KEPT_CHUNK`` kept rows at a time), never as the full
 n × n matrix of a cluster. Only the kept rows of the current cluster are held, once.
+
+Clusters are independent, so they are distributed: consecutive clusters are grouped into
+shards of about ``SHARD_ROWS`` rows, each one engine task (:mod:`lessdata.engines`).
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-from lessdata._progress import track
+from lessdata.engines import LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.metrics.kmeans import assign, check_k, fit_centroids, rows_as_float32
 from lessdata.metrics.registry import Metric, ScoreInputs, register
@@ -26,6 +31,8 @@ from lessdata.metrics.registry import Metric, ScoreInputs, register
 SURVIVORS = ("hard", "easy", "random")
 BLOCK = 1024
 KEPT_CHUNK = 8192
+#: rows per engine shard (whole clusters; a larger cluster is a shard of its own)
+SHARD_ROWS = 65_536
 #: score of an example with no kept neighbour before it: the largest cosine distance
 NO_NEIGHBOUR = 2.0
 #: strictly-lower-triangle mask of a block: row i may only match rows before it
@@ -74,7 +81,8 @@ def semdedup(
     n = len(vectors)
     k = check_k(k, n)
     centroids = fit_centroids(vectors, k, spherical=True, seed=inputs.seed, niter=niter)
-    cluster, centroid_distance = assign(vectors, centroids, spherical=True)
+    engine = inputs.engine or LocalEngine()
+    cluster, centroid_distance = assign(vectors, centroids, spherical=True, engine=engine)
 
     rng = np.random.default_rng(inputs.seed)
     tiebreak = rng.random(n)
@@ -92,18 +100,62 @@ def semdedup(
 
     score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
-    threshold = 1.0 - eps
-    clusters = zip(starts, stops, strict=True)
-    for start, stop in track(clusters, len(starts), "semdedup: clusters"):
-        rows = order[start:stop]
-        if len(rows) < 2:
-            continue
-        sims, nearest, kept = dedup_cluster(vectors, rows, threshold)
+    shards = _cluster_shards(order, starts, stops)
+    checkpoint = engine.checkpoint("semdedup", vectors, order, starts, 1.0 - eps, SHARD_ROWS)
+    results = engine.imap(
+        dedup_shard, shards, shared=(vectors, 1.0 - eps), label="semdedup: clusters",
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    for index, (sims, nearest, kept) in results:
+        rows = shards[index][0]
         has = nearest >= 0
         score[rows[has]] = 1.0 - sims[has]
         dup = ~kept
         duplicate_of[rows[dup]] = rows[nearest[dup]]
+    if checkpoint is not None:
+        checkpoint.clear()
     return {"semdedup": score, "semdedup_cluster": cluster, "semdedup_duplicate_of": duplicate_of}
+
+
+def _cluster_shards(
+    order: np.ndarray, starts: np.ndarray, stops: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive clusters of at least two rows, grouped into shards of ~SHARD_ROWS rows.
+
+    Each shard is ``(rows, bounds)``: the rows of its clusters in survivor order, and the
+    offsets where each cluster starts within ``rows`` (plus the end).
+    """
+    shards: list[tuple[np.ndarray, np.ndarray]] = []
+    first, size = 0, 0
+    multi = np.flatnonzero(stops - starts >= 2)
+    for pos, c in enumerate(multi):
+        size += int(stops[c] - starts[c])
+        if size >= SHARD_ROWS or pos == len(multi) - 1:
+            group = multi[first : pos + 1]
+            rows = np.concatenate([order[starts[g] : stops[g]] for g in group])
+            bounds = np.concatenate(([0], np.cumsum(stops[group] - starts[group])))
+            shards.append((rows, bounds))
+            first, size = pos + 1, 0
+    return shards
+
+
+def dedup_shard(
+    shard: tuple[np.ndarray, np.ndarray], vectors: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One engine shard: :func:`dedup_cluster` on each of its clusters.
+
+    Returns the concatenated per-row similarity, nearest kept row (as a position in the
+    shard's ``rows``, -1 when none) and kept flag.
+    """
+    rows, bounds = shard
+    sims = np.empty(len(rows), dtype=np.float64)
+    nearest = np.empty(len(rows), dtype=np.int64)
+    kept = np.empty(len(rows), dtype=bool)
+    for b0, b1 in itertools.pairwise(bounds):
+        s, j, k = dedup_cluster(vectors, rows[b0:b1], threshold)
+        sims[b0:b1], kept[b0:b1] = s, k
+        nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
+    return sims, nearest, kept
 
 
 def dedup_cluster(
