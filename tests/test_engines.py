@@ -253,3 +253,26 @@ def test_ray_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(LessdataError, match=r"pip install 'lessdata\[ray\]'"):
         get_engine("ray")
+
+
+def test_cli_joins_an_existing_cluster_by_address(ray_engine, tmp_path):
+    """A second process joins the module's running cluster with --address; same kept ids."""
+    path = tmp_path / "emb.npy"
+    np.save(path, _clusters(n=800))
+    address = ray.get_runtime_context().gcs_address
+    env = {**os.environ, "LESSDATA_QUIET": "1", "LESSDATA_CACHE": str(tmp_path / "cache")}
+    lessdata_cli = Path(sys.executable).with_name("lessdata")
+    outs = {}
+    for name, extra in (("local", []), ("ray", ["--engine", "ray", "--address", address])):
+        outs[name] = tmp_path / name
+        subprocess.run(
+            [str(lessdata_cli), "prune", str(path), "--keep", "0.4", "--out", str(outs[name]),
+             "--seed", "1", *extra],
+            check=True, capture_output=True, text=True, env=env,
+        )  # fmt: skip
+    import pyarrow.parquet as pq
+
+    kept = {n: pq.read_table(o / "manifest.parquet")["kept"].to_numpy() for n, o in outs.items()}
+    np.testing.assert_array_equal(kept["local"], kept["ray"])
+    assert kept["ray"].sum() == 320
+    assert ray.is_initialized()  # the joining process left the cluster running
