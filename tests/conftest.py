@@ -6,6 +6,15 @@ import pytest
 import torch
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """One cache folder per test session: embeddings, spilled vectors and checkpoints stay
+    out of the user's ~/.cache, and are still shared between the session's tests."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LESSDATA_CACHE", str(tmp_path_factory.mktemp("lessdata-cache")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Small tensors run fastest on one thread, and do not fight other work for the cores."""

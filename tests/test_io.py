@@ -532,3 +532,21 @@ def test_parquet_keeps_compression(tmp_path: Path) -> None:
     meta = pq.ParquetFile(result.paths["data"]).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD"
     assert meta.num_rows == N // 2
+
+
+def test_parquet_vectors_stream_into_a_memory_map(tmp_path, monkeypatch):
+    """Vectors of a Parquet file are spilled row group by row group into a cached .npy map."""
+    monkeypatch.setenv("LESSDATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(io_dataset, "_CHUNK_ROWS", 40)  # several batches
+    x = np.random.default_rng(0).normal(size=(130, 6)).astype(np.float32)
+    path = tmp_path / "emb.parquet"
+    pq.write_table(pa.table({"embedding": list(x), "id": np.arange(130)}), path)
+    ds = lessdata.load(path)
+    assert isinstance(ds.vectors, np.memmap)
+    np.testing.assert_array_equal(ds.vectors, x)
+    assert lessdata.load(path).vectors.filename == ds.vectors.filename  # reused
+    rows = [list(v) for v in x]
+    rows[97] = rows[97][:5]
+    pq.write_table(pa.table({"embedding": rows}), tmp_path / "ragged.parquet")
+    with pytest.raises(LessdataError, match="row 97 has 5 values"):
+        lessdata.load(tmp_path / "ragged.parquet")

@@ -28,19 +28,12 @@ from lessdata.embed.encoders import Encoder, get_encoder
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.io.atomic import atomic_path
+from lessdata.io.cache_dir import default_cache_dir
 
 _KEY_VERSION = b"lessdata-embeddings-v1"
 _HASH_SLICE = 65_536  # rows hashed per step; fixed so the hash ignores Arrow chunking
 #: texts per engine shard: a multiple of every encoder's batch (256), so batches match
 SHARD_TEXTS = 8_192
-
-
-def default_cache_dir() -> Path:
-    """The cache root: ``$LESSDATA_CACHE`` if set, else ``~/.cache/lessdata``."""
-    env = os.environ.get("LESSDATA_CACHE", "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "lessdata"
 
 
 def texts_fingerprint(texts: pa.ChunkedArray | pa.Array | Sequence[str]) -> str:

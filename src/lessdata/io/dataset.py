@@ -314,6 +314,8 @@ def _read_table(path: Path, fmt: str, names: dict[str, str | None]) -> pa.Table:
         if fmt == "parquet":
             schema_names = pq.ParquetFile(path).schema_arrow.names
             wanted = _wanted_columns(path, schema_names, names)
+            # vectors are streamed into a memory map by _parquet_vectors, not read here
+            wanted = [c for c in wanted if c != names["embedding"]]
             return pq.read_table(path, columns=wanted, memory_map=True)
         if fmt == "jsonl":
             table = read_jsonl_table(path)
@@ -440,7 +442,9 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
                 "whole numbers or text"
             ) from None
         ds.ids = ids
-    if names["embedding"]:
+    if names["embedding"] and fmt == "parquet":
+        ds.vectors = parquet_vectors(Path(source), names["embedding"])
+    elif names["embedding"]:
         ds.vectors = list_column_to_array(
             table.column(names["embedding"]), f"{source}:{names['embedding']}"
         )
@@ -460,11 +464,65 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
     return ds
 
 
-def list_column_to_array(column: pa.ChunkedArray | pa.Array, where: str) -> np.ndarray:
+def parquet_vectors(path: Path, column: str) -> np.ndarray:
+    """The embedding column of a Parquet file as a read-only memory-mapped float32 array.
+
+    Row group by row group, the vectors are converted and written to
+    ``<cache>/vectors/<key>.npy`` (key: the file's real path, size, modification time and
+    the column), so memory holds one row group, never the whole column, and a second run
+    maps the same file at once.
+    """
+    import hashlib
+
+    from lessdata.io.atomic import atomic_path
+    from lessdata.io.cache_dir import default_cache_dir
+
+    stat = path.stat()
+    key = hashlib.sha256(
+        repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns, column, "v1")).encode()
+    ).hexdigest()[:32]
+    target = default_cache_dir() / "vectors" / f"{key}.npy"
+    where = f"{path}:{column}"
+    parquet = pq.ParquetFile(path)
+    n = parquet.metadata.num_rows
+    if target.is_file():
+        try:
+            cached = np.load(target, mmap_mode="r", allow_pickle=False)
+            if cached.ndim == 2 and cached.shape[0] == n and cached.dtype == np.float32:
+                return cached
+        except (ValueError, OSError, EOFError):
+            pass  # unreadable: rebuild it
+    if n == 0:
+        raise LessdataError(f"{where}: the dataset is empty")
+    with atomic_path(target) as tmp:
+        out: np.ndarray | None = None
+        row = 0
+        for batch in parquet.iter_batches(batch_size=_CHUNK_ROWS, columns=[column]):
+            block = list_column_to_array(batch.column(0), where, first_row=row)
+            if out is None:
+                shape = (n, block.shape[1])
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+            elif block.shape[1] != out.shape[1]:
+                raise LessdataError(
+                    f"{where}: vectors are ragged: row {row} has {block.shape[1]} values, "
+                    f"row 0 has {out.shape[1]}; every row needs the same length"
+                )
+            out[row : row + len(block)] = block
+            row += len(block)
+        assert out is not None
+        out.flush()
+        del out
+    return np.load(target, mmap_mode="r", allow_pickle=False)
+
+
+def list_column_to_array(
+    column: pa.ChunkedArray | pa.Array, where: str, *, first_row: int = 0
+) -> np.ndarray:
     """Convert a list / fixed-size-list column of numbers into an ``(N, d)`` float32 array.
 
     Filled chunk by chunk into one preallocated array: no Python objects per row.
-    Raises LessdataError for nulls, ragged or zero-length rows and non-numeric values.
+    Raises LessdataError for nulls, ragged or zero-length rows and non-numeric values; row
+    numbers in messages count from ``first_row`` (for a column read in pieces).
     """
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
     kind = column.type
@@ -482,13 +540,13 @@ def list_column_to_array(column: pa.ChunkedArray | pa.Array, where: str) -> np.n
         raise LessdataError(f"{where}: the dataset is empty")
     dim: int | None = None
     out: np.ndarray | None = None
-    row = 0
+    row = 0  # position in out; messages count from first_row
     for chunk in chunks:
         if len(chunk) == 0:
             continue
         if chunk.null_count:
             first = int(np.flatnonzero(chunk.is_null().to_numpy(zero_copy_only=False))[0])
-            raise LessdataError(f"{where}: row {row + first} has no vector (null)")
+            raise LessdataError(f"{where}: row {first_row + row + first} has no vector (null)")
         if pa.types.is_fixed_size_list(chunk.type):
             sizes = np.full(len(chunk), chunk.type.list_size)
         else:
@@ -496,14 +554,14 @@ def list_column_to_array(column: pa.ChunkedArray | pa.Array, where: str) -> np.n
         if dim is None:
             dim = int(sizes[0])
             if dim == 0:
-                raise LessdataError(f"{where}: row {row} is a zero-length vector")
+                raise LessdataError(f"{where}: row {first_row + row} is a zero-length vector")
             out = np.empty((n, dim), dtype=np.float32)
         bad = np.flatnonzero(sizes != dim)
         if bad.size:
             i = int(bad[0])
             raise LessdataError(
-                f"{where}: vectors are ragged: row {row + i} has {int(sizes[i])} values, "
-                f"row 0 has {dim}; every row needs the same length"
+                f"{where}: vectors are ragged: row {first_row + row + i} has "
+                f"{int(sizes[i])} values, row 0 has {dim}; every row needs the same length"
             )
         values = chunk.flatten()
         if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)):
