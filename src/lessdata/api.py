@@ -18,6 +18,7 @@ from lessdata._progress import log
 from lessdata.budget import resolve_budget
 from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
+from lessdata.io.cache_dir import default_cache_dir
 from lessdata.io.dataset import Dataset, check_vectors, detect_format, external_labels, load
 from lessdata.io.manifest import build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import check_not_input, subset_path, write_subset
@@ -155,8 +156,6 @@ def _engine(
     engine: EngineLike, address: str | None, workers: int | None, cache_dir: Any
 ) -> Any:
     """The run's engine, checkpointing finished shards under ``<cache_dir>/work``."""
-    from lessdata.embed.cache import default_cache_dir
-
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return running_engine(engine, address=address, workers=workers, work_dir=root / "work")
 
