@@ -18,14 +18,57 @@ records in the manifest the stage that removed it and why:
 ``semantic``
     SemDeDup on sentence embeddings (the engine's ``semdedup`` metric).
 
-Cheap stages come first, so that the expensive ones see fewer documents. Documents are
-read in Arrow batches; the texts that pass the reader are then held in memory (Arrow, not
-Python strings) together with one MinHash signature (1 KiB) per document.
+Cheap stages come first, so that the expensive ones see fewer documents.
+
+**Engines and shards.** The per-document work runs through an engine
+(:mod:`lessdata.engines`: ``local`` in this process, or ``ray``) over shards of
+:data:`SHARD_DOCS` documents. The driver streams the corpus once and writes each shard's
+rows (the :data:`~lessdata.io.corpus.CORPUS_SCHEMA` columns) to a Parquet file in a run
+folder; the steps read their shard by path. One step computes the quality values and the
+exact hashes of a shard; a second computes the MinHash signatures of the documents that
+reach the near stage, written as they arrive into one memory-mapped ``.npy``; the LSH bands
+are engine shards over that memory map; ``verify`` computes exact Jaccard similarities in
+shards of candidate pairs, reading the pairs' texts from the shard files. Both engines run
+the same shards, so they give the same manifest. Finished shards are checkpointed under
+the engine's ``work_dir`` (``<cache_dir>/work``), keyed by the shards' content and the
+options, so a run whose driver was killed resumes from them (the corpus is read again, the
+finished shards are not recomputed); the checkpoints are removed when the run succeeds.
+
+**Memory bound.** The texts are never all in memory:
+
+- the driver holds per document only small columns: its id, problem, preview (at most 120
+  characters) and, for source folders, path and line span, as Arrow; its length, reason and
+  stage (17 bytes); its exact hash (16 bytes); its quality values (8 bytes per rule: 48 for
+  code, 160 for prose); the duplicate columns (8 bytes each, 32 for near); and, while
+  grouping near duplicates, some tens of bytes per candidate pair and per document. The
+  manifest copies these columns once more. Measured on 50k and 200k prose documents of 500
+  characters (ids of 12, ``exact`` + ``near``): 0.31 KB per document (0.28 in Arrow, 0.04
+  in NumPy and Python) on top of about 50 MB that does not grow with the corpus;
+- the driver also holds one shard's texts while writing it (at most :data:`SHARD_DOCS`
+  documents, cut earlier after about :data:`SHARD_CHARS` characters);
+- a worker holds one shard: its texts as Arrow, a batch of them as Python strings, and its
+  signatures (``SHARD_DOCS`` x ``num_perm`` x 4 bytes = 8 MiB); an LSH band shard holds
+  three or four 8-byte arrays over the documents of the near stage;
+- the semantic stage is the exception: it gathers the texts of the documents that reach it
+  into one Arrow array in the driver, because the encoder needs them (then embeds them in
+  engine shards into a memory-mapped cache);
+- on disk, in a run folder under the engine's ``work_dir`` (or beside ``out``, or in the
+  system's temporary folder) and removed at the end: the shard files (the corpus, Parquet
+  with Snappy) and the signatures (``num_perm`` x 4 bytes = 1 KiB per document); under
+  ``work_dir``, the checkpoints of finished shards (their results again, until the run
+  succeeds).
+
+On a Ray cluster of several machines the run folder must be on a file system every node
+sees at the same path (set ``cache_dir`` there), as for every file a step reads by path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +76,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from lessdata._progress import log
+from lessdata._progress import log, track
 from lessdata.api import PruneResult, check_out_folder, check_seed, vectors_of
+from lessdata.engines import Engine, ShardCheckpoint, running_engine
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import SOURCE_EXTRAS, Dataset
-from lessdata.io.manifest import build_manifest, write_manifest
+from lessdata.io.manifest import PREVIEW_CHARS, build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import subset_path, write_subset
 
 #: the stages, in the order they run
@@ -47,6 +92,14 @@ STAGES = ("read", "quality", "exact", "near", "semantic")
 DEDUP_KINDS = ("exact", "near", "semantic")
 QUALITY_KINDS = ("code", "prose")
 KEEP_RULES = ("first", "longest")
+#: documents per shard: the unit of work of an engine, and of a checkpoint
+SHARD_DOCS = 8_192
+#: a shard also ends once its texts reach about this many characters (huge documents)
+SHARD_CHARS = 1 << 27
+#: rows per Parquet row group of a shard file: a few rows are read back a group at a time
+SHARD_ROW_GROUP = 1_024
+#: candidate pairs per shard of exact Jaccard similarities (``verify``)
+VERIFY_PAIRS = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -82,10 +135,12 @@ class _Outcome:
         """Mark ``rows`` as removed by ``stage``, each with its reason."""
         rows = np.asarray(rows, dtype=np.int64)
         texts = [reasons] * len(rows) if isinstance(reasons, str) else list(reasons)
+        codes = {text: i for i, text in enumerate(self.vocabulary)}
         for row, text in zip(rows, texts, strict=True):
-            if text not in self.vocabulary:
+            if text not in codes:
+                codes[text] = len(self.vocabulary)
                 self.vocabulary.append(text)
-            self.reason[row] = self.vocabulary.index(text)
+            self.reason[row] = codes[text]
         self.alive[rows] = False
         self.stage[rows] = STAGES.index(stage)
         self.removed[stage] = self.removed.get(stage, 0) + len(rows)
@@ -93,6 +148,64 @@ class _Outcome:
 
     def survivors(self) -> np.ndarray:
         return np.flatnonzero(self.alive)
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """One shard file: its path, its first row in the corpus, its rows, a content hash."""
+
+    path: str
+    start: int
+    rows: int
+    fingerprint: str
+
+
+@dataclass
+class _Corpus:
+    """The corpus as the driver keeps it: small per-row columns, texts in shard files."""
+
+    source: str
+    format: str
+    shards: list[_Shard]
+    ids: pa.Array
+    problem: pa.Array
+    preview: pa.Array
+    lengths: np.ndarray  # characters per text, 0 when null
+    readable: np.ndarray  # True where the reader gave a text (False: a problem row)
+    extras: dict[str, pa.Array] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of every shard's content and bounds (checkpoint keys use it)."""
+        return hashlib.sha256("|".join(s.fingerprint for s in self.shards).encode()).hexdigest()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(s.path for s in self.shards)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """(shards + 1,) first row of each shard, then the number of rows."""
+        return np.array([*(s.start for s in self.shards), self.n], dtype=np.int64)
+
+    def texts_of(self, rows: Sequence[int]) -> list[str | None]:
+        """The texts of ``rows`` (any order), read from the shard files."""
+        return _read_rows(self.paths, self.starts, np.asarray(rows, dtype=np.int64))
+
+    def gather(self, rows: np.ndarray) -> pa.ChunkedArray:
+        """The texts of the sorted ``rows`` as one Arrow column, read shard by shard."""
+        starts = self.starts
+        parts = []
+        for index, shard in enumerate(self.shards):
+            lo, hi = np.searchsorted(rows, starts[index : index + 2])
+            if hi > lo:
+                texts = _shard_texts(shard.path)
+                parts.append(texts.take(pa.array(rows[lo:hi] - shard.start)))
+        return pa.chunked_array(parts, type=pa.string())
 
 
 def curate(
@@ -115,6 +228,10 @@ def curate(
     id_column: str | None = None,
     split: str = "file",
     extensions: Sequence[str] = (".py",),
+    engine: str | Engine = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    shard_docs: int = SHARD_DOCS,
 ) -> CurationResult:
     """Run the curation stages on a corpus and write what survives.
 
@@ -135,6 +252,15 @@ def curate(
         seed: seeds MinHash permutations, k-means and tie-breaking.
         split, extensions: for a source folder, one document per file or per top-level
             function/class, and which file suffixes to read.
+        engine: where the per-document work runs: ``local`` (this process), ``ray``, or an
+            :class:`~lessdata.engines.Engine`; the manifest is the same on every engine.
+        address, workers: join the Ray cluster at ``address``, or start a local one with
+            ``workers`` CPUs (``engine="ray"`` only).
+        shard_docs: documents per shard (the unit of work and of checkpoints).
+
+    Finished shards are checkpointed under ``<cache_dir>/work`` (an :class:`Engine`
+    passed in keeps its own ``work_dir``), so a rerun after a killed driver resumes. See the
+    module docstring for what is held in memory and on disk.
 
     Example:
         >>> import lessdata
@@ -145,50 +271,45 @@ def curate(
     near = near or NearOptions()
     _check_options(kinds, quality, keep_rule, near, eps, survivor)
     check_seed(seed)
+    _check_shard_docs(shard_docs)
     rules = _quality_rules(quality, thresholds)
+    from lessdata.embed.cache import default_cache_dir
     from lessdata.io.corpus import corpus_format
 
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
     out_dir = check_out_folder(empty, out)  # before reading: a bad --out costs nothing
-    table = _read(data, text_column, id_column, split, tuple(extensions))
-    ds = _shell(str(data), table)
-    outcome = _Outcome(table.num_rows)
-    columns: dict[str, np.ndarray | pa.Array] = {"problem": table["problem"].combine_chunks()}
-    for name in SOURCE_EXTRAS if ds.format == "source" else ():
-        columns[name] = table[name].combine_chunks()
-    texts = table["text"].combine_chunks()
-    bad = np.flatnonzero(pc.is_null(texts).to_numpy(zero_copy_only=False))
-    outcome.remove(bad, "read", [f"skipped: {p}" for p in columns["problem"].take(bad).to_pylist()])
-    if rules is not None:
-        columns.update(_quality_stage(texts, outcome, str(quality), rules))
-    if "exact" in kinds:
-        columns.update(_exact_stage(texts, outcome, keep_rule))
-    if "near" in kinds:
-        columns.update(_near_stage(texts, outcome, keep_rule, near, seed))
-    if "semantic" in kinds:
-        columns.update(
-            _semantic_stage(ds, texts, outcome, eps, survivor, k, encoder, cache_dir, seed)
-        )
-    kept = outcome.survivors()
-    columns["removed_by"] = pa.DictionaryArray.from_arrays(
-        pa.array(outcome.stage.astype(np.int32), mask=outcome.stage < 0), pa.array(list(STAGES))
-    )
-    settings: dict[str, Any] = dict(
-        command="curate", dedup=list(kinds), quality=quality, keep_rule=keep_rule, seed=seed,
-        split=split if ds.format == "source" else None, removed=outcome.removed,
-        thresholds={n: [r.min, r.max] for n, r in (rules or {}).items()},
-    )  # fmt: skip
-    if "near" in kinds:
-        settings["near"] = near.__dict__
-    if "semantic" in kinds:
-        settings.update(eps=eps, survivor=survivor, k=k, encoder=encoder)
-    manifest = build_manifest(
-        ds, columns, metrics=[], kept=kept, reasons=(outcome.reason, outcome.vocabulary),
-        settings=settings,
-    )  # fmt: skip
-    result = CurationResult(manifest=manifest, kept=kept, stages=dict(outcome.removed))
-    if out_dir is not None:
-        result.paths = _write(ds, manifest, kept, texts, out_dir, report=report)
+    options = _read_options(data, text_column, id_column, split, tuple(extensions))
+    work_dir = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "work"
+    with (
+        running_engine(engine, address=address, workers=workers, work_dir=work_dir) as running,
+        _run_folder(running, out_dir) as folder,
+    ):
+        corpus = _read(data, options, folder, shard_docs)
+        run = _Run(corpus, running, folder)
+        outcome, columns = run.stages(
+            kinds, quality, rules, keep_rule, near, seed,
+            dict(eps=eps, survivor=survivor, k=k, encoder=encoder, cache_dir=cache_dir),
+        )  # fmt: skip
+        settings: dict[str, Any] = dict(
+            command="curate", dedup=list(kinds), quality=quality, keep_rule=keep_rule,
+            seed=seed, split=split if corpus.format == "source" else None,
+            removed=outcome.removed,
+            thresholds={n: [r.min, r.max] for n, r in (rules or {}).items()},
+        )  # fmt: skip
+        if "near" in kinds:
+            settings["near"] = near.__dict__
+        if "semantic" in kinds:
+            settings.update(eps=eps, survivor=survivor, k=k, encoder=encoder)
+        ds = _shell(corpus)
+        kept = outcome.survivors()
+        manifest = build_manifest(
+            ds, columns, metrics=[], kept=kept, reasons=(outcome.reason, outcome.vocabulary),
+            settings=settings,
+        )  # fmt: skip
+        result = CurationResult(manifest=manifest, kept=kept, stages=dict(outcome.removed))
+        if out_dir is not None:
+            result.paths = _write(ds, corpus, manifest, kept, out_dir, report=report)
+        run.clear_checkpoints()
     return result
 
 
@@ -234,8 +355,10 @@ def _check_near(near: NearOptions) -> None:
         raise LessdataError(f"--jaccard must lie in (0, 1], got {near.threshold}")
     if (near.bands is None) != (near.rows is None):
         raise LessdataError("give --bands and --rows together, or neither (then they are tuned)")
-    if near.bands is not None and near.rows is not None and (
-        near.bands < 1 or near.rows < 1 or near.bands * near.rows > near.num_perm
+    if (
+        near.bands is not None
+        and near.rows is not None
+        and (near.bands < 1 or near.rows < 1 or near.bands * near.rows > near.num_perm)
     ):
         raise LessdataError(
             f"--bands x --rows must be positive and at most --num-perm ({near.num_perm}), "
@@ -253,163 +376,492 @@ def _quality_rules(quality: str | None, thresholds: Mapping[str, float | None] |
     return rules_for(quality, thresholds)
 
 
+def _check_shard_docs(shard_docs: int) -> None:
+    if isinstance(shard_docs, bool) or not isinstance(shard_docs, int) or shard_docs < 1:
+        raise LessdataError(f"shard_docs must be a positive whole number, got {shard_docs!r}")
+
+
 # --- reading -----------------------------------------------------------------------------
 
 
-def _read(
+def _read_options(
     data: str | Path, text_column: str | None, id_column: str | None, split: str,
     extensions: tuple[str, ...],
-) -> pa.Table:  # fmt: skip
-    from lessdata.io.corpus import CORPUS_SCHEMA, corpus_format, read_corpus
+) -> dict[str, Any]:  # fmt: skip
+    """The options of :func:`read_corpus` for ``data``, refusing ones that do not apply."""
+    from lessdata.io.corpus import corpus_format
 
     fmt = corpus_format(data)
     if fmt != "source" and (split != "file" or extensions != (".py",)):
         raise LessdataError(
             f"--split and --extensions apply to a folder of source files, not to {fmt}"
         )
-    options: dict[str, Any] = dict(text_column=text_column, id_column=id_column)
     if fmt == "source":
-        options = dict(split=split, extensions=extensions)
         if text_column or id_column:
             raise LessdataError("a folder of source files has no text or id column to name")
+        return dict(split=split, extensions=extensions)
+    return dict(text_column=text_column, id_column=id_column)
+
+
+@contextlib.contextmanager
+def _run_folder(engine: Engine, out_dir: Path | None) -> Iterator[Path]:
+    """A fresh folder for this run's shard files and signatures, removed afterwards.
+
+    Under the engine's ``work_dir`` when it has one, else beside ``out``, else in the
+    system's temporary folder.
+    """
+    base = engine.work_dir
+    if base is None and out_dir is not None:
+        base = out_dir.resolve().parent
+    if base is not None:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="curate-run-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _read(data: str | Path, options: dict[str, Any], folder: Path, shard_docs: int) -> _Corpus:
+    """Stream the corpus into shard files of ``shard_docs`` rows; keep the small columns.
+
+    Only one shard's rows (plus one batch of the reader) are in memory at a time.
+    """
+    from lessdata.io.corpus import corpus_format, read_corpus
+
+    fmt = corpus_format(data)
     log(f"reading {data} ({fmt})")
-    batches = list(read_corpus(data, **options))
-    table = pa.Table.from_batches(batches, schema=CORPUS_SCHEMA)
-    if table.num_rows == 0:
+    batches = read_corpus(data, batch_size=min(shard_docs, 1024), **options)
+    writer = _ShardWriter(folder, fmt)
+    pending: list[pa.RecordBatch] = []
+    rows = chars = 0
+    for batch in track(batches, None, "reading into shards"):
+        while batch.num_rows:
+            part = batch.slice(0, shard_docs - rows)
+            batch = batch.slice(part.num_rows)
+            pending.append(part)
+            rows += part.num_rows
+            chars += int(pc.sum(pc.utf8_length(part.column("text"))).as_py() or 0)
+            if rows >= shard_docs or chars >= SHARD_CHARS:
+                writer.write(pending)
+                pending, rows, chars = [], 0, 0
+    if pending:
+        writer.write(pending)
+    if writer.n == 0:
         raise LessdataError(f"{data}: the corpus holds no documents")
-    return table
+    return writer.corpus(str(data))
 
 
-def _shell(source: str, table: pa.Table) -> Dataset:
-    """A :class:`Dataset` over every row read, so the engine's writers and manifest apply."""
-    from lessdata.io.corpus import corpus_format
+class _ShardWriter:
+    """Writes shard files and collects the per-row columns the driver keeps."""
 
+    def __init__(self, folder: Path, fmt: str) -> None:
+        self.folder = folder
+        self.format = fmt
+        self.n = 0
+        self.shards: list[_Shard] = []
+        self.columns: dict[str, list[pa.Array]] = {}
+        self.lengths: list[np.ndarray] = []
+        self.readable: list[np.ndarray] = []
+
+    def write(self, batches: list[pa.RecordBatch]) -> None:
+        """Write one shard's rows to ``shard-<index>.parquet`` and keep their small columns."""
+        from lessdata.embed.cache import texts_fingerprint
+        from lessdata.io.corpus import CORPUS_SCHEMA
+
+        table = pa.Table.from_batches(batches, schema=CORPUS_SCHEMA).combine_chunks()
+        path = self.folder / f"shard-{len(self.shards):06d}.parquet"
+        pq.write_table(table, path, row_group_size=SHARD_ROW_GROUP)
+        texts = table["text"]
+        content = f"{texts_fingerprint(texts)}:{texts_fingerprint(table['problem'])}"
+        self.shards.append(_Shard(str(path), self.n, table.num_rows, content))
+        self.n += table.num_rows
+        keep = ["id", "problem", *(SOURCE_EXTRAS if self.format == "source" else ())]
+        for name in keep:
+            self.columns.setdefault(name, []).append(table[name].combine_chunks())
+        preview = pc.utf8_slice_codeunits(texts, 0, PREVIEW_CHARS)
+        self.columns.setdefault("preview", []).append(preview.combine_chunks())
+        length = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
+        self.lengths.append(np.asarray(length, dtype=np.int64))
+        self.readable.append(pc.is_valid(texts).to_numpy())
+
+    def corpus(self, source: str) -> _Corpus:
+        """The :class:`_Corpus` of every shard written."""
+        joined = {name: pa.concat_arrays(parts) for name, parts in self.columns.items()}
+        return _Corpus(
+            source=source,
+            format=self.format,
+            shards=self.shards,
+            ids=joined.pop("id"),
+            problem=joined.pop("problem"),
+            preview=joined.pop("preview"),
+            lengths=np.concatenate(self.lengths),
+            readable=np.concatenate(self.readable),
+            extras=joined,
+        )
+
+
+def _shard_texts(path: str) -> pa.Array:
+    """The text column of one shard file (null where the reader found a problem)."""
+    return pq.read_table(path, columns=["text"])["text"].combine_chunks()
+
+
+def _read_rows(paths: Sequence[str], starts: np.ndarray, rows: np.ndarray) -> list[str | None]:
+    """Texts of the corpus rows ``rows`` from shard files ``paths`` (shard i holds rows
+    ``starts[i]:starts[i + 1]``), reading only the row groups that hold them."""
+    out: list[str | None] = [None] * len(rows)
+    shard_of = np.searchsorted(starts, rows, side="right") - 1
+    for index in np.unique(shard_of):
+        where = np.flatnonzero(shard_of == index)
+        local = rows[where] - starts[index]
+        file = pq.ParquetFile(paths[index])
+        sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
+        bounds = np.cumsum([0, *sizes])
+        group_of = np.searchsorted(bounds, local, side="right") - 1
+        groups = np.unique(group_of)
+        texts = file.read_row_groups(groups.tolist(), columns=["text"])["text"]
+        # rows of the groups read, in order: offset of each group within what was read
+        offset = np.cumsum([0, *(sizes[g] for g in groups)])
+        at = offset[np.searchsorted(groups, group_of)] + local - bounds[group_of]
+        for i, text in zip(where, texts.take(pa.array(at)).to_pylist(), strict=True):
+            out[i] = text
+    return out
+
+
+def _shell(corpus: _Corpus) -> Dataset:
+    """A :class:`Dataset` over every row read (no texts), so the writers and manifest apply."""
     return Dataset(
-        source=source,
-        format=corpus_format(source),
-        ids=table["id"].combine_chunks(),
-        texts=table["text"],
+        source=corpus.source,
+        format=corpus.format,
+        ids=corpus.ids,
         columns={"text": "text", "id": "id"},
-        extras={name: table[name].combine_chunks() for name in SOURCE_EXTRAS},
+        extras=dict(corpus.extras),
     )
+
+
+# --- shard steps (top-level functions: engines run them, on Ray in worker processes) ----
+
+
+@dataclass
+class ShardQuality:
+    """What :func:`quality_shard` found in one shard (rows are the shard's own)."""
+
+    values: dict[str, np.ndarray] | None  # per rule, NaN where the text is null
+    failed: np.ndarray  # rows that failed a quality rule, ascending
+    reasons: list[str]  # the reason of each failed row
+    digests: np.ndarray | None  # (rows,) V16 exact hashes of the rows that passed; else 0
+
+
+def quality_shard(path: str, kind: str | None, rules: Any, hashes: bool) -> ShardQuality:
+    """One shard: quality values and failures of its readable texts (with ``kind``), and
+    the exact hashes of those that pass (with ``hashes``)."""
+    texts = _shard_texts(path)
+    n = len(texts)
+    passed = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
+    values = None
+    failed = np.empty(0, dtype=np.int64)
+    reasons: list[str] = []
+    if kind is not None:
+        from lessdata.metrics.quality import failure_reasons, quality_values
+
+        local = quality_values(texts.take(pa.array(passed)), kind=kind)
+        why = failure_reasons(local, rules)
+        bad = np.array([i for i, reason in enumerate(why) if reason is not None], dtype=np.int64)
+        failed, reasons = passed[bad], [str(why[i]) for i in bad]
+        values = {}
+        for name, column in local.items():
+            full = np.full(n, np.nan)
+            full[passed] = column
+            values[name] = full
+        passed = np.delete(passed, bad)
+    digests = None
+    if hashes:
+        from lessdata.metrics.minhash import exact_hashes
+
+        digests = np.zeros(n, dtype="V16")
+        digests[passed] = exact_hashes(texts.take(pa.array(passed)))
+    return ShardQuality(values, failed, reasons, digests)
+
+
+def minhash_shard(item: tuple[str, np.ndarray], ngram: int, num_perm: int, seed: int) -> np.ndarray:
+    """One shard: MinHash signatures (rows, num_perm) of the shard rows ``item[1]``."""
+    from lessdata.metrics.minhash import minhash_signatures
+
+    path, rows = item
+    if len(rows) == 0:
+        return np.empty((0, num_perm), dtype=np.uint32)
+    texts = _shard_texts(path).take(pa.array(rows))
+    return minhash_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed)
+
+
+def jaccard_shard(
+    pairs: np.ndarray, paths: Sequence[str], starts: np.ndarray, ngram: int
+) -> np.ndarray:
+    """One shard of pairs of corpus rows: their exact Jaccard similarity, reading the texts
+    of the rows involved from the shard files."""
+    from lessdata.metrics.minhash import pair_jaccard
+
+    rows = np.unique(pairs)
+    texts = _read_rows(paths, starts, rows)
+    return pair_jaccard(texts, np.searchsorted(rows, pairs), ngram=ngram)
 
 
 # --- stages ------------------------------------------------------------------------------
 
 
-def _quality_stage(
-    texts: pa.Array, outcome: _Outcome, kind: str, rules: Any
-) -> dict[str, np.ndarray]:
-    from lessdata.metrics.quality import failure_reasons, quality_values
+class _Run:
+    """The stages of one curation run over a sharded corpus, through one engine."""
 
-    rows = outcome.survivors()
-    values = quality_values(texts.take(pa.array(rows)), kind=kind)
-    reasons = failure_reasons(values, rules)
-    gone = np.array([i for i, reason in enumerate(reasons) if reason is not None], dtype=np.int64)
-    outcome.remove(rows[gone], "quality", [reasons[i] for i in gone])
-    columns = {}
-    for name, local in values.items():
-        full = np.full(len(outcome.alive), np.nan)
-        full[rows] = local
-        columns[f"quality_{name}"] = full
-    return columns
+    def __init__(self, corpus: _Corpus, engine: Engine, folder: Path) -> None:
+        self.corpus = corpus
+        self.engine = engine
+        self.folder = folder
+        self.checkpoints: list[ShardCheckpoint] = []
 
+    def _checkpoint(self, step: str, *inputs: Any) -> ShardCheckpoint | None:
+        """The step's checkpoint, keyed by the corpus content (not the run folder's paths)."""
+        found = self.engine.checkpoint(step, self.corpus.fingerprint, *inputs)
+        if found is not None:
+            self.checkpoints.append(found)
+        return found
 
-def _exact_stage(texts: pa.Array, outcome: _Outcome, keep: str) -> dict[str, np.ndarray]:
-    from lessdata.metrics.minhash import exact_duplicates
+    def clear_checkpoints(self) -> None:
+        """Remove the finished shards: the run's results are stored."""
+        for checkpoint in self.checkpoints:
+            checkpoint.clear()
 
-    rows = outcome.survivors()
-    local = exact_duplicates(texts.take(pa.array(rows)), keep=keep)
-    duplicate_of = np.full(len(outcome.alive), -1, dtype=np.int64)
-    gone = np.flatnonzero(local >= 0)
-    duplicate_of[rows[gone]] = rows[local[gone]]
-    outcome.remove(
-        rows[gone], "exact", "exact duplicate (same normalised text as exact_duplicate_of)"
-    )
-    return {"exact_duplicate_of": duplicate_of}
+    def stages(
+        self, kinds: tuple[str, ...], quality: str | None, rules: Any, keep: str,
+        near: NearOptions, seed: int, semantic: dict[str, Any],
+    ) -> tuple[_Outcome, dict[str, np.ndarray | pa.Array]]:  # fmt: skip
+        """Run the stages in order; the outcome per row and the manifest's columns."""
+        corpus = self.corpus
+        outcome = _Outcome(corpus.n)
+        columns: dict[str, np.ndarray | pa.Array] = {"problem": corpus.problem, **corpus.extras}
+        bad = np.flatnonzero(~corpus.readable)
+        problems = corpus.problem.take(pa.array(bad)).to_pylist()
+        outcome.remove(bad, "read", [f"skipped: {p}" for p in problems])
+        if rules is not None or "exact" in kinds:
+            columns.update(self.quality_and_hashes(outcome, quality, rules, "exact" in kinds, keep))
+        if "near" in kinds:
+            columns.update(self.near(outcome, keep, near, seed))
+        if "semantic" in kinds:
+            columns.update(self.semantic(outcome, seed=seed, **semantic))
+        columns["removed_by"] = pa.DictionaryArray.from_arrays(
+            pa.array(outcome.stage.astype(np.int32), mask=outcome.stage < 0),
+            pa.array(list(STAGES)),
+        )
+        columns["preview"] = corpus.preview  # where build_manifest puts it for other commands
+        return outcome, columns
 
+    def quality_and_hashes(
+        self, outcome: _Outcome, kind: str | None, rules: Any, exact: bool, keep: str
+    ) -> dict[str, np.ndarray]:
+        """The quality stage (when ``kind``) and the exact stage (when ``exact``)."""
+        corpus = self.corpus
+        n = corpus.n
+        values: dict[str, np.ndarray] = {}
+        digests = np.zeros(n, dtype="V16") if exact else None
+        failed: list[np.ndarray] = []
+        reasons: dict[int, str] = {}
+        label = " and ".join(["quality"] * bool(kind) + ["exact hashes"] * exact)
+        results = self.engine.imap(
+            quality_shard, corpus.paths, shared=(kind, rules, exact), label=label,
+            checkpoint=self._checkpoint("curate-quality", kind, rules, exact),
+        )  # fmt: skip
+        for index, found in results:
+            start = corpus.shards[index].start
+            stop = start + corpus.shards[index].rows
+            for name, column in (found.values or {}).items():
+                values.setdefault(name, np.full(n, np.nan))[start:stop] = column
+            failed.append(found.failed + start)
+            reasons.update(zip((found.failed + start).tolist(), found.reasons, strict=True))
+            if digests is not None and found.digests is not None:
+                digests[start:stop] = found.digests
+        columns: dict[str, np.ndarray] = {}
+        if kind is not None:
+            gone = np.sort(np.concatenate(failed)) if failed else np.empty(0, np.int64)
+            outcome.remove(gone, "quality", [reasons[int(row)] for row in gone])
+            columns.update({f"quality_{name}": column for name, column in values.items()})
+        if digests is not None:
+            columns.update(self._exact(outcome, digests, keep))
+        return columns
 
-def _near_stage(
-    texts: pa.Array, outcome: _Outcome, keep: str, near: NearOptions, seed: int
-) -> dict[str, np.ndarray]:
-    from lessdata.metrics.minhash import near_duplicates
+    def _exact(self, outcome: _Outcome, digests: np.ndarray, keep: str) -> dict[str, np.ndarray]:
+        from lessdata.metrics.minhash import exact_duplicates_from_hashes
 
-    rows = outcome.survivors()
-    found = near_duplicates(
-        texts.take(pa.array(rows)), ngram=near.ngram, num_perm=near.num_perm,
-        threshold=near.threshold, bands=near.bands, rows=near.rows, verify=near.verify,
-        keep=keep, seed=seed,
-    )  # fmt: skip
-    n = len(outcome.alive)
-    duplicate_of = np.full(n, -1, dtype=np.int64)
-    cluster = np.full(n, -1, dtype=np.int64)
-    similarity = np.full(n, np.nan)
-    gone = np.flatnonzero(found.duplicate_of >= 0)
-    duplicate_of[rows[gone]] = rows[found.duplicate_of[gone]]
-    cluster[rows] = found.cluster
-    similarity[rows[gone]] = found.similarity[gone]
-    how = "exact" if near.verify else "estimated"
-    outcome.remove(
-        rows[gone], "near",
-        f"near duplicate ({how} Jaccard >= {near.threshold:g} with near_duplicate_of)",
-    )  # fmt: skip
-    return {"near_duplicate_of": duplicate_of, "near_cluster": cluster, "near_jaccard": similarity}
+        rows = outcome.survivors()
+        lengths = self.corpus.lengths[rows] if keep == "longest" else None
+        local = exact_duplicates_from_hashes(digests[rows], keep=keep, lengths=lengths)
+        duplicate_of = np.full(len(outcome.alive), -1, dtype=np.int64)
+        gone = np.flatnonzero(local >= 0)
+        duplicate_of[rows[gone]] = rows[local[gone]]
+        outcome.remove(
+            rows[gone], "exact", "exact duplicate (same normalised text as exact_duplicate_of)"
+        )
+        return {"exact_duplicate_of": duplicate_of}
 
+    def signatures(self, rows: np.ndarray, near: NearOptions, seed: int) -> np.ndarray:
+        """MinHash signatures of the sorted corpus ``rows``, as a read-only memory map."""
+        corpus = self.corpus
+        starts = corpus.starts
+        bounds = np.searchsorted(rows, starts)
+        items = [
+            (shard.path, (rows[bounds[i] : bounds[i + 1]] - shard.start).astype(np.int32))
+            for i, shard in enumerate(corpus.shards)
+        ]
+        path = self.folder / "signatures.npy"
+        out = np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.uint32, shape=(len(rows), near.num_perm)
+        )
+        results = self.engine.imap(
+            minhash_shard, items, shared=(near.ngram, near.num_perm, seed),
+            label="minhash signatures",
+            checkpoint=self._checkpoint("curate-minhash", rows, near.ngram, near.num_perm, seed),
+        )  # fmt: skip
+        for index, block in results:
+            out[bounds[index] : bounds[index] + len(block)] = block
+        out.flush()
+        del out
+        return np.load(path, mmap_mode="r")
 
-def _semantic_stage(
-    ds: Dataset, texts: pa.Array, outcome: _Outcome, eps: float, survivor: str,
-    k: int | None, encoder: str, cache_dir: Any, seed: int,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    from lessdata.metrics import ScoreInputs, get_metric
-    from lessdata.metrics.kmeans import check_k
+    def _verifier(self, rows: np.ndarray, ngram: int) -> Callable[[np.ndarray], np.ndarray]:
+        """Exact Jaccard of pairs of the near stage's ``rows``, in engine shards of
+        :data:`VERIFY_PAIRS` pairs that read their texts from the shard files."""
+        corpus, engine = self.corpus, self.engine
 
-    rows = outcome.survivors()
-    n = len(outcome.alive)
-    if len(rows) < 2:
-        return {}
-    sub = Dataset(source=ds.source, format="array", ids=ds.ids.take(pa.array(rows)))
-    sub.texts = texts.take(pa.array(rows))
-    if k is not None:
-        check_k(k, len(rows))
-    vectors = vectors_of(sub, encoder=encoder, cache_dir=cache_dir, seed=seed)
-    found = get_metric("semdedup")(
-        ScoreInputs(n=len(rows), vectors=vectors, seed=seed), k=k, eps=eps, survivor=survivor
-    )
-    columns: dict[str, np.ndarray] = {}
-    for name, local in found.items():
-        if name.endswith("_duplicate_of"):
-            full = np.full(n, -1, dtype=np.int64)
-            hit = local >= 0
-            full[rows[hit]] = rows[local[hit]]
-        else:
-            full = np.full(n, -1 if np.issubdtype(local.dtype, np.integer) else np.nan)
-            full = full.astype(local.dtype)
-            full[rows] = local
-        columns[name] = full
-    gone = rows[found["semdedup_duplicate_of"] >= 0]
-    outcome.remove(
-        gone, "semantic",
-        f"semantic duplicate (cosine similarity above {1 - eps:g} to semdedup_duplicate_of)",
-    )  # fmt: skip
-    return columns
+        def exact(pairs: np.ndarray) -> np.ndarray:
+            blocks = [rows[pairs[i : i + VERIFY_PAIRS]] for i in range(0, len(pairs), VERIFY_PAIRS)]
+            sims = engine.map(
+                jaccard_shard, blocks, shared=(corpus.paths, corpus.starts, ngram),
+                label="exact Jaccard of pairs",
+            )  # fmt: skip
+            return np.concatenate([np.empty(0), *sims])
+
+        return exact
+
+    def near(
+        self, outcome: _Outcome, keep: str, near: NearOptions, seed: int
+    ) -> dict[str, np.ndarray]:
+        """The near stage: signatures by shard, LSH bands by shard, components here."""
+        from lessdata.metrics.minhash import near_duplicates_from_signatures
+
+        rows = outcome.survivors()
+        signatures = self.signatures(rows, near, seed)
+        exact = self._verifier(rows, near.ngram) if near.verify else None
+        found = near_duplicates_from_signatures(
+            signatures, threshold=near.threshold, bands=near.bands, rows=near.rows, keep=keep,
+            lengths=self.corpus.lengths[rows] if keep == "longest" else None,
+            exact_jaccard=exact, engine=self.engine,
+        )  # fmt: skip
+        n = len(outcome.alive)
+        duplicate_of = np.full(n, -1, dtype=np.int64)
+        cluster = np.full(n, -1, dtype=np.int64)
+        similarity = np.full(n, np.nan)
+        gone = np.flatnonzero(found.duplicate_of >= 0)
+        duplicate_of[rows[gone]] = rows[found.duplicate_of[gone]]
+        cluster[rows] = found.cluster
+        similarity[rows[gone]] = found.similarity[gone]
+        how = "exact" if near.verify else "estimated"
+        outcome.remove(
+            rows[gone], "near",
+            f"near duplicate ({how} Jaccard >= {near.threshold:g} with near_duplicate_of)",
+        )  # fmt: skip
+        return {
+            "near_duplicate_of": duplicate_of,
+            "near_cluster": cluster,
+            "near_jaccard": similarity,
+        }
+
+    def semantic(
+        self, outcome: _Outcome, *, eps: float, survivor: str, k: int | None, encoder: str,
+        cache_dir: Any, seed: int,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        """SemDeDup of the survivors; their texts are gathered here for the encoder."""
+        from lessdata.metrics import ScoreInputs, get_metric
+        from lessdata.metrics.kmeans import check_k
+
+        rows = outcome.survivors()
+        n = len(outcome.alive)
+        if len(rows) < 2:
+            return {}
+        corpus = self.corpus
+        sub = Dataset(source=corpus.source, format="array", ids=corpus.ids.take(pa.array(rows)))
+        if k is not None:
+            check_k(k, len(rows))
+        sub.texts = corpus.gather(rows)
+        vectors = vectors_of(
+            sub, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=self.engine
+        )
+        del sub
+        found = get_metric("semdedup")(
+            ScoreInputs(n=len(rows), vectors=vectors, seed=seed, engine=self.engine),
+            k=k, eps=eps, survivor=survivor,
+        )  # fmt: skip
+        columns: dict[str, np.ndarray] = {}
+        for name, local in found.items():
+            if name.endswith("_duplicate_of"):
+                full = np.full(n, -1, dtype=np.int64)
+                hit = local >= 0
+                full[rows[hit]] = rows[local[hit]]
+            else:
+                full = np.full(n, -1 if np.issubdtype(local.dtype, np.integer) else np.nan)
+                full = full.astype(local.dtype)
+                full[rows] = local
+            columns[name] = full
+        gone = rows[found["semdedup_duplicate_of"] >= 0]
+        outcome.remove(
+            gone, "semantic",
+            f"semantic duplicate (cosine similarity above {1 - eps:g} to semdedup_duplicate_of)",
+        )  # fmt: skip
+        return columns
 
 
 # --- writing -----------------------------------------------------------------------------
 
 
 def _write(
-    ds: Dataset, manifest: pa.Table, kept: np.ndarray, texts: pa.Array, out_dir: Path,
+    ds: Dataset, corpus: _Corpus, manifest: pa.Table, kept: np.ndarray, out_dir: Path,
     *, report: bool,
 ) -> dict[str, Path]:  # fmt: skip
     paths: dict[str, Path] = {}
-    paths["data"] = write_subset(ds, kept, subset_path(ds, out_dir))
+    target = subset_path(ds, out_dir)
+    if ds.format == "source":
+        paths["data"] = _write_documents(corpus, kept, target)
+    else:  # the writers stream the kept rows from the input file itself
+        paths["data"] = write_subset(ds, kept, target)
     paths["manifest"] = write_manifest(manifest, out_dir / "manifest.parquet")
     if report:
         from lessdata.report.curation import write_curation_report
 
         paths.update(
-            write_curation_report(manifest, texts, out_dir, title=f"lessdata curate: {ds.source}")
+            write_curation_report(
+                manifest, corpus.texts_of, out_dir, title=f"lessdata curate: {ds.source}"
+            )
         )
     for name, path in paths.items():
         log(f"wrote {name}: {path}")
     return paths
+
+
+def _write_documents(corpus: _Corpus, kept: np.ndarray, target: Path) -> Path:
+    """A source folder's kept documents (id, path, line span, text) as Parquet, written
+    shard by shard from the shard files (the layout of :func:`lessdata.io.writers`)."""
+    from lessdata.io.atomic import atomic_path
+    from lessdata.io.corpus import CORPUS_SCHEMA
+
+    check_not_input_path(corpus.source, target)
+    names = ["id", *SOURCE_EXTRAS, "text"]
+    schema = pa.schema([pa.field(name, CORPUS_SCHEMA.field(name).type) for name in names])
+    mask = np.zeros(corpus.n, dtype=bool)
+    mask[kept] = True
+    with (
+        atomic_path(target) as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+    ):
+        for shard in corpus.shards:
+            part = mask[shard.start : shard.start + shard.rows]
+            if part.any():
+                table = pq.read_table(shard.path, columns=names).cast(schema)
+                writer.write_table(table.filter(pa.array(part)))
+    return target

@@ -18,6 +18,11 @@ huggingface.co/blog/dedup, 2023; code in ChenghaoMou/text-dedup):
 4. candidate pairs whose estimated (or, with ``verify=True``, exact) Jaccard similarity
    reaches the threshold are edges of a graph; each connected component keeps one member.
 
+For corpora larger than memory, :func:`exact_duplicates_from_hashes` and
+:func:`near_duplicates_from_signatures` group documents known only by their hashes or by
+signatures in a memory map, and the LSH bands run as shards of an engine
+(:mod:`lessdata.engines`, local or Ray) with the same result.
+
 The defaults ``ngram=5, num_perm=256, threshold=0.7`` are BigCode's near-dedup settings, as
 set in text-dedup (``add_minhash_args`` in ``text_dedup/utils/add_args.py``:
 ``--ngram 5 --num_perm 256 --threshold 0.7``, with (bands, rows) from the same optimisation).
@@ -34,14 +39,18 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lessdata._progress import track
 from lessdata.errors import LessdataError
+
+if TYPE_CHECKING:
+    from lessdata.engines import Engine
 
 #: BigCode's near-deduplication settings (text-dedup's MinHash defaults; see the module doc)
 DEFAULT_NGRAM = 5
@@ -237,6 +246,29 @@ def exact_duplicates(
     _check_keep(keep)
     source = _Texts(texts)
     digests = exact_hashes(source.texts)
+    if keep == "longest" and lengths is None:
+        lengths = source.lengths()
+    return exact_duplicates_from_hashes(digests, keep=keep, lengths=lengths)
+
+
+def exact_duplicates_from_hashes(
+    digests: np.ndarray, *, keep: str = "first", lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`exact_duplicates` from precomputed :func:`exact_hashes` (16 bytes per text).
+
+    Lets a caller hash texts where they are (shard by shard, on workers) and group them
+    later without holding the texts. ``keep="longest"`` needs ``lengths``, one per digest.
+
+    >>> exact_duplicates_from_hashes(exact_hashes(["a", "b", "a  "])).tolist()
+    [-1, -1, 0]
+    """
+    _check_keep(keep)
+    digests = np.asarray(digests)
+    if digests.ndim != 1 or digests.dtype != np.dtype("V16"):
+        raise LessdataError(
+            f"digests must be a 1-D array of 16-byte values from exact_hashes; got shape "
+            f"{digests.shape} and dtype {digests.dtype}"
+        )
     n = len(digests)
     if n == 0:
         return np.empty(0, dtype=np.int64)
@@ -248,21 +280,19 @@ def exact_duplicates(
     new_group[1:] = (sorted_words[1:] != sorted_words[:-1]).any(axis=1)
     group = np.empty(n, dtype=np.int64)
     group[order] = np.cumsum(new_group) - 1
-    rank = _survivor_rank(source, keep, lengths)
-    return _mark_groups(group, rank)
+    return _mark_groups(group, _survivor_rank(n, keep, lengths))
 
 
-def _survivor_rank(source: _Texts, keep: str, lengths: np.ndarray | None) -> np.ndarray:
+def _survivor_rank(n: int, keep: str, lengths: np.ndarray | None) -> np.ndarray:
     """(n,) sort key per row: within a group, the smallest key is the kept row."""
     if keep == "first":
-        return np.zeros(source.n, dtype=np.int64)
+        return np.zeros(n, dtype=np.int64)
     if lengths is None:
-        lengths = source.lengths()
+        raise LessdataError("keep='longest' needs the length of every text (lengths=...)")
     lengths = np.asarray(lengths)
-    if lengths.shape != (source.n,):
+    if lengths.shape != (n,):
         raise LessdataError(
-            f"lengths has shape {lengths.shape} but there are {source.n} texts: give one "
-            f"length per text"
+            f"lengths has shape {lengths.shape} but there are {n} texts: give one length per text"
         )
     return -lengths.astype(np.int64)
 
@@ -557,7 +587,9 @@ def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 # --- LSH and components -----------------------------------------------------------------
 
 
-def lsh_candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def lsh_candidate_pairs(
+    signatures: np.ndarray, bands: int, rows: int, *, engine: Engine | None = None
+) -> np.ndarray:
     """(m, 2) int64 unique row pairs ``i < j`` whose signatures agree on a whole band.
 
     Band k covers signature columns ``[k * rows, (k + 1) * rows)``. Two reductions keep the
@@ -571,24 +603,60 @@ def lsh_candidate_pairs(signatures: np.ndarray, bands: int, rows: int) -> np.nda
     - a bucket with more than MAX_BUCKET members links each member to its first member only.
       Here filtering by similarity can lose an edge between two members that are similar to
       each other but not to the first one; such giant buckets of non-identical texts are rare.
+
+    Each band is one shard of ``engine`` (default: this process), so the bands run in
+    parallel on Ray; a memory-mapped ``signatures`` (``np.lib.format.open_memmap``) is read
+    by path there, a block of rows at a time, and is never loaded whole. The pairs are the
+    same on every engine.
     """
+    from lessdata.engines import LocalEngine
+
     signatures = _check_signatures(signatures)
     bands, rows = _check_bands(bands, rows, signatures.shape[1])
     n = len(signatures)
-    chunks: list[np.ndarray] = []
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64)
     # 1. identical signatures: star to the first copy; band only the representatives
+    rep_rows, star_pairs = _identical_rows(signatures)
+    members = None if len(rep_rows) == n else rep_rows
+    # 2. one shard per band: the pairs of representatives that share the band's key
+    spans = [(band * rows, (band + 1) * rows) for band in range(bands)]
+    band_pairs = (engine or LocalEngine()).map(
+        lsh_band_pairs, spans, shared=(signatures, members), label="LSH bands"
+    )
+    return _unique_pairs([star_pairs, *band_pairs], n)
+
+
+def _identical_rows(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that represent their identical copies, and (first copy, copy) pairs linking them.
+
+    A key collision between different signatures must not hide a row from the banding: the
+    colliding pairs are compared column by column (a block of pairs at a time) and the
+    second row of a pair that differs stays a representative.
+    """
+    n = len(signatures)
     row_key = _row_keys(signatures, 0, signatures.shape[1])
     rep_rows, dup_pairs = _group_pairs(row_key, np.arange(n, dtype=np.int64), star_above=1)
-    # a key collision between different signatures must not hide a row from the banding
-    differ = (signatures[dup_pairs[:, 0]] != signatures[dup_pairs[:, 1]]).any(axis=1)
+    differ = np.zeros(len(dup_pairs), dtype=bool)
+    for p0 in range(0, len(dup_pairs), PAIR_BLOCK):
+        block = dup_pairs[p0 : p0 + PAIR_BLOCK]
+        differ[p0 : p0 + len(block)] = (signatures[block[:, 0]] != signatures[block[:, 1]]).any(
+            axis=1
+        )
     rep_rows = np.sort(np.concatenate((rep_rows, dup_pairs[differ, 1])))
-    chunks.append(dup_pairs[~differ])
-    rep_sig = signatures if len(rep_rows) == n else signatures[rep_rows]
-    for band in range(bands):
-        key = _row_keys(rep_sig, band * rows, (band + 1) * rows)
-        _, pairs = _group_pairs(key, rep_rows, star_above=MAX_BUCKET)
-        chunks.append(pairs)
-    return _unique_pairs(chunks, n)
+    return rep_rows, dup_pairs[~differ]
+
+
+def lsh_band_pairs(
+    span: tuple[int, int], signatures: np.ndarray, members: np.ndarray | None
+) -> np.ndarray:
+    """One LSH shard: pairs of ``members`` (all rows when None) that agree on the columns
+    ``span = (c0, c1)`` of ``signatures``; buckets over MAX_BUCKET become stars."""
+    c0, c1 = span
+    rows = np.arange(len(signatures), dtype=np.int64) if members is None else members
+    key = _band_keys(signatures, c0, c1, members)
+    _, pairs = _group_pairs(key, rows, star_above=MAX_BUCKET)
+    return pairs
 
 
 #: per-column multipliers of the row keys (fixed, odd): a linear hash mod 2^64
@@ -604,10 +672,20 @@ def _row_keys(signatures: np.ndarray, c0: int, c1: int) -> np.ndarray:
     with probability ~2^-64; in a band that at worst adds a candidate pair that the
     similarity check then drops.
     """
+    return _band_keys(signatures, c0, c1, None)
+
+
+def _band_keys(signatures: np.ndarray, c0: int, c1: int, members: np.ndarray | None) -> np.ndarray:
+    """:func:`_row_keys` of the rows ``members`` (all rows when None), a block at a time."""
     weights = _COLUMN_WEIGHTS[np.arange(c0, c1) % len(_COLUMN_WEIGHTS)]
-    key = np.empty(len(signatures), dtype=np.uint64)
-    for r0 in range(0, len(signatures), _ROW_BLOCK):
-        block = signatures[r0 : r0 + _ROW_BLOCK, c0:c1].astype(np.uint64)
+    m = len(signatures) if members is None else len(members)
+    key = np.empty(m, dtype=np.uint64)
+    for r0 in range(0, m, _ROW_BLOCK):
+        if members is None:
+            part = signatures[r0 : r0 + _ROW_BLOCK, c0:c1]
+        else:
+            part = signatures[members[r0 : r0 + _ROW_BLOCK], c0:c1]
+        block = part.astype(np.uint64)
         block *= weights
         key[r0 : r0 + _ROW_BLOCK] = block.sum(axis=1, dtype=np.uint64)
     return _mix64(key)
@@ -702,6 +780,7 @@ def near_duplicates(
     keep: str = "first",
     seed: int = 0,
     signatures: np.ndarray | None = None,
+    engine: Engine | None = None,
 ) -> NearDuplicates:
     """Find near-duplicate texts with MinHash + LSH and keep one of each group.
 
@@ -717,6 +796,7 @@ def near_duplicates(
         keep: which member of a group stays: ``first`` (lowest row index, as text-dedup
             does) or ``longest`` (most characters, ties: lowest row index).
         signatures: precomputed :func:`minhash_signatures` (n, num_perm), to skip hashing.
+        engine: runs the LSH bands (:func:`lsh_candidate_pairs`); default this process.
 
     Returns:
         A :class:`NearDuplicates`. Groups are connected components of the graph of pairs
@@ -736,6 +816,40 @@ def near_duplicates(
             f"num_perm={num_perm} need ({source.n}, {num_perm}): recompute them or pass the "
             f"num_perm they were made with"
         )
+
+    def exact(pairs: np.ndarray) -> np.ndarray:
+        return pair_jaccard(source.texts, pairs, ngram=ngram)
+
+    return near_duplicates_from_signatures(
+        signatures, threshold=threshold, bands=bands, rows=rows, keep=keep,
+        lengths=source.lengths() if keep == "longest" else None,
+        exact_jaccard=exact if verify else None, engine=engine,
+    )  # fmt: skip
+
+
+def near_duplicates_from_signatures(
+    signatures: np.ndarray,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    bands: int | None = None,
+    rows: int | None = None,
+    keep: str = "first",
+    lengths: np.ndarray | None = None,
+    exact_jaccard: Callable[[np.ndarray], np.ndarray] | None = None,
+    engine: Engine | None = None,
+) -> NearDuplicates:
+    """:func:`near_duplicates` of texts known only by their MinHash signatures.
+
+    For corpora whose texts stay on disk: ``signatures`` may be a memory map (read a block
+    at a time here, and by path on Ray workers). ``keep="longest"`` needs ``lengths``, one
+    per row. ``exact_jaccard(pairs) -> similarities`` replaces the signature estimate by an
+    exact one (``verify``); it is called with the candidate pairs, then with the (removed,
+    kept) pairs. The result is the same as :func:`near_duplicates` on the texts.
+    """
+    _check_threshold(threshold)
+    _check_keep(keep)
+    signatures = _check_signatures(signatures)
+    n, num_perm = signatures.shape
     if bands is None and rows is None:
         bands, rows = optimal_bands(float(threshold), num_perm)
     elif bands is None:
@@ -743,24 +857,19 @@ def near_duplicates(
     elif rows is None:
         rows = num_perm // bands if isinstance(bands, int) and bands > 0 else 0
     bands, rows = _check_bands(bands, rows, num_perm)
+    rank = _survivor_rank(n, keep, lengths)
+    similarity_of = exact_jaccard or (lambda pairs: estimated_jaccard(signatures, pairs))
 
-    candidates = lsh_candidate_pairs(signatures, bands, rows)
-    if verify:
-        sims = pair_jaccard(source.texts, candidates, ngram=ngram)
-    else:
-        sims = estimated_jaccard(signatures, candidates)
+    candidates = lsh_candidate_pairs(signatures, bands, rows, engine=engine)
+    sims = similarity_of(candidates)
     edges = candidates[sims >= threshold]
-    labels = connected_components(source.n, edges)
-    duplicate_of = _mark_groups(labels, _survivor_rank(source, keep, None))
+    labels = connected_components(n, edges)
+    duplicate_of = _mark_groups(labels, rank)
     cluster = _number_clusters(labels)
 
-    similarity = np.zeros(source.n, dtype=np.float64)
+    similarity = np.zeros(n, dtype=np.float64)
     removed = np.flatnonzero(duplicate_of >= 0)
-    pairs = np.stack((removed, duplicate_of[removed]), axis=1)
-    if verify:
-        similarity[removed] = pair_jaccard(source.texts, pairs, ngram=ngram)
-    else:
-        similarity[removed] = estimated_jaccard(signatures, pairs)
+    similarity[removed] = similarity_of(np.stack((removed, duplicate_of[removed]), axis=1))
     return NearDuplicates(
         duplicate_of=duplicate_of,
         cluster=cluster,
@@ -821,8 +930,8 @@ def _check_bands(bands: Any, rows: Any, num_perm: int) -> tuple[int, int]:
 
 
 def _check_signatures(signatures: Any) -> np.ndarray:
-    """Signatures are a 2-D uint32 array (n, num_perm)."""
-    signatures = np.asarray(signatures)
+    """Signatures are a 2-D uint32 array (n, num_perm); a memory map stays one."""
+    signatures = np.asanyarray(signatures)
     if signatures.ndim != 2 or signatures.dtype != np.uint32:
         raise LessdataError(
             f"signatures must be a 2-D uint32 array (n, num_perm) from minhash_signatures; "
@@ -839,11 +948,14 @@ __all__ = [
     "connected_components",
     "estimated_jaccard",
     "exact_duplicates",
+    "exact_duplicates_from_hashes",
     "exact_hashes",
     "jaccard",
+    "lsh_band_pairs",
     "lsh_candidate_pairs",
     "minhash_signatures",
     "near_duplicates",
+    "near_duplicates_from_signatures",
     "normalize_text",
     "optimal_bands",
     "pair_jaccard",

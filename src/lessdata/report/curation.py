@@ -12,6 +12,7 @@ import base64
 import io
 import math
 from collections import Counter
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,21 @@ def stage_counts(manifest: pa.Table) -> list[tuple[str, int, int, int]]:
     return rows
 
 
+#: the texts of manifest rows, for the duplicate examples: an Arrow array with one text per
+#: row, or a function of a list of row numbers that returns their texts (None: no text)
+TextSource = pa.Array | pa.ChunkedArray | Callable[[list[int]], Sequence[str | None]]
+
+
 def write_curation_report(
-    manifest: pa.Table, texts: pa.Array, out_dir: str | Path, *, title: str = "lessdata curate"
+    manifest: pa.Table, texts: TextSource, out_dir: str | Path, *, title: str = "lessdata curate"
 ) -> dict[str, Path]:
     """Write ``curation.png`` and ``report.html`` into ``out_dir``; return their paths.
 
-    ``texts`` holds each manifest row's full text (null for rows the reader skipped), for
-    the side-by-side duplicate examples; the manifest itself keeps only a preview.
+    ``texts`` gives the full texts of the few rows shown side by side in the duplicate
+    examples (the manifest itself keeps only a preview): an Arrow array of every row's text
+    (null for rows the reader skipped), or a function ``texts_of(rows) -> texts`` that reads
+    just those rows (``lessdata curate`` reads them from its shard files, so the corpus is
+    never held in memory).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +93,17 @@ def write_curation_report(
     return paths
 
 
+def _texts_of(texts: TextSource, rows: list[int]) -> dict[int, str | None]:
+    """``{row: text}`` for ``rows``, from an Arrow array or a ``texts_of`` function."""
+    if not rows:
+        return {}
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        found = texts.take(pa.array(rows, type=pa.int64())).to_pylist()
+    else:
+        found = list(texts(rows))
+    return dict(zip(rows, found, strict=True))
+
+
 # --- the figure --------------------------------------------------------------------------
 
 
@@ -92,6 +112,15 @@ def _histogram_columns(manifest: pa.Table) -> list[str]:
     if "near_jaccard" in manifest.column_names:
         names.append("near_jaccard")  # of each removed document to the one kept in its place
     return names
+
+
+def _bins(values: np.ndarray, most: int = 40) -> int:
+    """``most`` histogram bins, or one when the values span too little to split (values that
+    differ only by rounding, such as 1.0 and 0.9999999999999999, make NumPy refuse 40)."""
+    if len(values) == 0:
+        return most
+    span = float(values.max() - values.min())
+    return most if span > 1e-9 * max(1.0, float(np.abs(values).max())) else 1
 
 
 def render_curation_png(manifest: pa.Table) -> bytes:
@@ -125,7 +154,7 @@ def render_curation_png(manifest: pa.Table) -> bytes:
     for ax, name in zip(flat[1:], columns, strict=False):
         values_ = manifest[name].to_numpy(zero_copy_only=False).astype(float)
         values_ = values_[np.isfinite(values_)]
-        counts_, _, _ = ax.hist(values_, bins=40, color="#4c72b0")
+        counts_, _, _ = ax.hist(values_, bins=_bins(values_), color="#4c72b0")
         bounds = thresholds.get(name.removeprefix("quality_"), [None, None])
         for bound in bounds:
             if bound is not None:
@@ -164,15 +193,17 @@ def _reasons_html(manifest: pa.Table) -> str:
 
 
 def largest_clusters(manifest: pa.Table, column: str, top: int) -> list[tuple[int, list[int]]]:
-    """The ``top`` largest groups of ``column``: ``(kept row, [removed rows])``, largest first."""
-    targets = manifest[column].to_pylist()
-    index = {value: row for row, value in enumerate(manifest["id"].to_pylist())}
-    groups: dict[int, list[int]] = {}
-    for row, target in enumerate(targets):
-        if target is not None:
-            groups.setdefault(index[target], []).append(row)
-    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
-    return ordered[:top]
+    """The ``top`` largest groups of ``column``: ``(kept row, [removed rows])``, largest first
+    (ties: lowest kept row), removed rows ascending. Vectorised: no Python object per row."""
+    kept_row = pc.index_in(manifest[column], value_set=manifest["id"].combine_chunks())
+    target = pc.fill_null(kept_row, -1).to_numpy().astype(np.int64)
+    removed = np.flatnonzero(target >= 0)
+    if len(removed) == 0:
+        return []
+    sizes = np.bincount(target[removed])
+    keepers = np.flatnonzero(sizes)
+    order = np.lexsort((keepers, -sizes[keepers]))[:top]
+    return [(int(k), removed[target[removed] == k].tolist()) for k in keepers[order]]
 
 
 def _snippet(text: Any) -> str:
@@ -182,14 +213,20 @@ def _snippet(text: Any) -> str:
     return escape(shown + (f"\n… {more} more lines" if more > 0 else ""))
 
 
-def _clusters_html(manifest: pa.Table, texts: pa.Array) -> str:
-    parts = []
+def _clusters_html(manifest: pa.Table, texts: TextSource) -> str:
     ids = manifest["id"]
     jaccard = manifest["near_jaccard"] if "near_jaccard" in manifest.column_names else None
-    for stage, column in DUPLICATE_COLUMNS.items():
-        if column not in manifest.column_names:
-            continue
-        clusters = largest_clusters(manifest, column, CLUSTERS_SHOWN)
+    shown = {
+        stage: largest_clusters(manifest, column, CLUSTERS_SHOWN)
+        for stage, column in DUPLICATE_COLUMNS.items()
+        if column in manifest.column_names
+    }
+    wanted = sorted(
+        {row for found in shown.values() for kept, gone in found for row in (kept, gone[0])}
+    )
+    text_of = _texts_of(texts, wanted)  # one read for every example shown
+    parts = []
+    for stage, clusters in shown.items():
         parts.append(f"<h3>{escape(stage)} duplicates</h3>")
         if not clusters:
             parts.append('<p class="note">none found</p>')
@@ -205,15 +242,15 @@ def _clusters_html(manifest: pa.Table, texts: pa.Array) -> str:
                 f"{len(removed)} removed{similarity}</p>"
                 '<div class="pair">'
                 f'<div><div class="head kept">kept: {escape(str(ids[kept].as_py()))}</div>'
-                f"<pre>{_snippet(texts[kept].as_py())}</pre></div>"
+                f"<pre>{_snippet(text_of[kept])}</pre></div>"
                 f'<div><div class="head removed">removed: {escape(str(ids[other].as_py()))}'
-                f"</div><pre>{_snippet(texts[other].as_py())}</pre></div></div>"
+                f"</div><pre>{_snippet(text_of[other])}</pre></div></div>"
             )
     return "\n".join(parts)
 
 
 def render_curation_html(
-    manifest: pa.Table, texts: pa.Array, png: bytes, *, title: str = "lessdata curate"
+    manifest: pa.Table, texts: TextSource, png: bytes, *, title: str = "lessdata curate"
 ) -> str:
     """The whole page as a string (self-contained: CSS inline, figure as a data URI)."""
     settings = manifest_settings(manifest)
