@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import track
+from lessdata._progress import log, track
 from lessdata.io.atomic import atomic_path
 
 ENGINES = ("local", "ray")
@@ -154,8 +154,6 @@ class Engine:
             else:
                 todo.append(index)
         if done:
-            from lessdata._progress import log
-
             log(f"{label}: resumed {done} of {len(items)} shards from {checkpoint.folder}")
         results = self._run(step, items, todo, [self.share(v) for v in shared])
         for index, result in track(results, len(todo), f"{label} ({self.name})"):
