@@ -7,7 +7,9 @@ a bad document, and keep texts exactly as stored.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
+import itertools
 import json
 import json.decoder
 import os
@@ -544,3 +546,99 @@ def test_odd_file_names_fifos_and_batch_cut(
         (tmp_path / f"m{i}.py").write_text(GOOD_B)  # 24 chars each: one per batch
     sizes = [b.num_rows for b in read_corpus(tmp_path, batch_size=100)]
     assert sizes == [1, 1, 1, 1, 1, 1]
+
+
+# --- Pieces: what engines read in parallel ------------------------------------------------------
+
+
+def _rows_of_pieces(source: Path, **options: Any) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Plan ``source``, count JSONL pieces, read each piece alone: all rows and the pieces."""
+    from lessdata.io.corpus import count_piece_rows, plan_corpus, read_piece
+
+    limits = options.pop("limits", None)
+    pieces = list(plan_corpus(source, **options))
+    first = 0
+    rows: list[dict[str, Any]] = []
+    for piece in pieces:
+        if piece.first_row is None:
+            piece = dataclasses.replace(piece, first_row=first)
+        if piece.kind == "lines":
+            first += count_piece_rows(piece)
+        for batch in read_piece(piece, batch_size=3, limits=limits):
+            assert batch.schema == CORPUS_SCHEMA and 0 < batch.num_rows <= 3
+            rows.extend(batch.to_pylist())
+    return rows, pieces
+
+
+def test_pieces_read_alone_give_the_rows_of_read_corpus(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg" / "__pycache__").mkdir(parents=True)
+    (src / ".hidden").mkdir()
+    for i in range(7):
+        (src / "pkg" / f"m{i}.py").write_text(GOOD_A if i % 2 else GOOD_B)
+    (src / "pkg" / "__pycache__" / "x.py").write_text(GOOD_A)
+    (src / ".hidden" / "y.py").write_text(GOOD_A)
+    (src / "pkg" / "bad.py").write_bytes(b"\x00binary")
+    (src / "top.py").write_text("def broken(:\n")
+    for split in ("file", "function"):
+        expected = read_all(src, split=split)
+        rows, pieces = _rows_of_pieces(src, split=split, piece_files=2)
+        assert len(pieces) == 5 and [p.kind for p in pieces] == ["files"] * 5
+        assert rows == expected and len(expected) >= 9
+        assert all(not r["id"].startswith((".hidden", "pkg/__pycache__")) for r in rows)
+        by_bytes, _ = _rows_of_pieces(src, split=split, piece_bytes=1)  # one file a piece
+        assert by_bytes == expected
+
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_bytes(("\n".join(JSONL_LINES) + "\n\n").encode() + b'{"text": "\xff"}')
+    limits = CorpusLimits(max_doc_bytes=40)
+    expected = read_all(jsonl, limits=limits)
+    for piece_bytes in (1, 7, 40, 1 << 20):
+        rows, pieces = _rows_of_pieces(jsonl, piece_bytes=piece_bytes, limits=limits)
+        assert rows == expected, piece_bytes
+        assert pieces[0].start == 0 and pieces[-1].stop == jsonl.stat().st_size
+        assert all(a.stop == b.start for a, b in itertools.pairwise(pieces))
+    assert len(_rows_of_pieces(jsonl, piece_bytes=1)[1]) == len(JSONL_LINES) + 2  # a line each
+    rows, _ = _rows_of_pieces(jsonl, piece_bytes=7, id_column="text", limits=limits)
+    assert [r["id"] for r in rows] == [r["id"] for r in read_all(jsonl, id_column="text",
+                                                                 limits=limits)]  # fmt: skip
+    assert "#1" in [r["id"] for r in rows]  # a missing id names its global row
+
+    table = pa.table({"text": [f"doc {i}" if i % 5 else "" for i in range(23)]})
+    parquet = tmp_path / "t.parquet"
+    pq.write_table(table, parquet, row_group_size=4)
+    expected = read_all(parquet)
+    rows, pieces = _rows_of_pieces(parquet, piece_rows=9)
+    assert [p.row_groups for p in pieces] == [(0, 1), (2, 3), (4, 5)]
+    assert [p.first_row for p in pieces] == [0, 8, 16]
+    assert rows == expected and [r["id"] for r in rows] == [str(i) for i in range(23)]
+    assert rows[10]["problem"] == "empty document"
+
+
+def test_piece_identity_follows_the_files(tmp_path: Path) -> None:
+    from lessdata.io.corpus import plan_corpus
+
+    (tmp_path / "a.py").write_text(GOOD_A)
+    before = [p.identity() for p in plan_corpus(tmp_path)]
+    assert before == [p.identity() for p in plan_corpus(tmp_path)]  # stable
+    (tmp_path / "a.py").write_text(GOOD_A + "\n")
+    assert [p.identity() for p in plan_corpus(tmp_path)] != before  # size changed
+    with pytest.raises(LessdataError, match="piece_files must be a positive integer"):
+        plan_corpus(tmp_path, piece_files=0)
+    with pytest.raises(LessdataError, match="no files ending in"):
+        plan_corpus(tmp_path, extensions=(".rs",))
+
+
+def test_check_unique_ids_names_the_first_repeat_as_read_corpus_does(tmp_path: Path) -> None:
+    from lessdata.io.corpus import check_unique_ids
+
+    ids = ["a", "b", "c", "b", "a", "d"]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": "x"}) + "\n" for i in ids))
+    with pytest.raises(LessdataError) as streamed:
+        list(read_corpus(path))
+    with pytest.raises(LessdataError) as checked:
+        check_unique_ids(pa.chunked_array([ids[:3], ids[3:]]), str(path))
+    assert str(checked.value) == str(streamed.value) and "'b' repeats" in str(checked.value)
+    check_unique_ids(pa.array(["x", "y", "z"]), "fine")
+    check_unique_ids(pa.array([], pa.string()), "empty")

@@ -17,6 +17,7 @@ import pytest
 
 from lessdata.curate import NearOptions, curate
 from lessdata.engines import MappedArray, get_engine
+from lessdata.errors import LessdataError
 from lessdata.metrics import minhash as mh
 
 #: the module (``lessdata.curate`` is also the name of the function the package exports)
@@ -126,15 +127,18 @@ def test_rerun_after_a_failure_resumes_from_finished_shards(
     _counting(monkeypatch, "minhash_shard", fail_after=3)
     with pytest.raises(RuntimeError, match="killed after 3"):
         curate(code_tree, engine=engine, **CODE_OPTIONS)
-    saved = {p.name.split("-")[1]: len(list(p.iterdir())) for p in work.glob("curate-*")}
+    saved = {p.name.split("-")[1]: len(list(p.glob("*.pkl"))) for p in work.glob("curate-*")}
     n_shards = -(-reference.manifest.num_rows // CODE_OPTIONS["shard_docs"])
-    assert saved == {"quality": n_shards, "minhash": 3}
+    # the tree is one piece for the read step, cut into shards of shard_docs rows
+    assert saved == {"read": 1, "quality": n_shards, "minhash": 3}
     assert not list(work.glob("curate-run-*"))  # the run folder went with the failure
 
     monkeypatch.undo()  # the driver is restarted: real steps, counted
+    read_calls = _counting(monkeypatch, "read_shard")
     quality_calls = _counting(monkeypatch, "quality_shard")
     minhash_calls = _counting(monkeypatch, "minhash_shard")
     resumed = curate(code_tree, engine=engine, **CODE_OPTIONS)
+    assert len(read_calls) == 0  # the corpus was not read again: its shard files were kept
     assert len(quality_calls) == 0  # every quality shard was loaded
     assert len(minhash_calls) == n_shards - 3  # only the unfinished shards ran
     _assert_same_manifest(reference.manifest, resumed.manifest)
@@ -243,3 +247,152 @@ def test_lsh_bands_on_ray_read_a_memory_map_and_match_local(
     on_ray = mh.lsh_candidate_pairs(mapped, bands=8, rows=4, engine=engine)
     local = mh.lsh_candidate_pairs(np.asarray(mapped), bands=8, rows=4)
     assert len(local) >= 200 and np.array_equal(on_ray, local)
+
+
+# --- reading in pieces: the read step ----------------------------------------------------------
+
+corpus_io = importlib.import_module("lessdata.io.corpus")
+
+
+def _prose_rows(n: int) -> list[dict[str, Any]]:
+    """Prose documents with exact copies, near copies (one word edited) and bad rows."""
+    rng = np.random.default_rng(3)
+    vocab = [f"word{i}" for i in range(300)] + ["the", "and", "of", "that", "with"] * 20
+    rows = []
+    for i in range(n):
+        text = " ".join(rng.choice(vocab, size=80)) + "."
+        if i % 9 == 4:
+            text = rows[i - 3]["text"]  # exact copy
+        elif i % 9 == 7:
+            words = rows[i - 5]["text"].split()
+            text = " ".join([*words[:40], "edited", *words[41:]])  # near copy
+        if i % 17 == 16:
+            text = "the short one and that"  # too few words: fails a quality rule
+        rows.append({"id": f"doc{i}", "text": "" if i % 13 == 5 else text})
+    return rows
+
+
+PROSE_OPTIONS: dict[str, Any] = dict(dedup=["exact", "near"], quality="prose", shard_docs=8)
+
+
+def _three_ways(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small: dict[str, int],
+    reference: Path | None = None, **options: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Curate ``reference`` (default ``data``) with the default pieces on the local engine,
+    then ``data`` in small pieces (``small`` sets the piece constants) on the local engine
+    and on Ray: the three results and the number of small pieces."""
+    one = curate(reference or data, out=tmp_path / "one", engine=get_engine("local"), **options)
+    for name, value in small.items():
+        monkeypatch.setattr(corpus_io, name, value)
+    split = {"split": options["split"]} if "split" in options else {}
+    pieces = list(corpus_io.plan_corpus(data, piece_rows=options["shard_docs"], **split))
+    local = curate(data, out=tmp_path / "local", engine=get_engine("local"), **options)
+    ray = curate(data, out=tmp_path / "ray", engine=get_engine("ray"), **options)
+    return dict(one=one, local=local, ray=ray, pieces=len(pieces))
+
+
+def _assert_same_results(found: dict[str, Any], tmp_path: Path, same_source: bool) -> None:
+    """Local and Ray in small pieces agree with each other exactly, and with one piece."""
+    _assert_same_manifest(found["local"].manifest, found["ray"].manifest)
+    for name in ("local", "ray"):
+        assert found[name].stages == found["one"].stages, name
+        assert np.array_equal(found[name].kept, found["one"].kept), name
+        if same_source:
+            _assert_same_manifest(found["one"].manifest, found[name].manifest)
+        else:  # another file: the same columns, other settings (its path)
+            one, other = found["one"].manifest, found[name].manifest
+            _assert_same_manifest(
+                one.replace_schema_metadata(None), other.replace_schema_metadata(None)
+            )
+        ours, theirs = found[name].paths["data"], found["one"].paths["data"]
+        if ours.suffix == ".parquet":
+            assert pq.read_table(ours).equals(pq.read_table(theirs)), name
+        else:
+            assert ours.read_bytes() == theirs.read_bytes(), name
+
+
+def test_source_folder_in_many_pieces_gives_the_same_manifest_on_both_engines(
+    code_tree: Path, tmp_path: Path, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = _three_ways(code_tree, tmp_path, monkeypatch, {"PIECE_FILES": 3}, **CODE_OPTIONS)
+    assert found["pieces"] >= 4
+    _assert_same_results(found, tmp_path, same_source=True)
+    stages = found["one"].stages
+    assert stages["read"] == 2 and stages["quality"] >= 2 and stages["exact"] >= 4
+    assert stages["near"] >= 1
+
+
+def test_parquet_and_jsonl_in_many_pieces_give_the_same_manifest_on_both_engines(
+    tmp_path: Path, ray_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _prose_rows(60)
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, tmp_path / "one.parquet")  # one row group: one piece
+    pq.write_table(table, tmp_path / "docs.parquet", row_group_size=5)
+    found = _three_ways(tmp_path / "docs.parquet", tmp_path / "pq", monkeypatch, {},
+                        reference=tmp_path / "one.parquet", **PROSE_OPTIONS)  # fmt: skip
+    assert found["pieces"] == 12  # row groups of 5: one per piece of at most 8 rows
+    _assert_same_results(found, tmp_path / "pq", same_source=False)
+    stages = found["one"].stages
+    assert stages["exact"] >= 5 and stages["near"] >= 3 and stages["quality"] >= 2
+    assert stages["read"] == 5
+
+    jsonl = tmp_path / "docs.jsonl"  # no id column: ids are global row numbers
+    lines = [json.dumps({"text": r["text"]}) for r in rows]
+    lines[20:20] = ["", "{broken"]  # a blank line (not a row) and a bad row
+    jsonl.write_text("\n".join(lines) + "\n")
+    found = _three_ways(jsonl, tmp_path / "js", monkeypatch, {"PIECE_BYTES": 2000},
+                        **PROSE_OPTIONS)  # fmt: skip
+    assert found["pieces"] >= 10
+    _assert_same_results(found, tmp_path / "js", same_source=True)
+    ids = found["ray"].manifest["id"].to_pylist()
+    assert ids == [str(i) for i in range(61)]
+    assert found["ray"].manifest["problem"][20].as_py() == "invalid JSON"
+
+
+def test_a_repeated_id_across_pieces_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _prose_rows(30)
+    rows[25]["id"] = "doc3"  # repeats an id of the first piece
+    rows[27]["id"] = "doc1"
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=5)
+    assert len(list(corpus_io.plan_corpus(path, piece_rows=8))) == 6
+    with pytest.raises(LessdataError, match="ids must be unique, but 'doc3' repeats"):
+        curate(path, engine=get_engine("local"), **PROSE_OPTIONS)
+    with pytest.raises(LessdataError) as streamed:
+        list(corpus_io.read_corpus(path))
+    work = tmp_path / "work"
+    with pytest.raises(LessdataError) as sharded:
+        curate(path, engine=get_engine("local", work_dir=work), **PROSE_OPTIONS)
+    assert str(sharded.value) == str(streamed.value)  # the same message as the reader's
+    assert list(work.iterdir()) == []  # no shard files kept for an input that must change
+
+
+def test_a_rerun_reads_only_the_pieces_not_finished(
+    code_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(corpus_io, "PIECE_FILES", 2)
+    n_pieces = len(list(corpus_io.plan_corpus(code_tree, split="function")))
+    assert n_pieces >= 5
+    reference = curate(code_tree, engine=get_engine("local"), **CODE_OPTIONS)
+    work = tmp_path / "work"
+    engine = get_engine("local", work_dir=work)
+    real = curate_module.read_shard
+    _counting(monkeypatch, "read_shard", fail_after=2)
+    with pytest.raises(RuntimeError, match="killed after 2"):
+        curate(code_tree, engine=engine, **CODE_OPTIONS)
+    (folder,) = work.glob("curate-read-*")
+    assert len(list(folder.glob("*.pkl"))) == 2
+    kept_files = sorted(p.name for p in (folder / "shards").glob("*.parquet"))
+    assert kept_files and all(name.startswith(("piece-000000-", "piece-000001-"))
+                              for name in kept_files)  # fmt: skip
+
+    monkeypatch.setattr(curate_module, "read_shard", real)  # the driver is restarted
+    calls = _counting(monkeypatch, "read_shard")
+    resumed = curate(code_tree, engine=engine, **CODE_OPTIONS)
+    assert len(calls) == n_pieces - 2  # the finished pieces were loaded, not read again
+    _assert_same_manifest(reference.manifest, resumed.manifest)
+    assert list(work.iterdir()) == []  # the read checkpoint and its shard files are gone

@@ -21,18 +21,29 @@ records in the manifest the stage that removed it and why:
 Cheap stages come first, so that the expensive ones see fewer documents.
 
 **Engines and shards.** The per-document work runs through an engine
-(:mod:`lessdata.engines`: ``local`` in this process, or ``ray``) over shards of
-:data:`SHARD_DOCS` documents. The driver streams the corpus once and writes each shard's
-rows (the :data:`~lessdata.io.corpus.CORPUS_SCHEMA` columns) to a Parquet file in a run
-folder; the steps read their shard by path. One step computes the quality values and the
-exact hashes of a shard; a second computes the MinHash signatures of the documents that
-reach the near stage, written as they arrive into one memory-mapped ``.npy``; the LSH bands
-are engine shards over that memory map; ``verify`` computes exact Jaccard similarities in
-shards of candidate pairs, reading the pairs' texts from the shard files. Both engines run
-the same shards, so they give the same manifest. Finished shards are checkpointed under
-the engine's ``work_dir`` (``<cache_dir>/work``), keyed by the shards' content and the
-options, so a run whose driver was killed resumes from them (the corpus is read again, the
-finished shards are not recomputed); the checkpoints are removed when the run succeeds.
+(:mod:`lessdata.engines`: ``local`` in this process, or ``ray``) over shards of at most
+:data:`SHARD_DOCS` documents, reading included. The driver only plans pieces of the input
+(:func:`lessdata.io.corpus.plan_corpus`: a source folder's sorted walk cut every few
+thousand files or 32 MB of files; a Parquet file's row groups, in runs of at most
+``shard_docs`` rows; a JSONL file's byte ranges of about 32 MB, cut after a newline, whose
+rows a first engine step counts so that row numbers stay global; a CSV file or Hugging
+Face folder is one piece). The ``read_shard`` step reads one piece with the code of
+:func:`~lessdata.io.corpus.read_corpus`, writes its rows (the
+:data:`~lessdata.io.corpus.CORPUS_SCHEMA` columns) to Parquet shard files of at most
+``shard_docs`` rows, and returns the small per-row columns, which the driver joins in piece
+order (and checks the ids for repeats). The pieces depend only on the input and
+``shard_docs``, never on the engine. The later steps read their shard by path. One step
+computes the quality values and the exact hashes of a shard; a second computes the MinHash
+signatures of the documents that reach the near stage, written as they arrive into one
+memory-mapped ``.npy``; the LSH bands are engine shards over that memory map; ``verify``
+computes exact Jaccard similarities in shards of candidate pairs, reading the pairs' texts
+from the shard files. Both engines run the same shards, so they give the same manifest.
+Finished shards are checkpointed under the engine's ``work_dir`` (``<cache_dir>/work``),
+keyed by the shards' content and the options (for the read step: by what each piece reads,
+with sizes and modification times, and the options; its shard files are kept beside that
+checkpoint), so a run whose driver was killed resumes from them: finished pieces are not
+read again, finished shards not recomputed. The checkpoints are removed when the run
+succeeds.
 
 **Memory bound.** The texts are never all in memory:
 
@@ -44,8 +55,12 @@ finished shards are not recomputed); the checkpoints are removed when the run su
   manifest copies these columns once more. Measured on 50k and 200k prose documents of 500
   characters (ids of 12, ``exact`` + ``near``): 0.31 KB per document (0.28 in Arrow, 0.04
   in NumPy and Python) on top of about 50 MB that does not grow with the corpus;
-- the driver also holds one shard's texts while writing it (at most :data:`SHARD_DOCS`
-  documents, cut earlier after about :data:`SHARD_CHARS` characters);
+- the driver holds no texts while reading: the plan (for a source folder a path, size and
+  time per file) and the small columns as the pieces return them;
+- a worker reading a piece holds one shard's texts while writing it (at most
+  :data:`SHARD_DOCS` documents, cut earlier after about :data:`SHARD_CHARS` characters),
+  one batch of the reader (a Parquet batch of 65,536 rows), and the piece's small columns;
+  a CSV file, read whole by the reader, is the exception;
 - a worker holds one shard: its texts as Arrow, a batch of them as Python strings, and its
   signatures (``SHARD_DOCS`` x ``num_perm`` x 4 bytes = 8 MiB); an LSH band shard holds
   three or four 8-byte arrays over the documents of the near stage;
@@ -56,7 +71,8 @@ finished shards are not recomputed); the checkpoints are removed when the run su
   system's temporary folder) and removed at the end: the shard files (the corpus, Parquet
   with Snappy) and the signatures (``num_perm`` x 4 bytes = 1 KiB per document); under
   ``work_dir``, the checkpoints of finished shards (their results again, until the run
-  succeeds).
+  succeeds). With a ``work_dir`` the shard files live beside the read step's checkpoint
+  instead of in the run folder, so they outlive a failed run (for the rerun).
 
 On a Ray cluster of several machines the run folder must be on a file system every node
 sees at the same path (set ``cache_dir`` there), as for every file a step reads by path.
@@ -68,23 +84,26 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lessdata._progress import log, track
+from lessdata._progress import log
 from lessdata.api import PruneResult, check_out_folder, check_seed, vectors_of
 from lessdata.engines import Engine, ShardCheckpoint, running_engine
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import SOURCE_EXTRAS, Dataset
 from lessdata.io.manifest import PREVIEW_CHARS, build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import subset_path, write_subset
+
+if TYPE_CHECKING:
+    from lessdata.io.corpus import CorpusPiece
 
 #: the stages, in the order they run
 STAGES = ("read", "quality", "exact", "near", "semantic")
@@ -284,8 +303,10 @@ def curate(
         running_engine(engine, address=address, workers=workers, work_dir=work_dir) as running,
         _run_folder(running, out_dir) as folder,
     ):
-        corpus = _read(data, options, folder, shard_docs)
+        corpus, read_checkpoint = _read(data, options, running, folder, shard_docs)
         run = _Run(corpus, running, folder)
+        if read_checkpoint is not None:  # its shard files serve until the end of the run
+            run.checkpoints.append(read_checkpoint)
         outcome, columns = run.stages(
             kinds, quality, rules, keep_rule, near, seed,
             dict(eps=eps, survivor=survivor, k=k, encoder=encoder, cache_dir=cache_dir),
@@ -422,20 +443,101 @@ def _run_folder(engine: Engine, out_dir: Path | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _read(data: str | Path, options: dict[str, Any], folder: Path, shard_docs: int) -> _Corpus:
-    """Stream the corpus into shard files of ``shard_docs`` rows; keep the small columns.
+def _read(
+    data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int
+) -> tuple[_Corpus, ShardCheckpoint | None]:
+    """Read the corpus into shard files through the engine; keep the small columns here.
 
-    Only one shard's rows (plus one batch of the reader) are in memory at a time.
+    The driver only plans pieces of the input (:func:`~lessdata.io.corpus.plan_corpus`);
+    :func:`read_shard` reads each piece and writes its shard files. Finished pieces are
+    checkpointed (keyed by what each piece reads and the options), their shard files kept
+    beside the checkpoint, so a rerun after a killed driver reads only the others. Returns
+    the corpus and that checkpoint (to clear once the run's results are stored).
     """
-    from lessdata.io.corpus import corpus_format, read_corpus
+    from lessdata.io.corpus import check_unique_ids, corpus_format, plan_corpus
 
     fmt = corpus_format(data)
     log(f"reading {data} ({fmt})")
-    batches = read_corpus(data, batch_size=min(shard_docs, 1024), **options)
-    writer = _ShardWriter(folder, fmt)
+    pieces = [  # by absolute path: workers may run in another folder
+        replace(piece, source=str(Path(piece.source).absolute()))
+        for piece in plan_corpus(data, piece_rows=shard_docs, **options)
+    ]
+    pieces = _count_rows(pieces, engine)
+    checkpoint = engine.checkpoint("curate-read", _plan_key(pieces), options, shard_docs)
+    target = folder if checkpoint is None else checkpoint.folder / "shards"
+    target.mkdir(parents=True, exist_ok=True)
+    parts = engine.map(
+        read_shard, pieces, shared=(str(target), shard_docs), label="reading the corpus",
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    corpus = _assemble(str(data), fmt, parts)
+    try:
+        if corpus is None:
+            raise LessdataError(f"{data}: the corpus holds no documents")
+        check_unique_ids(corpus.ids, str(data))
+    except LessdataError:
+        if checkpoint is not None:  # the input must change: its shards are of no use
+            checkpoint.clear()
+        raise
+    problems = int(corpus.n - corpus.readable.sum())
+    log(f"{data}: read {corpus.n} documents, {problems} with problems")
+    return corpus, checkpoint
+
+
+def _count_rows(pieces: list[CorpusPiece], engine: Engine) -> list[CorpusPiece]:
+    """Pieces with every first row known: JSONL pieces are counted by the engine first."""
+    from lessdata.io.corpus import count_piece_rows
+
+    if all(piece.first_row is not None for piece in pieces):
+        return pieces
+    counts = engine.map(count_piece_rows, pieces, label="counting rows")
+    firsts = np.cumsum([0, *counts[:-1]])
+    return [replace(piece, first_row=int(f)) for piece, f in zip(pieces, firsts, strict=True)]
+
+
+def _plan_key(pieces: Sequence[CorpusPiece]) -> str:
+    """A hash of every piece's identity (files, sizes, modification times, ranges)."""
+    h = hashlib.sha256()
+    for piece in pieces:
+        h.update(piece.identity().encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _assemble(source: str, fmt: str, parts: Sequence[PieceShards]) -> _Corpus | None:
+    """The :class:`_Corpus` of the pieces' shards, in piece order (None: no rows at all)."""
+    shards: list[_Shard] = []
+    n = 0
+    for part in parts:
+        for shard in part.shards:
+            shards.append(replace(shard, start=n + shard.start))
+        n += len(part.lengths)
+    if n == 0:
+        return None
+    full = [part for part in parts if len(part.lengths)]
+    joined = {
+        name: pa.concat_arrays([part.columns[name] for part in full]) for name in full[0].columns
+    }
+    return _Corpus(
+        source=source,
+        format=fmt,
+        shards=shards,
+        ids=joined.pop("id"),
+        problem=joined.pop("problem"),
+        preview=joined.pop("preview"),
+        lengths=np.concatenate([part.lengths for part in full]),
+        readable=np.concatenate([part.readable for part in full]),
+        extras=joined,
+    )
+
+
+def _shard_batches(
+    batches: Iterable[pa.RecordBatch], shard_docs: int
+) -> Iterator[list[pa.RecordBatch]]:
+    """Cut a stream of batches into shards of ``shard_docs`` rows, ended earlier once their
+    texts reach :data:`SHARD_CHARS` characters."""
     pending: list[pa.RecordBatch] = []
     rows = chars = 0
-    for batch in track(batches, None, "reading into shards"):
+    for batch in batches:
         while batch.num_rows:
             part = batch.slice(0, shard_docs - rows)
             batch = batch.slice(part.num_rows)
@@ -443,21 +545,19 @@ def _read(data: str | Path, options: dict[str, Any], folder: Path, shard_docs: i
             rows += part.num_rows
             chars += int(pc.sum(pc.utf8_length(part.column("text"))).as_py() or 0)
             if rows >= shard_docs or chars >= SHARD_CHARS:
-                writer.write(pending)
+                yield pending
                 pending, rows, chars = [], 0, 0
     if pending:
-        writer.write(pending)
-    if writer.n == 0:
-        raise LessdataError(f"{data}: the corpus holds no documents")
-    return writer.corpus(str(data))
+        yield pending
 
 
 class _ShardWriter:
-    """Writes shard files and collects the per-row columns the driver keeps."""
+    """Writes one piece's shard files and collects the per-row columns the driver keeps."""
 
-    def __init__(self, folder: Path, fmt: str) -> None:
+    def __init__(self, folder: Path, fmt: str, prefix: str) -> None:
         self.folder = folder
         self.format = fmt
+        self.prefix = prefix
         self.n = 0
         self.shards: list[_Shard] = []
         self.columns: dict[str, list[pa.Array]] = {}
@@ -465,13 +565,16 @@ class _ShardWriter:
         self.readable: list[np.ndarray] = []
 
     def write(self, batches: list[pa.RecordBatch]) -> None:
-        """Write one shard's rows to ``shard-<index>.parquet`` and keep their small columns."""
+        """Write one shard's rows to ``<prefix>-<shard>.parquet`` (atomically: a retried
+        piece rewrites it whole) and keep their small columns."""
         from lessdata.embed.cache import texts_fingerprint
+        from lessdata.io.atomic import atomic_path
         from lessdata.io.corpus import CORPUS_SCHEMA
 
         table = pa.Table.from_batches(batches, schema=CORPUS_SCHEMA).combine_chunks()
-        path = self.folder / f"shard-{len(self.shards):06d}.parquet"
-        pq.write_table(table, path, row_group_size=SHARD_ROW_GROUP)
+        path = self.folder / f"{self.prefix}-{len(self.shards):06d}.parquet"
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, row_group_size=SHARD_ROW_GROUP)
         texts = table["text"]
         content = f"{texts_fingerprint(texts)}:{texts_fingerprint(table['problem'])}"
         self.shards.append(_Shard(str(path), self.n, table.num_rows, content))
@@ -485,19 +588,13 @@ class _ShardWriter:
         self.lengths.append(np.asarray(length, dtype=np.int64))
         self.readable.append(pc.is_valid(texts).to_numpy())
 
-    def corpus(self, source: str) -> _Corpus:
-        """The :class:`_Corpus` of every shard written."""
-        joined = {name: pa.concat_arrays(parts) for name, parts in self.columns.items()}
-        return _Corpus(
-            source=source,
-            format=self.format,
+    def result(self) -> PieceShards:
+        """The shards written (starts within the piece) and the small columns of their rows."""
+        return PieceShards(
             shards=self.shards,
-            ids=joined.pop("id"),
-            problem=joined.pop("problem"),
-            preview=joined.pop("preview"),
-            lengths=np.concatenate(self.lengths),
-            readable=np.concatenate(self.readable),
-            extras=joined,
+            columns={name: pa.concat_arrays(parts) for name, parts in self.columns.items()},
+            lengths=np.concatenate([np.empty(0, np.int64), *self.lengths]),
+            readable=np.concatenate([np.empty(0, bool), *self.readable]),
         )
 
 
@@ -540,6 +637,34 @@ def _shell(corpus: _Corpus) -> Dataset:
 
 
 # --- shard steps (top-level functions: engines run them, on Ray in worker processes) ----
+
+
+@dataclass
+class PieceShards:
+    """What :func:`read_shard` read from one piece of the corpus: its shard files (rows
+    numbered within the piece) and the small per-row columns the driver keeps (``id``,
+    ``problem``, ``preview``, and for source folders ``path``, ``start_line``, ``end_line``)."""
+
+    shards: list[_Shard]
+    columns: dict[str, pa.Array]
+    lengths: np.ndarray  # characters per text, 0 when null
+    readable: np.ndarray  # True where the reader gave a text
+
+
+def read_shard(piece: CorpusPiece, folder: str, shard_docs: int) -> PieceShards:
+    """One piece of the corpus (a :class:`~lessdata.io.corpus.CorpusPiece`): read its rows as
+    :func:`~lessdata.io.corpus.read_corpus` would, write them to shard files of at most
+    ``shard_docs`` rows in ``folder``, and return their small columns.
+
+    A piece that holds no rows writes no file. Only one shard's rows are in memory at a time.
+    """
+    from lessdata.io.corpus import read_piece
+
+    writer = _ShardWriter(Path(folder), piece.format, prefix=f"piece-{piece.index:06d}")
+    batches = read_piece(piece, batch_size=min(shard_docs, 1024))
+    for rows in _shard_batches(batches, shard_docs):
+        writer.write(rows)
+    return writer.result()
 
 
 @dataclass

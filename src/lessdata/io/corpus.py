@@ -35,7 +35,7 @@ import os
 import stat
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,35 +219,19 @@ def read_corpus(
             a source folder with no matching files (at call time); repeated ids (while
             iterating).
     """
-    limits = CorpusLimits() if limits is None else limits
-    if not isinstance(limits, CorpusLimits):
-        raise LessdataError(f"limits must be a CorpusLimits, got {type(limits).__name__}")
+    limits = _check_limits(limits)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LessdataError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if split not in SPLITS:
-        raise LessdataError(f"split must be one of {SPLITS}, got {split!r}")
     path = Path(source)
     fmt = corpus_format(path)
-    if fmt == "source":
-        if text_column or id_column:
-            raise LessdataError(
-                f"{path} is a folder of source files, which has no columns; drop the "
-                "text/id column options"
-            )
-        exts = _check_extensions(extensions)
-        _check_has_files(path, exts)
-        rows = _source_rows(path, exts, split, limits)
-    else:
-        if split != "file":
-            raise LessdataError(
-                f"split={split!r} splits source code and needs a folder of source files; "
-                f"{path} is {fmt}: use split='file'"
-            )
-        if tuple(extensions) != (".py",):
-            raise LessdataError(
-                f"extensions choose files in a source folder; {path} is {fmt}: drop them"
-            )
+    _check_options(path, fmt, text_column, id_column, split, extensions)
+    if fmt in ("csv", "hf"):
         rows = _table_rows(path, fmt, text_column, id_column, limits)
+    else:  # the pieces an engine would read, one after another
+        pieces = plan_corpus(
+            path, text_column=text_column, id_column=id_column, split=split, extensions=extensions
+        )
+        rows = _rows_of_pieces(pieces, limits)
     return _batches(rows, batch_size, str(path))
 
 
@@ -300,6 +284,336 @@ def read_texts(
             "non-empty document"
         )
     return texts
+
+
+# --- Pieces: a corpus cut into parts that workers read on their own ------------------------
+
+#: a piece of a source folder or JSONL file ends once its input reaches this many bytes
+PIECE_BYTES = 32 << 20
+#: a piece of a source folder ends once it holds this many files
+PIECE_FILES = 4096
+#: the kinds of :class:`CorpusPiece`
+PIECE_KINDS = ("files", "row_groups", "lines", "whole")
+
+
+@dataclass(frozen=True)
+class CorpusPiece:
+    """One piece of a corpus, small enough to send to a worker, that it reads on its own.
+
+    ``kind`` says what the piece holds:
+
+    - ``files``: the source files ``files`` (``(relative path, problem)`` as the folder walk
+      found them) under the folder ``source``, split by ``split``;
+    - ``row_groups``: the row groups ``row_groups`` of the Parquet file ``source``;
+    - ``lines``: the bytes ``start:stop`` of the JSONL file ``source`` (whole lines);
+    - ``whole``: the whole CSV file or Hugging Face folder ``source``.
+
+    ``first_row`` is the corpus row of the piece's first row (default ids and problem
+    messages use it); None for a JSONL piece whose earlier lines are not counted yet (see
+    :func:`count_piece_rows`). ``text_column`` and ``id_column`` are the columns chosen when
+    planning (for ``whole``: the options as given). ``stamp`` holds the size and
+    modification time of what the piece reads, so that :meth:`identity` changes with them.
+    """
+
+    index: int
+    kind: str
+    source: str
+    format: str
+    first_row: int | None = 0
+    files: tuple[tuple[str, str | None], ...] = ()
+    row_groups: tuple[int, ...] = ()
+    start: int = 0
+    stop: int = 0
+    text_column: str | None = None
+    id_column: str | None = None
+    split: str = "file"
+    stamp: tuple[tuple[int, int], ...] = ()
+
+    def identity(self) -> str:
+        """A stable text naming what this piece reads and how (checkpoint keys hash it)."""
+        return repr(self)
+
+
+def plan_corpus(
+    source: str | Path,
+    *,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    split: str = "file",
+    extensions: tuple[str, ...] = (".py",),
+    piece_rows: int = 8192,
+    piece_bytes: int | None = None,
+    piece_files: int | None = None,
+) -> Iterator[CorpusPiece]:
+    """Cut ``source`` into pieces (in corpus order) that workers can read independently.
+
+    Planning is cheap and depends only on the input and these options: a source folder's
+    sorted walk (the order of :func:`read_corpus`) is cut every ``piece_files`` files or
+    ``piece_bytes`` bytes of files; a Parquet file into runs of whole row groups of at most
+    ``piece_rows`` rows and ``piece_bytes`` uncompressed bytes (at least one group each); a
+    JSONL file into byte ranges of about ``piece_bytes`` cut after a newline; a CSV file or
+    Hugging Face folder is one piece. The options are checked (and table columns chosen)
+    now; the pieces are yielded lazily (the folder walk goes as they are consumed). Reading
+    the pieces in order with :func:`read_piece` gives the rows of :func:`read_corpus`.
+    ``piece_bytes`` and ``piece_files`` default to :data:`PIECE_BYTES` and
+    :data:`PIECE_FILES` (read when called).
+
+    Raises:
+        LessdataError: as :func:`read_corpus` does at call time.
+    """
+    piece_bytes = PIECE_BYTES if piece_bytes is None else piece_bytes
+    piece_files = PIECE_FILES if piece_files is None else piece_files
+    for name, value in (("piece_rows", piece_rows), ("piece_bytes", piece_bytes),
+                        ("piece_files", piece_files)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise LessdataError(f"{name} must be a positive integer, got {value!r}")
+    path = Path(source)
+    fmt = corpus_format(path)
+    exts = _check_options(path, fmt, text_column, id_column, split, extensions)
+    if fmt == "source":
+        _check_has_files(path, exts)
+        return _plan_files(path, exts, split, piece_files, piece_bytes)
+    if fmt == "parquet":
+        file, text_col, id_col = _open_parquet(path, text_column, id_column)
+        meta = file.metadata
+        return _plan_row_groups(path, meta, text_col, id_col, piece_rows, piece_bytes)
+    if fmt == "jsonl":
+        text_col, id_col = _jsonl_columns(path, text_column, id_column)
+        return _plan_lines(path, text_col, id_col, piece_bytes)
+    whole = CorpusPiece(
+        0, "whole", str(path), fmt, text_column=text_column, id_column=id_column,
+        stamp=_folder_stamp(path) if path.is_dir() else (_stamp(path),),
+    )  # fmt: skip
+    return iter([whole])
+
+
+def read_piece(
+    piece: CorpusPiece, *, batch_size: int = 1024, limits: CorpusLimits | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The rows of one piece as record batches of :data:`CORPUS_SCHEMA` (at most
+    ``batch_size`` rows), exactly the rows :func:`read_corpus` yields for that part.
+
+    Ids are not checked for repeats here (a piece sees only its own); the caller checks the
+    whole corpus (:func:`check_unique_ids`).
+    """
+    if piece.first_row is None:
+        raise ValueError(f"piece {piece.index} has no first row yet: count the rows before it")
+    return _gather(_piece_rows(piece, _check_limits(limits)), batch_size)
+
+
+def count_piece_rows(piece: CorpusPiece) -> int:
+    """Rows in a ``lines`` (JSONL) piece: its non-blank lines (an engine step, so that every
+    piece's first row is known before the pieces are read)."""
+    if piece.kind != "lines":
+        raise ValueError(f"only JSONL pieces need counting, not {piece.kind!r}")
+    return sum(1 for _ in _lines_between(Path(piece.source), piece.start, piece.stop))
+
+
+def check_unique_ids(ids: pa.Array | pa.ChunkedArray, where: str) -> None:
+    """Raise the error of :func:`read_corpus` if an id repeats, naming the first repeat (the
+    earliest row whose id an earlier row has)."""
+    if len(ids) < 2:
+        return
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    # dictionary codes are given in order of first appearance: a row repeats an earlier id
+    # exactly when its code is not above every code before it
+    codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
+    repeats = np.flatnonzero(codes[1:] <= np.maximum.accumulate(codes)[:-1])
+    if len(repeats):
+        _repeated_id(where, ids[int(repeats[0]) + 1].as_py())
+
+
+def _repeated_id(where: str, rid: str) -> None:
+    raise LessdataError(
+        f"{where}: ids must be unique, but {rid!r} repeats; fix the id column or "
+        "drop the id column option to use row numbers"
+    )
+
+
+def _check_limits(limits: CorpusLimits | None) -> CorpusLimits:
+    limits = CorpusLimits() if limits is None else limits
+    if not isinstance(limits, CorpusLimits):
+        raise LessdataError(f"limits must be a CorpusLimits, got {type(limits).__name__}")
+    return limits
+
+
+def _check_options(
+    path: Path, fmt: str, text_column: str | None, id_column: str | None, split: str,
+    extensions: tuple[str, ...],
+) -> tuple[str, ...]:  # fmt: skip
+    """Refuse options that do not apply to ``fmt``; the checked extensions."""
+    if split not in SPLITS:
+        raise LessdataError(f"split must be one of {SPLITS}, got {split!r}")
+    if fmt == "source":
+        if text_column or id_column:
+            raise LessdataError(
+                f"{path} is a folder of source files, which has no columns; drop the "
+                "text/id column options"
+            )
+        return _check_extensions(extensions)
+    if split != "file":
+        raise LessdataError(
+            f"split={split!r} splits source code and needs a folder of source files; "
+            f"{path} is {fmt}: use split='file'"
+        )
+    if tuple(extensions) != (".py",):
+        raise LessdataError(
+            f"extensions choose files in a source folder; {path} is {fmt}: drop them"
+        )
+    return tuple(extensions)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(size, modification time) of a file, following links; (0, 0) when it cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return 0, 0
+    return info.st_size, info.st_mtime_ns
+
+
+def _folder_stamp(path: Path) -> tuple[tuple[int, int], ...]:
+    """Stamps of the files directly in a folder (a Hugging Face dataset's Arrow files)."""
+    return tuple(_stamp(child) for child in sorted(path.iterdir()) if child.is_file())
+
+
+def _plan_files(
+    root: Path, exts: tuple[str, ...], split: str, piece_files: int, piece_bytes: int
+) -> Iterator[CorpusPiece]:
+    """The sorted walk of a source folder, cut by files and bytes."""
+    files: list[tuple[str, str | None]] = []
+    stamps: list[tuple[int, int]] = []
+    size = index = 0
+
+    def piece() -> CorpusPiece:
+        return CorpusPiece(
+            index, "files", str(root), "source", files=tuple(files), split=split,
+            stamp=tuple(stamps),
+        )  # fmt: skip
+
+    for rel, problem in _walk(root, exts):
+        stamp = _stamp(root / rel) if problem is None else (0, 0)
+        files.append((rel, problem))
+        stamps.append(stamp)
+        size += stamp[0]
+        if len(files) >= piece_files or size >= piece_bytes:
+            yield piece()
+            files, stamps, size, index = [], [], 0, index + 1
+    if files:
+        yield piece()
+
+
+def _open_parquet(
+    path: Path, text_column: str | None, id_column: str | None
+) -> tuple[pq.ParquetFile, str, str | None]:
+    """The Parquet file and its text and id columns (checked)."""
+    try:
+        file = pq.ParquetFile(path)
+        available = file.schema_arrow.names
+    except Exception as exc:
+        raise LessdataError(f"{path}: not a readable Parquet file ({_short(exc)})") from None
+    text_col, id_col = _pick_columns(path, available, text_column, id_column)
+    _check_text_type(path, file.schema_arrow.field(text_col).type, text_col)
+    return file, text_col, id_col
+
+
+def _plan_row_groups(
+    path: Path, meta: pq.FileMetaData, text_col: str, id_col: str | None, piece_rows: int,
+    piece_bytes: int,
+) -> Iterator[CorpusPiece]:  # fmt: skip
+    """Runs of whole row groups: as many as fit ``piece_rows`` rows and ``piece_bytes``."""
+    stamp = (_stamp(path),)
+    groups: list[int] = []
+    rows = size = first = index = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        if groups and (
+            rows + group.num_rows > piece_rows or size + group.total_byte_size > piece_bytes
+        ):
+            yield CorpusPiece(
+                index, "row_groups", str(path), "parquet", first, row_groups=tuple(groups),
+                text_column=text_col, id_column=id_col, stamp=stamp,
+            )  # fmt: skip
+            first += rows
+            groups, rows, size, index = [], 0, 0, index + 1
+        groups.append(g)
+        rows += group.num_rows
+        size += group.total_byte_size
+    if groups:
+        yield CorpusPiece(
+            index, "row_groups", str(path), "parquet", first, row_groups=tuple(groups),
+            text_column=text_col, id_column=id_col, stamp=stamp,
+        )  # fmt: skip
+
+
+def _plan_lines(
+    path: Path, text_col: str, id_col: str | None, piece_bytes: int
+) -> Iterator[CorpusPiece]:
+    """Byte ranges of about ``piece_bytes``, each ending just after a newline (or at the end)."""
+    stamp = _stamp(path)
+    size = stamp[0]
+    start = index = 0
+    with open(path, "rb") as fh:
+        while start < size:
+            stop = start + piece_bytes
+            if stop < size:  # move to the end of the line that holds byte stop - 1
+                fh.seek(stop - 1)
+                fh.readline()
+                stop = fh.tell()
+            stop = min(stop, size)
+            yield CorpusPiece(
+                index, "lines", str(path), "jsonl", None if index else 0, start=start,
+                stop=stop, text_column=text_col, id_column=id_col, stamp=(stamp,),
+            )  # fmt: skip
+            start, index = stop, index + 1
+
+
+def _lines_between(path: Path, start: int, stop: int) -> Iterator[bytes]:
+    """The non-blank lines of a JSONL file that start in bytes ``start:stop`` (the rows of
+    :func:`lessdata.io.dataset.jsonl_rows`, for one range)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        at = start
+        while at < stop:
+            line = fh.readline()
+            if not line:
+                return
+            at += len(line)
+            if line.strip():
+                yield line
+
+
+def _piece_rows(piece: CorpusPiece, limits: CorpusLimits) -> Iterator[_Row]:
+    """The rows of one piece, by the same code for every reader."""
+    path = Path(piece.source)
+    first = piece.first_row or 0
+    if piece.kind == "files":
+        return _file_rows(path, piece.files, piece.split, limits)
+    if piece.kind == "row_groups":
+        assert piece.text_column is not None
+        file, text_col, id_col = _open_parquet(path, piece.text_column, piece.id_column)
+        columns = list(dict.fromkeys(c for c in (text_col, id_col) if c))
+        batches = file.iter_batches(
+            batch_size=65_536, row_groups=list(piece.row_groups), columns=columns
+        )
+        return _arrow_rows(path, batches, text_col, id_col, limits, first_row=first)
+    if piece.kind == "lines":
+        assert piece.text_column is not None
+        lines = _lines_between(path, piece.start, piece.stop)
+        return _jsonl_rows(path, piece.text_column, piece.id_column, limits, lines, first)
+    return _table_rows(path, piece.format, piece.text_column, piece.id_column, limits)
+
+
+def _rows_of_pieces(pieces: Iterable[CorpusPiece], limits: CorpusLimits) -> Iterator[_Row]:
+    """The rows of ``pieces`` read one after another (JSONL first rows counted on the way)."""
+    row = 0
+    for piece in pieces:
+        if piece.first_row is None:
+            piece = replace(piece, first_row=row)
+        for found in _piece_rows(piece, limits):
+            row += 1
+            yield found
 
 
 def split_functions(source_text: str) -> list[Span]:
@@ -365,21 +679,31 @@ def _batches(rows: Iterable[_Row], batch_size: int, where: str) -> Iterator[pa.R
 
     Only one batch of rows is held at a time (the ids seen are kept, to check uniqueness).
     """
-    columns: list[list[Any]] = [[] for _ in CORPUS_SCHEMA]
-    chars = 0
+    counts = [0, 0]  # rows, problems
+    yield from _gather(_unique(rows, where, counts), batch_size)
+    log(f"{where}: read {counts[0]} documents, {counts[1]} with problems")
+
+
+def _unique(rows: Iterable[_Row], where: str, counts: list[int]) -> Iterator[_Row]:
+    """``rows``, refusing an id seen before; counts rows and problems into ``counts``."""
     seen: set[str] = set()
-    n_rows = n_problems = 0
     for row in rows:
         if row[0] in seen:
-            raise LessdataError(
-                f"{where}: ids must be unique, but {row[0]!r} repeats; fix the id column or "
-                "drop the id column option to use row numbers"
-            )
+            _repeated_id(where, row[0])
         seen.add(row[0])
+        counts[0] += 1
+        counts[1] += row[2] is not None
+        yield row
+
+
+def _gather(rows: Iterable[_Row], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Rows as record batches of at most ``batch_size`` rows, cut early past
+    :data:`_MAX_BATCH_CHARS` characters of text."""
+    columns: list[list[Any]] = [[] for _ in CORPUS_SCHEMA]
+    chars = 0
+    for row in rows:
         for column, value in zip(columns, row, strict=True):
             column.append(value)
-        n_rows += 1
-        n_problems += row[2] is not None
         chars += len(row[1]) if row[1] is not None else 0
         if len(columns[0]) >= batch_size or chars >= _MAX_BATCH_CHARS:
             yield _to_batch(columns)
@@ -387,7 +711,6 @@ def _batches(rows: Iterable[_Row], batch_size: int, where: str) -> Iterator[pa.R
             chars = 0
     if columns[0]:
         yield _to_batch(columns)
-    log(f"{where}: read {n_rows} documents, {n_problems} with problems")
 
 
 def _to_batch(columns: list[list[Any]]) -> pa.RecordBatch:
@@ -492,11 +815,12 @@ def _check_has_files(root: Path, exts: tuple[str, ...]) -> None:
         )
 
 
-def _source_rows(
-    root: Path, exts: tuple[str, ...], split: str, limits: CorpusLimits
+def _file_rows(
+    root: Path, files: Iterable[tuple[str, str | None]], split: str, limits: CorpusLimits
 ) -> Iterator[_Row]:
-    """Rows for every matching file: whole files, or their top-level functions and classes."""
-    for rel, problem in _walk(root, exts):
+    """Rows for the walked ``files`` (``(relative path, problem)``): whole files, or their
+    top-level functions and classes."""
+    for rel, problem in files:
         text = None
         if problem is None:
             text, problem = read_source_file(root / rel, limits)
@@ -575,14 +899,8 @@ def _table_rows(
         text_col, id_col = _jsonl_columns(path, text_column, id_column)
         return _jsonl_rows(path, text_col, id_col, limits)
     if fmt == "parquet":
-        try:
-            file = pq.ParquetFile(path)
-            available = file.schema_arrow.names
-        except Exception as exc:
-            raise LessdataError(f"{path}: not a readable Parquet file ({_short(exc)})") from None
-        text_col, id_col = _pick_columns(path, available, text_column, id_column)
+        file, text_col, id_col = _open_parquet(path, text_column, id_column)
         columns = list(dict.fromkeys(c for c in (text_col, id_col) if c))
-        _check_text_type(path, file.schema_arrow.field(text_col).type, text_col)
         batches = file.iter_batches(batch_size=65_536, columns=columns)
         return _arrow_rows(path, batches, text_col, id_col, limits)
     if fmt == "csv":
@@ -647,9 +965,13 @@ def _arrow_rows(
     text_col: str,
     id_col: str | None,
     limits: CorpusLimits,
+    first_row: int = 0,
 ) -> Iterator[_Row]:
-    """Rows of Arrow batches, in order: a problem for null, empty or oversized texts."""
-    row = 0
+    """Rows of Arrow batches, in order: a problem for null, empty or oversized texts.
+
+    ``first_row`` is the corpus row of the first batch's first row (a piece's).
+    """
+    row = first_row
     try:
         for batch in batches:
             texts = batch.column(text_col).to_pylist()
@@ -732,10 +1054,15 @@ def _jsonl_columns(
 
 
 def _jsonl_rows(
-    path: Path, text_col: str, id_col: str | None, limits: CorpusLimits
-) -> Iterator[_Row]:
-    """One row per non-blank line, numbered as :func:`jsonl_rows` numbers them."""
-    for row, line in enumerate(jsonl_rows(path)):
+    path: Path, text_col: str, id_col: str | None, limits: CorpusLimits,
+    lines: Iterable[bytes] | None = None, first_row: int = 0,
+) -> Iterator[_Row]:  # fmt: skip
+    """One row per non-blank line, numbered as :func:`jsonl_rows` numbers them.
+
+    ``lines`` (default: every row of the file) may be a piece's rows, the first of which is
+    corpus row ``first_row``.
+    """
+    for row, line in enumerate(jsonl_rows(path) if lines is None else lines, start=first_row):
         rid = str(row)
         obj, problem = _parse_line(line)
         escaped_surrogates = b"\\ud" in line or b"\\uD" in line  # e.g. "\\ud800", alone
