@@ -99,6 +99,10 @@ def source_files() -> list[tuple[str, Path, Path]]:
     return files
 
 
+#: rows per row group of the benchmark corpus
+CORPUS_ROW_GROUP = 8_192
+
+
 def write_corpus(path: Path, n_docs: int) -> None:
     """Write the first ``n_docs`` top-level functions/classes of this machine's Python code.
 
@@ -142,7 +146,9 @@ def write_corpus(path: Path, n_docs: int) -> None:
         )
     table = pa.table({"id": ids[:n_docs], "text": texts[:n_docs]})
     tmp = path.with_suffix(".tmp.parquet")
-    pq.write_table(table, tmp)
+    # row groups of CORPUS_ROW_GROUP rows, as a corpus meant for sharded reading is written:
+    # each run of row groups is one piece that a worker reads (one group would be one piece)
+    pq.write_table(table, tmp, row_group_size=CORPUS_ROW_GROUP)
     os.replace(tmp, path)
     stats = {
         "docs": n_docs,

@@ -133,7 +133,7 @@ EngineName = Annotated[
     typer.Option(
         "--engine",
         help="Where the row-parallel steps run: local (this process) or ray (Ray tasks; "
-        "pip install 'lessdata[ray]'). Both give the same results.",
+        "pip install 'lessdata\\[ray]'). Both give the same results.",
     ),
 ]
 Address = Annotated[
