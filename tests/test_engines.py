@@ -276,3 +276,58 @@ def test_cli_joins_an_existing_cluster_by_address(ray_engine, tmp_path):
     np.testing.assert_array_equal(kept["local"], kept["ray"])
     assert kept["ray"].sum() == 320
     assert ray.is_initialized()  # the joining process left the cluster running
+
+
+def test_dedup_resumes_semdedup_shards_after_a_crash(tmp_path, monkeypatch):
+    """A run that dies inside SemDeDup resumes its finished cluster shards on the rerun."""
+    monkeypatch.setattr(kmeans, "CHUNK_ROWS", 700)
+    monkeypatch.setattr(semdedup, "SHARD_ROWS", 400)
+    path = tmp_path / "emb.npy"
+    np.save(path, _clusters())
+    real = semdedup.dedup_shard
+    calls: list[int] = []
+    crash_at: list[int] = []
+
+    def counted(shard, vectors, threshold):
+        calls.append(len(shard[0]))
+        if len(calls) in crash_at:
+            raise KeyboardInterrupt  # the driver dies here
+        return real(shard, vectors, threshold)
+
+    monkeypatch.setattr(semdedup, "dedup_shard", counted)
+    whole = lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c0")
+    n_shards = len(calls)
+    assert n_shards >= 4
+    calls.clear()
+    crash_at.append(3)  # after two finished shards
+    with pytest.raises(KeyboardInterrupt):
+        lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c1")
+    calls.clear()
+    crash_at.clear()
+    again = lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c1")
+    assert len(calls) == n_shards - 2  # the two finished shards were loaded, not recomputed
+    np.testing.assert_array_equal(again.kept, whole.kept)
+    assert again.manifest.equals(whole.manifest)
+
+
+def test_prune_of_texts_embeds_on_ray_and_keeps_the_same_ids(ray_engine, tmp_path, monkeypatch):
+    """Text in, MiniLM embeddings computed by Ray workers, prototypes: same ids as locally."""
+    import json
+
+    from lessdata.embed import cache as embed_cache
+
+    monkeypatch.setattr(embed_cache, "SHARD_TEXTS", 256)
+    rng = np.random.default_rng(0)
+    words = ["parse", "tokens", "matrix", "server", "request", "cache", "graph", "model"]
+    lines = [
+        json.dumps({"text": " ".join(rng.choice(words, 6)) + f" case {i % 50}"})
+        for i in range(700)
+    ]
+    path = tmp_path / "texts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    runs = [
+        lessdata.prune(path, keep=0.5, seed=2, engine=e, cache_dir=tmp_path / name)
+        for name, e in (("a", "local"), ("b", ray_engine))
+    ]
+    np.testing.assert_array_equal(runs[0].kept, runs[1].kept)
+    assert len(runs[0].kept) == 350
