@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -331,3 +332,16 @@ def test_prune_of_texts_embeds_on_ray_and_keeps_the_same_ids(ray_engine, tmp_pat
     ]
     np.testing.assert_array_equal(runs[0].kept, runs[1].kept)
     assert len(runs[0].kept) == 350
+
+
+def test_an_address_without_a_cluster_fails_fast(ray_engine):
+    from lessdata.engines.ray_engine import _check_reachable
+
+    with socket.socket() as free:  # a port nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(LessdataError, match=f"no Ray cluster answers at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}", timeout=2)
+    with pytest.raises(LessdataError, match="is not a Ray address"):
+        _check_reachable("head-node")
+    _check_reachable(ray.get_runtime_context().gcs_address)  # the running cluster answers

@@ -14,6 +14,7 @@ shards are checkpointed by the driver, so a killed driver resumes from them.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,6 +35,29 @@ def _ray() -> Any:
             "--engine ray needs Ray: pip install 'lessdata[ray]' (or use --engine local)"
         ) from exc
     return ray
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast when ``host:port`` (or ``ray://host:port``) does not answer.
+
+    ``ray.init`` waits minutes for a cluster that is not there; a TCP connect says it in
+    seconds. ``auto`` (the cluster this machine started) is left to Ray.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise LessdataError(
+            f"--address {address!r} is not a Ray address; give auto, host:6379 or "
+            "ray://host:10001"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise LessdataError(
+            f"no Ray cluster answers at {address} ({exc}); start one (ray start --head) or "
+            "check the address"
+        ) from None
 
 
 class RayEngine(Engine):
@@ -59,6 +83,8 @@ class RayEngine(Engine):
             options: dict[str, Any] = dict(
                 logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False
             )
+            if address:
+                _check_reachable(address)
             try:
                 if address:
                     ray.init(address=address, **options)
