@@ -58,7 +58,8 @@ succeeds.
 - the driver holds no texts while reading: the plan (for a source folder a path, size and
   time per file) and the small columns as the pieces return them;
 - a worker reading a piece holds one shard's texts while writing it (at most
-  :data:`SHARD_DOCS` documents, cut earlier after about :data:`SHARD_CHARS` characters),
+  :data:`SHARD_DOCS` documents, cut earlier after about
+  :data:`~lessdata.corpus_shards.SHARD_CHARS` characters),
   one batch of the reader (a Parquet batch of 65,536 rows), and the piece's small columns;
   a CSV file, read whole by the reader, is the exception;
 - a worker holds one shard: its texts as Arrow, a batch of them as Python strings, and its
@@ -84,7 +85,7 @@ import contextlib
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,10 +97,17 @@ import pyarrow.parquet as pq
 
 from lessdata._progress import log
 from lessdata.api import PruneResult, check_out_folder, check_seed, vectors_of
+from lessdata.corpus_shards import (
+    ShardedCorpus,
+    assemble_pieces,
+    read_rows,
+    read_shard,
+    shard_texts,
+)
 from lessdata.engines import Engine, ShardCheckpoint, running_engine
 from lessdata.errors import LessdataError
 from lessdata.io.dataset import SOURCE_EXTRAS, Dataset
-from lessdata.io.manifest import PREVIEW_CHARS, build_manifest, check_not_input_path, write_manifest
+from lessdata.io.manifest import build_manifest, check_not_input_path, write_manifest
 from lessdata.io.writers import subset_path, write_subset
 
 if TYPE_CHECKING:
@@ -113,10 +121,6 @@ QUALITY_KINDS = ("code", "prose")
 KEEP_RULES = ("first", "longest")
 #: documents per shard: the unit of work of an engine, and of a checkpoint
 SHARD_DOCS = 8_192
-#: a shard also ends once its texts reach about this many characters (huge documents)
-SHARD_CHARS = 1 << 27
-#: rows per Parquet row group of a shard file: a few rows are read back a group at a time
-SHARD_ROW_GROUP = 1_024
 #: candidate pairs per shard of exact Jaccard similarities (``verify``)
 VERIFY_PAIRS = 1 << 14
 
@@ -167,64 +171,6 @@ class _Outcome:
 
     def survivors(self) -> np.ndarray:
         return np.flatnonzero(self.alive)
-
-
-@dataclass(frozen=True)
-class _Shard:
-    """One shard file: its path, its first row in the corpus, its rows, a content hash."""
-
-    path: str
-    start: int
-    rows: int
-    fingerprint: str
-
-
-@dataclass
-class _Corpus:
-    """The corpus as the driver keeps it: small per-row columns, texts in shard files."""
-
-    source: str
-    format: str
-    shards: list[_Shard]
-    ids: pa.Array
-    problem: pa.Array
-    preview: pa.Array
-    lengths: np.ndarray  # characters per text, 0 when null
-    readable: np.ndarray  # True where the reader gave a text (False: a problem row)
-    extras: dict[str, pa.Array] = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return len(self.ids)
-
-    @property
-    def fingerprint(self) -> str:
-        """A hash of every shard's content and bounds (checkpoint keys use it)."""
-        return hashlib.sha256("|".join(s.fingerprint for s in self.shards).encode()).hexdigest()
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return tuple(s.path for s in self.shards)
-
-    @property
-    def starts(self) -> np.ndarray:
-        """(shards + 1,) first row of each shard, then the number of rows."""
-        return np.array([*(s.start for s in self.shards), self.n], dtype=np.int64)
-
-    def texts_of(self, rows: Sequence[int]) -> list[str | None]:
-        """The texts of ``rows`` (any order), read from the shard files."""
-        return _read_rows(self.paths, self.starts, np.asarray(rows, dtype=np.int64))
-
-    def gather(self, rows: np.ndarray) -> pa.ChunkedArray:
-        """The texts of the sorted ``rows`` as one Arrow column, read shard by shard."""
-        starts = self.starts
-        parts = []
-        for index, shard in enumerate(self.shards):
-            lo, hi = np.searchsorted(rows, starts[index : index + 2])
-            if hi > lo:
-                texts = _shard_texts(shard.path)
-                parts.append(texts.take(pa.array(rows[lo:hi] - shard.start)))
-        return pa.chunked_array(parts, type=pa.string())
 
 
 def curate(
@@ -445,7 +391,7 @@ def _run_folder(engine: Engine, out_dir: Path | None) -> Iterator[Path]:
 
 def _read(
     data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int
-) -> tuple[_Corpus, ShardCheckpoint | None]:
+) -> tuple[ShardedCorpus, ShardCheckpoint | None]:
     """Read the corpus into shard files through the engine; keep the small columns here.
 
     The driver only plans pieces of the input (:func:`~lessdata.io.corpus.plan_corpus`);
@@ -470,7 +416,7 @@ def _read(
         read_shard, pieces, shared=(str(target), shard_docs), label="reading the corpus",
         checkpoint=checkpoint,
     )  # fmt: skip
-    corpus = _assemble(str(data), fmt, parts)
+    corpus = assemble_pieces(str(data), fmt, parts)
     try:
         if corpus is None:
             raise LessdataError(f"{data}: the corpus holds no documents")
@@ -503,129 +449,7 @@ def _plan_key(pieces: Sequence[CorpusPiece]) -> str:
     return h.hexdigest()
 
 
-def _assemble(source: str, fmt: str, parts: Sequence[PieceShards]) -> _Corpus | None:
-    """The :class:`_Corpus` of the pieces' shards, in piece order (None: no rows at all)."""
-    shards: list[_Shard] = []
-    n = 0
-    for part in parts:
-        for shard in part.shards:
-            shards.append(replace(shard, start=n + shard.start))
-        n += len(part.lengths)
-    if n == 0:
-        return None
-    full = [part for part in parts if len(part.lengths)]
-    joined = {
-        name: pa.concat_arrays([part.columns[name] for part in full]) for name in full[0].columns
-    }
-    return _Corpus(
-        source=source,
-        format=fmt,
-        shards=shards,
-        ids=joined.pop("id"),
-        problem=joined.pop("problem"),
-        preview=joined.pop("preview"),
-        lengths=np.concatenate([part.lengths for part in full]),
-        readable=np.concatenate([part.readable for part in full]),
-        extras=joined,
-    )
-
-
-def _shard_batches(
-    batches: Iterable[pa.RecordBatch], shard_docs: int
-) -> Iterator[list[pa.RecordBatch]]:
-    """Cut a stream of batches into shards of ``shard_docs`` rows, ended earlier once their
-    texts reach :data:`SHARD_CHARS` characters."""
-    pending: list[pa.RecordBatch] = []
-    rows = chars = 0
-    for batch in batches:
-        while batch.num_rows:
-            part = batch.slice(0, shard_docs - rows)
-            batch = batch.slice(part.num_rows)
-            pending.append(part)
-            rows += part.num_rows
-            chars += int(pc.sum(pc.utf8_length(part.column("text"))).as_py() or 0)
-            if rows >= shard_docs or chars >= SHARD_CHARS:
-                yield pending
-                pending, rows, chars = [], 0, 0
-    if pending:
-        yield pending
-
-
-class _ShardWriter:
-    """Writes one piece's shard files and collects the per-row columns the driver keeps."""
-
-    def __init__(self, folder: Path, fmt: str, prefix: str) -> None:
-        self.folder = folder
-        self.format = fmt
-        self.prefix = prefix
-        self.n = 0
-        self.shards: list[_Shard] = []
-        self.columns: dict[str, list[pa.Array]] = {}
-        self.lengths: list[np.ndarray] = []
-        self.readable: list[np.ndarray] = []
-
-    def write(self, batches: list[pa.RecordBatch]) -> None:
-        """Write one shard's rows to ``<prefix>-<shard>.parquet`` (atomically: a retried
-        piece rewrites it whole) and keep their small columns."""
-        from lessdata.embed.cache import texts_fingerprint
-        from lessdata.io.atomic import atomic_path
-        from lessdata.io.corpus import CORPUS_SCHEMA
-
-        table = pa.Table.from_batches(batches, schema=CORPUS_SCHEMA).combine_chunks()
-        path = self.folder / f"{self.prefix}-{len(self.shards):06d}.parquet"
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, row_group_size=SHARD_ROW_GROUP)
-        texts = table["text"]
-        content = f"{texts_fingerprint(texts)}:{texts_fingerprint(table['problem'])}"
-        self.shards.append(_Shard(str(path), self.n, table.num_rows, content))
-        self.n += table.num_rows
-        keep = ["id", "problem", *(SOURCE_EXTRAS if self.format == "source" else ())]
-        for name in keep:
-            self.columns.setdefault(name, []).append(table[name].combine_chunks())
-        preview = pc.utf8_slice_codeunits(texts, 0, PREVIEW_CHARS)
-        self.columns.setdefault("preview", []).append(preview.combine_chunks())
-        length = pc.fill_null(pc.utf8_length(texts), 0).to_numpy()
-        self.lengths.append(np.asarray(length, dtype=np.int64))
-        self.readable.append(pc.is_valid(texts).to_numpy())
-
-    def result(self) -> PieceShards:
-        """The shards written (starts within the piece) and the small columns of their rows."""
-        return PieceShards(
-            shards=self.shards,
-            columns={name: pa.concat_arrays(parts) for name, parts in self.columns.items()},
-            lengths=np.concatenate([np.empty(0, np.int64), *self.lengths]),
-            readable=np.concatenate([np.empty(0, bool), *self.readable]),
-        )
-
-
-def _shard_texts(path: str) -> pa.Array:
-    """The text column of one shard file (null where the reader found a problem)."""
-    return pq.read_table(path, columns=["text"])["text"].combine_chunks()
-
-
-def _read_rows(paths: Sequence[str], starts: np.ndarray, rows: np.ndarray) -> list[str | None]:
-    """Texts of the corpus rows ``rows`` from shard files ``paths`` (shard i holds rows
-    ``starts[i]:starts[i + 1]``), reading only the row groups that hold them."""
-    out: list[str | None] = [None] * len(rows)
-    shard_of = np.searchsorted(starts, rows, side="right") - 1
-    for index in np.unique(shard_of):
-        where = np.flatnonzero(shard_of == index)
-        local = rows[where] - starts[index]
-        file = pq.ParquetFile(paths[index])
-        sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
-        bounds = np.cumsum([0, *sizes])
-        group_of = np.searchsorted(bounds, local, side="right") - 1
-        groups = np.unique(group_of)
-        texts = file.read_row_groups(groups.tolist(), columns=["text"])["text"]
-        # rows of the groups read, in order: offset of each group within what was read
-        offset = np.cumsum([0, *(sizes[g] for g in groups)])
-        at = offset[np.searchsorted(groups, group_of)] + local - bounds[group_of]
-        for i, text in zip(where, texts.take(pa.array(at)).to_pylist(), strict=True):
-            out[i] = text
-    return out
-
-
-def _shell(corpus: _Corpus) -> Dataset:
+def _shell(corpus: ShardedCorpus) -> Dataset:
     """A :class:`Dataset` over every row read (no texts), so the writers and manifest apply."""
     return Dataset(
         source=corpus.source,
@@ -637,34 +461,6 @@ def _shell(corpus: _Corpus) -> Dataset:
 
 
 # --- shard steps (top-level functions: engines run them, on Ray in worker processes) ----
-
-
-@dataclass
-class PieceShards:
-    """What :func:`read_shard` read from one piece of the corpus: its shard files (rows
-    numbered within the piece) and the small per-row columns the driver keeps (``id``,
-    ``problem``, ``preview``, and for source folders ``path``, ``start_line``, ``end_line``)."""
-
-    shards: list[_Shard]
-    columns: dict[str, pa.Array]
-    lengths: np.ndarray  # characters per text, 0 when null
-    readable: np.ndarray  # True where the reader gave a text
-
-
-def read_shard(piece: CorpusPiece, folder: str, shard_docs: int) -> PieceShards:
-    """One piece of the corpus (a :class:`~lessdata.io.corpus.CorpusPiece`): read its rows as
-    :func:`~lessdata.io.corpus.read_corpus` would, write them to shard files of at most
-    ``shard_docs`` rows in ``folder``, and return their small columns.
-
-    A piece that holds no rows writes no file. Only one shard's rows are in memory at a time.
-    """
-    from lessdata.io.corpus import read_piece
-
-    writer = _ShardWriter(Path(folder), piece.format, prefix=f"piece-{piece.index:06d}")
-    batches = read_piece(piece, batch_size=min(shard_docs, 1024))
-    for rows in _shard_batches(batches, shard_docs):
-        writer.write(rows)
-    return writer.result()
 
 
 @dataclass
@@ -680,7 +476,7 @@ class ShardQuality:
 def quality_shard(path: str, kind: str | None, rules: Any, hashes: bool) -> ShardQuality:
     """One shard: quality values and failures of its readable texts (with ``kind``), and
     the exact hashes of those that pass (with ``hashes``)."""
-    texts = _shard_texts(path)
+    texts = shard_texts(path)
     n = len(texts)
     passed = np.flatnonzero(pc.is_valid(texts).to_numpy(zero_copy_only=False))
     values = None
@@ -715,7 +511,7 @@ def minhash_shard(item: tuple[str, np.ndarray], ngram: int, num_perm: int, seed:
     path, rows = item
     if len(rows) == 0:
         return np.empty((0, num_perm), dtype=np.uint32)
-    texts = _shard_texts(path).take(pa.array(rows))
+    texts = shard_texts(path).take(pa.array(rows))
     return minhash_signatures(texts, ngram=ngram, num_perm=num_perm, seed=seed)
 
 
@@ -727,7 +523,7 @@ def jaccard_shard(
     from lessdata.metrics.minhash import pair_jaccard
 
     rows = np.unique(pairs)
-    texts = _read_rows(paths, starts, rows)
+    texts = read_rows(paths, starts, rows)
     return pair_jaccard(texts, np.searchsorted(rows, pairs), ngram=ngram)
 
 
@@ -737,7 +533,7 @@ def jaccard_shard(
 class _Run:
     """The stages of one curation run over a sharded corpus, through one engine."""
 
-    def __init__(self, corpus: _Corpus, engine: Engine, folder: Path) -> None:
+    def __init__(self, corpus: ShardedCorpus, engine: Engine, folder: Path) -> None:
         self.corpus = corpus
         self.engine = engine
         self.folder = folder
@@ -946,7 +742,7 @@ class _Run:
 
 
 def _write(
-    ds: Dataset, corpus: _Corpus, manifest: pa.Table, kept: np.ndarray, out_dir: Path,
+    ds: Dataset, corpus: ShardedCorpus, manifest: pa.Table, kept: np.ndarray, out_dir: Path,
     *, report: bool,
 ) -> dict[str, Path]:  # fmt: skip
     paths: dict[str, Path] = {}
@@ -969,7 +765,7 @@ def _write(
     return paths
 
 
-def _write_documents(corpus: _Corpus, kept: np.ndarray, target: Path) -> Path:
+def _write_documents(corpus: ShardedCorpus, kept: np.ndarray, target: Path) -> Path:
     """A source folder's kept documents (id, path, line span, text) as Parquet, written
     shard by shard from the shard files (the layout of :func:`lessdata.io.writers`)."""
     from lessdata.io.atomic import atomic_path
