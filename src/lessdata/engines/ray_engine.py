@@ -65,7 +65,8 @@ class RayEngine(Engine):
 
     Args:
         address: an existing cluster to join (``auto``, ``host:6379``, ``ray://host:10001``);
-            None starts a local cluster, or reuses the one this process already started.
+            None starts a local cluster. A process already connected to a Ray cluster keeps
+            that connection (``address`` and ``workers`` are then not used).
         workers: CPUs of the local cluster (default: all); ignored with ``address``.
         max_retries: retries of a shard whose worker died.
     """
