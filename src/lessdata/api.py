@@ -7,6 +7,7 @@ the same names call, option for option.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ def score(
 
 def _engine(
     engine: EngineLike, address: str | None, workers: int | None, cache_dir: Any
-) -> Any:
+) -> AbstractContextManager[Engine]:
     """The run's engine, checkpointing finished shards under ``<cache_dir>/work``."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return running_engine(engine, address=address, workers=workers, work_dir=root / "work")
