@@ -3,7 +3,7 @@
 One run prints, for the same data and the same machine:
 
 1. lessdata's wall time per stage and the peak memory (VmHWM) of a fresh process that
-   loads the ``.npy`` memory-mapped and calls ``lessdata.api.score(path, ["prototypes",
+   loads the ``.npy`` memory-mapped and calls ``lessdata.pipeline.api.score(path, ["prototypes",
    "semdedup"], seed=0)``;
 2. the floating-point floor of the same work, timed in this run as plain NumPy float32
    matrix products of the same shapes (k-means training, assignment, within-cluster
@@ -132,11 +132,11 @@ class MemorySampler(threading.Thread):
 
 
 def child(path: Path, planted_path: Path, k: int | None, seed: int, result: Path) -> None:
-    """Run lessdata.api.score on ``path`` with per-stage timers; write figures to ``result``."""
+    """Run lessdata.pipeline.api.score on ``path`` with per-stage timers; write figures to ``result``."""
     t_import = time.perf_counter()
     import faiss
 
-    import lessdata.api as api
+    import lessdata.pipeline.api as api
     import lessdata.metrics.prototypes as proto_mod
     import lessdata.metrics.semdedup as sem_mod
 
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.k is not None:
         child_cmd += ["--k", str(args.k)]
     load_before = os.getloadavg()
-    print("running lessdata.api.score in a fresh process ...", flush=True)
+    print("running lessdata.pipeline.api.score in a fresh process ...", flush=True)
     t = time.perf_counter()
     subprocess.run(child_cmd, check=True, env={**os.environ, "LESSDATA_QUIET": "1"})
     child_wall = time.perf_counter() - t

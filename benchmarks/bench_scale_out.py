@@ -9,7 +9,7 @@ One run, on one machine, prints a table and writes ``<workdir>/bench_scale_out.j
    Python's standard library, the venv's site-packages and then the base interpreter's,
    split as ``read_corpus(folder, split="function")`` splits them; written once to a
    Parquet corpus)
-   curated with ``lessdata.curate(corpus, quality="code", dedup=["exact", "near"], ...)``.
+   curated with ``lessdata.pipeline.curate(corpus, quality="code", dedup=["exact", "near"], ...)``.
 
 Each (workload, engine) runs in a fresh process, for ``E = local`` and for ``E = ray`` with
 ``--workers`` workers (a local Ray cluster that ``engine="ray"`` starts itself). For each run
@@ -53,12 +53,12 @@ WORKLOADS = ("embeddings", "docs")
 SAMPLE_S = 0.5  # PSS sampling interval
 #: driver functions timed in the measured process (module, attribute, key); absent ones skip
 TIMED = (
-    ("lessdata.metrics.kmeans", "_fit", "kmeans_fit_s"),
-    ("lessdata.api", "load", "load_and_validate_s"),
-    ("lessdata.api", "build_manifest", "score_manifest_s"),
-    ("lessdata.curate", "_read", "read_corpus_s"),
-    ("lessdata.curate", "build_manifest", "curate_manifest_s"),
-    ("lessdata.curate", "_write", "write_outputs_s"),
+    ("lessdata.kmeans", "_fit", "kmeans_fit_s"),
+    ("lessdata.pipeline.api", "load", "load_and_validate_s"),
+    ("lessdata.pipeline.api", "build_manifest", "score_manifest_s"),
+    ("lessdata.pipeline.curate", "_read", "read_corpus_s"),
+    ("lessdata.pipeline.curate", "build_manifest", "curate_manifest_s"),
+    ("lessdata.pipeline.curate", "_write", "write_outputs_s"),
 )
 GB = 1e9
 
@@ -116,7 +116,7 @@ def write_corpus(path: Path, n_docs: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lessdata.io.corpus import split_functions
+    from lessdata.data.corpus import split_functions
 
     ids: list[str] = []
     texts: list[str] = []
@@ -303,9 +303,9 @@ def child(args: argparse.Namespace) -> None:
             extra = {"removed_by_semdedup": int(removed.sum())}
         else:
             corpus = corpus_path(args.workdir, args.n_docs)
-            kw = engine_kwargs(lessdata.curate, engine, args.workers, args._omit_engine)
+            kw = engine_kwargs(lessdata.pipeline.curate, engine, args.workers, args._omit_engine)
             t, c = time.perf_counter(), time.process_time()
-            result = lessdata.curate(
+            result = lessdata.pipeline.curate(
                 str(corpus), quality="code", dedup=["exact", "near"], seed=0,
                 out=Path(tmp) / "out", report=False, cache_dir=tmp, **kw,
             )  # fmt: skip
@@ -395,7 +395,7 @@ def thread_probe(_shard: int) -> dict[str, Any]:
     import faiss
     from threadpoolctl import threadpool_info
 
-    import lessdata.metrics.kmeans  # noqa: F401  (what the real steps import)
+    import lessdata.kmeans  # noqa: F401  (what the real steps import)
 
     pools = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
     return {

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.scaling.code_lm import (
+from lessdata.labs.scaling.code_lm import (
     SELECTIONS,
     CodeLMSpec,
     build_corpus,
@@ -18,8 +18,8 @@ from lessdata.scaling.code_lm import (
     run_code_lm,
     select_subset,
 )
-from lessdata.scaling.code_lm_report import write_code_lm_report
-from lessdata.scaling.store import ResultsStore
+from lessdata.labs.scaling.code_lm_report import write_code_lm_report
+from lessdata.labs.scaling.store import ResultsStore
 
 MODULES = (
     "json.decoder", "json.encoder", "textwrap", "string", "shlex", "fnmatch", "glob",

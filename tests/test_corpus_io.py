@@ -1,4 +1,4 @@
-"""Tests for lessdata.io.corpus: streaming corpus readers and the source-code splitter.
+"""Tests for lessdata.data.corpus: streaming corpus readers and the source-code splitter.
 
 Every reader must yield one row per input row (bad rows included, in order), never raise on
 a bad document, and keep texts exactly as stored.
@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.io.corpus import (
+from lessdata.data.corpus import (
     CORPUS_FORMATS,
     CORPUS_SCHEMA,
     PROBLEMS,
@@ -37,7 +37,7 @@ from lessdata.io.corpus import (
     split_lines,
     unsplit_rows,
 )
-from lessdata.io.dataset import jsonl_rows
+from lessdata.data.dataset import jsonl_rows
 
 
 @pytest.fixture(autouse=True)
@@ -275,7 +275,7 @@ def test_source_folder_unreadable_file(tmp_path: Path, monkeypatch: pytest.Monke
     as root), so opening that one file is made to fail the way it fails for other users."""
     import builtins
 
-    import lessdata.io.corpus as corpus
+    import lessdata.data.corpus as corpus
 
     make_tree(tmp_path)
     locked = tmp_path / "pkg" / "locked.py"
@@ -532,7 +532,7 @@ def test_read_texts(tmp_path: Path) -> None:
 def test_odd_file_names_fifos_and_batch_cut(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lessdata.io import corpus
+    from lessdata.data import corpus
 
     os.mkfifo(tmp_path / "pipe.py")  # reading it would block forever
     (Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.py"))).write_text(GOOD_B)
@@ -553,7 +553,7 @@ def test_odd_file_names_fifos_and_batch_cut(
 
 def _rows_of_pieces(source: Path, **options: Any) -> tuple[list[dict[str, Any]], list[Any]]:
     """Plan ``source``, count JSONL pieces, read each piece alone: all rows and the pieces."""
-    from lessdata.io.corpus import count_piece_rows, plan_corpus, read_piece
+    from lessdata.data.corpus import count_piece_rows, plan_corpus, read_piece
 
     limits = options.pop("limits", None)
     pieces = list(plan_corpus(source, **options))
@@ -616,7 +616,7 @@ def test_pieces_read_alone_give_the_rows_of_read_corpus(tmp_path: Path) -> None:
 
 
 def test_piece_identity_follows_the_files(tmp_path: Path) -> None:
-    from lessdata.io.corpus import plan_corpus
+    from lessdata.data.corpus import plan_corpus
 
     (tmp_path / "a.py").write_text(GOOD_A)
     before = [p.identity() for p in plan_corpus(tmp_path)]
@@ -630,7 +630,7 @@ def test_piece_identity_follows_the_files(tmp_path: Path) -> None:
 
 
 def test_check_unique_ids_names_the_first_repeat_as_read_corpus_does(tmp_path: Path) -> None:
-    from lessdata.io.corpus import check_unique_ids
+    from lessdata.data.corpus import check_unique_ids
 
     ids = ["a", "b", "c", "b", "a", "d"]
     path = tmp_path / "d.jsonl"

@@ -167,7 +167,7 @@ def test_registry_and_score_integration(tmp_path, mixture):
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("lessdata.io.corpus") is None, reason="lessdata.io.corpus not yet"
+    importlib.util.find_spec("lessdata.data.corpus") is None, reason="lessdata.data.corpus not yet"
 )
 def test_target_read_from_a_jsonl_path(tmp_path, mixture):
     texts, _, target = mixture

@@ -7,7 +7,7 @@ import lessdata
 import lessdata.train.trainer as trainer
 from lessdata.errors import LessdataError
 from lessdata.metrics import REGISTRY, ScoreInputs, get_metric
-from lessdata.metrics.kmeans import shared_clustering
+from lessdata.kmeans import shared_clustering
 
 DYNAMICS = (
     "el2n",

@@ -21,7 +21,8 @@ import lessdata
 from lessdata.engines import MappedArray, ShardCheckpoint, get_engine
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
-from lessdata.metrics import kmeans, semdedup
+from lessdata import kmeans
+from lessdata.metrics import semdedup
 
 
 @pytest.fixture(scope="module")

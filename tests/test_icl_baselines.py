@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lessdata.errors import LessdataError
-from lessdata.icl import baselines
-from lessdata.icl.baselines import (
+from lessdata.labs.icl import baselines
+from lessdata.labs.icl.baselines import (
     BASELINES,
     averaging,
     dmmse,
@@ -20,7 +20,7 @@ from lessdata.icl.baselines import (
     one_step_gd,
     ridge,
 )
-from lessdata.icl.tasks import TaskSampler, TaskSpec
+from lessdata.labs.icl.tasks import TaskSampler, TaskSpec
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,16 +9,16 @@ import pytest
 import torch
 
 from lessdata.errors import LessdataError
-from lessdata.icl.evaluate import (
+from lessdata.labs.icl.evaluate import (
     TRANSFORMER,
     applicable_shifts,
     bootstrap_interval,
     error_curve,
     evaluate,
 )
-from lessdata.icl.model import ICLTransformer, interleave
-from lessdata.icl.tasks import TaskSampler, TaskSpec
-from lessdata.icl.train import TrainConfig, curriculum_stage, load_model, train_icl
+from lessdata.labs.icl.model import ICLTransformer, interleave
+from lessdata.labs.icl.tasks import TaskSampler, TaskSpec
+from lessdata.labs.icl.train import TrainConfig, curriculum_stage, load_model, train_icl
 
 TINY = {"n_layer": 1, "n_head": 2, "width": 16, "batch_size": 16, "warmup_steps": 5}
 

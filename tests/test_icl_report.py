@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.icl.report import BREAK_RATIO, analyse, write_icl_report
-from lessdata.icl.sweep import ICLSweepSpec, load_results, parse_pool_sizes, run_icl_sweep
+from lessdata.labs.icl.report import BREAK_RATIO, analyse, write_icl_report
+from lessdata.labs.icl.sweep import ICLSweepSpec, load_results, parse_pool_sizes, run_icl_sweep
 
 K = np.arange(11)
 RIDGE = 1 / (1 + K)  # a ridge-like curve

@@ -9,7 +9,7 @@ import torch
 from scipy import special, stats
 
 from lessdata.errors import LessdataError
-from lessdata.icl.tasks import (
+from lessdata.labs.icl.tasks import (
     FAMILIES,
     SHIFTS,
     TaskSampler,

@@ -22,9 +22,9 @@ import pytest
 
 import lessdata
 from lessdata import LessdataError
-from lessdata.io import dataset as io_dataset
-from lessdata.io import writers
-from lessdata.io.dataset import read_csv_table
+from lessdata.data import dataset as io_dataset
+from lessdata.data import writers
+from lessdata.data.dataset import read_csv_table
 
 N = 60
 DIM = 8

@@ -16,7 +16,7 @@ from scipy import sparse
 from scipy.stats import binom
 
 from lessdata.errors import LessdataError
-from lessdata.metrics import minhash as mh
+from lessdata.duplicates import minhash as mh
 
 MODULES = ("argparse", "difflib", "textwrap", "json.decoder", "shutil", "tarfile", "inspect")
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.metrics.quality import (
+from lessdata.filters.quality import (
     CODE_RULES,
     PROSE_RULES,
     describe_failure,

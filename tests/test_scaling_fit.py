@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.scaling.fit import (
+from lessdata.labs.scaling.fit import (
     Curve,
     PowerLawFit,
     data_saved_vs_random,

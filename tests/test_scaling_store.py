@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.scaling.store import ResultsStore, RunKey
-from lessdata.scaling.sweep import SweepSpec, run_sweep
+from lessdata.labs.scaling.store import ResultsStore, RunKey
+from lessdata.labs.scaling.sweep import SweepSpec, run_sweep
 
 HOOK_MODULE = textwrap.dedent(
     '''
@@ -28,7 +28,7 @@ HOOK_MODULE = textwrap.dedent(
 
     import numpy as np
 
-    from lessdata.scaling.tasks import Task
+    from lessdata.labs.scaling.tasks import Task
 
     LOG = Path(os.environ["SCALE_TEST_LOG"])
     LIMIT = int(os.environ.get("SCALE_TEST_KILL_AFTER", "-1"))
@@ -140,7 +140,7 @@ class _Hook:
 
 
 def _toy_spec():
-    from lessdata.scaling.tasks import Task
+    from lessdata.labs.scaling.tasks import Task
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(100, 5)).astype(np.float32)
@@ -187,7 +187,7 @@ def test_resume_after_sigkill_loses_nothing_and_repeats_nothing(tmp_path, monkey
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
         import scale_hook_mod
-        from lessdata.scaling.sweep import SweepSpec, run_sweep
+        from lessdata.labs.scaling.sweep import SweepSpec, run_sweep
         spec = SweepSpec(task=scale_hook_mod.make_task(), model="hook", metrics=["random"],
                          policies=["random", "keep-hard"], fractions=[0.25, 0.5], seeds=2)
         run_sweep(spec, {str(tmp_path / "store")!r}, train_and_eval=scale_hook_mod.train)

@@ -12,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 import lessdata
-from lessdata.commands.scale import parse_fractions, scale_app
+from lessdata.cli.scale import parse_fractions, scale_app
 from lessdata.errors import LessdataError
-from lessdata.scaling.report import analyse, write_scaling_report
-from lessdata.scaling.store import ResultsStore
-from lessdata.scaling.sweep import SweepSpec, run_sweep
-from lessdata.scaling.tasks import Task, load_task
+from lessdata.labs.scaling.report import analyse, write_scaling_report
+from lessdata.labs.scaling.store import ResultsStore
+from lessdata.labs.scaling.sweep import SweepSpec, run_sweep
+from lessdata.labs.scaling.tasks import Task, load_task
 
 DIGITS = dict(
     task="digits",

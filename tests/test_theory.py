@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.theory import (
+from lessdata.labs.theory import (
     max_margin,
     probe_at_angle,
     run,
@@ -154,7 +154,7 @@ def test_run_quick_writes_png_html_csv_json(tmp_path) -> None:
 
 
 def test_figure_from_a_sweep_without_theory(tmp_path) -> None:
-    from lessdata.theory import figure
+    from lessdata.labs.theory import figure
 
     rows = sweep(20, [1.0, 2.0, 4.0], [1.0, 0.5], ["hard", "easy", "random"], seeds=2)
     path = figure(rows, tmp_path / "sweep.png", title="small sweep")
@@ -166,7 +166,7 @@ def test_figure_from_a_sweep_without_theory(tmp_path) -> None:
 def test_cli_help_and_bad_option(tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from lessdata.commands.theory import theory_app
+    from lessdata.cli.theory import theory_app
 
     runner = CliRunner()
     result = runner.invoke(theory_app, ["perceptron", "--help"])

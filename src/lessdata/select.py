@@ -24,7 +24,7 @@ Policies:
 
 ``class_balanced=True`` (any policy but D4) first splits the budget across classes as
 evenly as their sizes allow, then applies the policy inside each class.
-D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see ``lessdata.api``.
+D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see ``lessdata.pipeline.api``.
 """
 
 from __future__ import annotations

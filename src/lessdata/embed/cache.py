@@ -27,8 +27,8 @@ from lessdata.embed._text import as_text_array, iter_arrow_slices
 from lessdata.embed.encoders import Encoder, get_encoder
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
-from lessdata.io.atomic import atomic_path
-from lessdata.io.cache_dir import default_cache_dir
+from lessdata.data.atomic import atomic_path
+from lessdata.data.cache_dir import default_cache_dir
 
 _KEY_VERSION = b"lessdata-embeddings-v1"
 _HASH_SLICE = 65_536  # rows hashed per step; fixed so the hash ignores Arrow chunking

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lessdata._progress import log, track
-from lessdata.io.atomic import atomic_path
+from lessdata.data.atomic import atomic_path
 
 ENGINES = ("local", "ray")
 

@@ -11,7 +11,7 @@ from lessdata.metrics import (  # noqa: F401  (registers)
     random_score,
     semdedup,
 )
-from lessdata.metrics.kmeans import default_k
+from lessdata.kmeans import default_k
 from lessdata.metrics.registry import REGISTRY, Metric, ScoreInputs, get_metric, register
 
 __all__ = ["REGISTRY", "Metric", "ScoreInputs", "default_k", "get_metric", "register"]

@@ -111,7 +111,7 @@ def dsir(
     Args:
         inputs: ``texts`` are read.
         target: the target sample: a list of strings, or a path that
-            ``lessdata.io.corpus.read_texts`` reads (JSONL, Parquet, text files, ...).
+            ``lessdata.data.corpus.read_texts`` reads (JSONL, Parquet, text files, ...).
         buckets, ngram, normalize: as in :func:`dsir_weights`.
 
     Returns ``{"dsir": log importance weights}``; select with ``--policy importance``.
@@ -138,7 +138,7 @@ def check_dsir_options(buckets: Any, ngram: Any, normalize: Any) -> tuple[int, i
 def _target_texts(target: Any) -> Texts:
     """The target sample: strings as given, or read from a path."""
     if isinstance(target, (str, PathLike)):
-        from lessdata.io.corpus import read_texts  # lazy: io is only needed for a path
+        from lessdata.data.corpus import read_texts  # lazy: io is only needed for a path
 
         return read_texts(target)
     if isinstance(target, (pa.Array, pa.ChunkedArray)):

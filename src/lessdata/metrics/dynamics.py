@@ -37,7 +37,7 @@ at epoch ends on the full set in eval mode (Toneva and Pleiss record each exampl
 minibatch is presented), and the proxy is a small model on fixed feature vectors
 (embeddings), not the final network on raw inputs.
 
-Every metric accepts the same options, so that inside :func:`lessdata.metrics.kmeans.
+Every metric accepts the same options, so that inside :func:`lessdata.kmeans.
 shared_clustering` (which ``lessdata.score`` opens) one set of proxy runs per (vectors,
 labels, options, seed) serves all the dynamics metrics of a scoring call.
 """
@@ -51,7 +51,7 @@ import numpy as np
 
 from lessdata._progress import log
 from lessdata.errors import LessdataError
-from lessdata.metrics.kmeans import _memo
+from lessdata.kmeans import _memo
 from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
 from lessdata.train import MODELS
 

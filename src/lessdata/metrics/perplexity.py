@@ -80,7 +80,7 @@ def reference_texts(
                 f"reference must be a list of strings or a corpus path, "
                 f"got {type(reference).__name__}"
             )
-        from lessdata.io.corpus import read_texts  # lazily: io is a sibling helper's module
+        from lessdata.data.corpus import read_texts  # lazily: io is a sibling helper's module
 
         docs = read_texts(reference)
         return docs, f"{len(docs)} reference documents"
@@ -116,7 +116,7 @@ def perplexity(
         inputs: ``texts`` (an Arrow string array) are read; ``seed`` seeds the reference
             sample, the LM's initialisation and its training windows.
         reference: the reference documents: a list of strings or a corpus path (read with
-            ``lessdata.io.corpus.read_texts``). Default: a random sample of the scored texts.
+            ``lessdata.data.corpus.read_texts``). Default: a random sample of the scored texts.
         reference_fraction: the share of the scored documents sampled as the reference when
             ``reference`` is not given (ignored otherwise).
         lm_tokens: the LM's training budget in tokens (fixed, whatever the reference's size).

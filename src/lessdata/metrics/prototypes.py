@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lessdata.errors import LessdataError
-from lessdata.metrics.kmeans import (
+from lessdata.kmeans import (
     CHUNK_ROWS,
     assign,
     check_k,

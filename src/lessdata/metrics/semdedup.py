@@ -25,7 +25,7 @@ import numpy as np
 
 from lessdata.engines import LocalEngine
 from lessdata.errors import LessdataError
-from lessdata.metrics.kmeans import assign, check_k, fit_centroids, rows_as_float32
+from lessdata.kmeans import assign, check_k, fit_centroids, rows_as_float32
 from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 SURVIVORS = ("hard", "easy", "random")

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lessdata import __version__
-from lessdata.io.atomic import atomic_path
-from lessdata.io.manifest import manifest_settings
+from lessdata.data.atomic import atomic_path
+from lessdata.data.manifest import manifest_settings
 from lessdata.report.html import BASE_CSS, _table
 
 PLOT_NAME = "curation.png"
@@ -53,7 +53,7 @@ footer { margin-top: 3rem; color: #888; font-size: .85em; }
 def stage_counts(manifest: pa.Table) -> list[tuple[str, int, int, int]]:
     """``(stage, documents in, removed, remaining)`` for each stage that ran, in order."""
     removed: dict[str, int] = manifest_settings(manifest).get("removed", {})
-    from lessdata.curate import STAGES
+    from lessdata.pipeline.curate import STAGES
 
     rows = []
     remaining = manifest.num_rows

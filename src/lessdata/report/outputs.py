@@ -1,6 +1,6 @@
 """Writing the report files, and ``lessdata inspect``: read, print, write.
 
-Both files go through :func:`lessdata.io.atomic.atomic_path`, so a report beside a manifest is
+Both files go through :func:`lessdata.data.atomic.atomic_path`, so a report beside a manifest is
 either the previous complete one or the new complete one, never half written.
 """
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow as pa
 from rich.console import Console
 
-from lessdata.io.atomic import atomic_path
+from lessdata.data.atomic import atomic_path
 from lessdata.report.html import render_html
-from lessdata.report.manifest import manifest_metadata, read_manifest
+from lessdata.report._manifest_old import manifest_metadata, read_manifest
 from lessdata.report.plot import render_scores_png
 from lessdata.report.summary import Summary, summarize
 from lessdata.report.terminal import render_summary

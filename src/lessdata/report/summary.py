@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lessdata.report.manifest import manifest_metadata, metric_columns, validate_schema
+from lessdata.report._manifest_old import manifest_metadata, metric_columns, validate_schema
 
 DUPLICATE_COLUMN = "semdedup_duplicate_of"
 #: At most this many labels / reasons are listed; the rest are summarised as a count.

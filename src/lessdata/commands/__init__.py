@@ -1,1 +1,0 @@
-"""Command groups mounted on the ``lessdata`` command line (``lessdata scale ...``)."""
