@@ -136,9 +136,9 @@ def child(path: Path, planted_path: Path, k: int | None, seed: int, result: Path
     t_import = time.perf_counter()
     import faiss
 
-    import lessdata.pipeline.api as api
     import lessdata.metrics.prototypes as proto_mod
     import lessdata.metrics.semdedup as sem_mod
+    import lessdata.pipeline.api as api
 
     import_s = time.perf_counter() - t_import
     rss_after_import = proc_status()["VmRSS"]

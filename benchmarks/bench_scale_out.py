@@ -116,7 +116,7 @@ def write_corpus(path: Path, n_docs: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lessdata.data.corpus import split_functions
+    from lessdata.data.source_files import split_functions
 
     ids: list[str] = []
     texts: list[str] = []

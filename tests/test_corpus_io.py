@@ -22,22 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lessdata.data.corpus import CorpusLimits, corpus_format, read_corpus, read_texts
+from lessdata.data import corpus_rows
+from lessdata.data.corpus_rows import CORPUS_SCHEMA, PROBLEMS, count_lines, split_lines
+from lessdata.data.source_files import Span, split_functions, unsplit_rows
+from lessdata.data.tables import CORPUS_FORMATS, jsonl_rows
 from lessdata.errors import LessdataError
-from lessdata.data.corpus import (
-    CORPUS_FORMATS,
-    CORPUS_SCHEMA,
-    PROBLEMS,
-    CorpusLimits,
-    Span,
-    corpus_format,
-    count_lines,
-    read_corpus,
-    read_texts,
-    split_functions,
-    split_lines,
-    unsplit_rows,
-)
-from lessdata.data.dataset import jsonl_rows
 
 
 @pytest.fixture(autouse=True)
@@ -275,7 +265,7 @@ def test_source_folder_unreadable_file(tmp_path: Path, monkeypatch: pytest.Monke
     as root), so opening that one file is made to fail the way it fails for other users."""
     import builtins
 
-    import lessdata.data.corpus as corpus
+    import lessdata.data.source_files as source_files
 
     make_tree(tmp_path)
     locked = tmp_path / "pkg" / "locked.py"
@@ -286,7 +276,7 @@ def test_source_folder_unreadable_file(tmp_path: Path, monkeypatch: pytest.Monke
             raise PermissionError(13, "Permission denied", str(file))
         return builtins.open(file, *args, **kwargs)
 
-    monkeypatch.setattr(corpus, "open", guarded_open, raising=False)
+    monkeypatch.setattr(source_files, "open", guarded_open, raising=False)
     rows = read_all(tmp_path, limits=LIMITS)
     problems = {r["id"]: r["problem"] for r in rows}
     assert problems["pkg/locked.py"] == "unreadable file"
@@ -541,7 +531,7 @@ def test_odd_file_names_fifos_and_batch_cut(
         ("caf\\xe9.py", None),  # non-UTF-8 name bytes escaped, so Arrow can hold it
         ("pipe.py", "not a regular file"),
     ]
-    monkeypatch.setattr(corpus, "_MAX_BATCH_CHARS", 10)
+    monkeypatch.setattr(corpus_rows, "MAX_BATCH_CHARS", 10)
     for i in range(4):
         (tmp_path / f"m{i}.py").write_text(GOOD_B)  # 24 chars each: one per batch
     sizes = [b.num_rows for b in read_corpus(tmp_path, batch_size=100)]
@@ -553,7 +543,8 @@ def test_odd_file_names_fifos_and_batch_cut(
 
 def _rows_of_pieces(source: Path, **options: Any) -> tuple[list[dict[str, Any]], list[Any]]:
     """Plan ``source``, count JSONL pieces, read each piece alone: all rows and the pieces."""
-    from lessdata.data.corpus import count_piece_rows, plan_corpus, read_piece
+    from lessdata.data.corpus import plan_corpus
+    from lessdata.data.corpus_pieces import count_piece_rows, read_piece
 
     limits = options.pop("limits", None)
     pieces = list(plan_corpus(source, **options))
@@ -630,7 +621,7 @@ def test_piece_identity_follows_the_files(tmp_path: Path) -> None:
 
 
 def test_check_unique_ids_names_the_first_repeat_as_read_corpus_does(tmp_path: Path) -> None:
-    from lessdata.data.corpus import check_unique_ids
+    from lessdata.data.corpus_rows import check_unique_ids
 
     ids = ["a", "b", "c", "b", "a", "d"]
     path = tmp_path / "d.jsonl"

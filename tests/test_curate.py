@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 import lessdata
 from lessdata.cli import app
-from lessdata.pipeline.curate import NearOptions, curate
-from lessdata.errors import LessdataError
 from lessdata.duplicates.minhash import jaccard
+from lessdata.errors import LessdataError
+from lessdata.pipeline.curate import NearOptions, curate
 
 REAL_MODULES = ("json.decoder", "textwrap", "string", "shlex", "fnmatch", "glob", "colorsys")
 

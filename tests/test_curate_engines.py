@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lessdata.pipeline.curate import NearOptions, curate
+from lessdata.data.corpus import read_corpus
+from lessdata.duplicates import minhash as mh
 from lessdata.engines import MappedArray, get_engine
 from lessdata.errors import LessdataError
-from lessdata.duplicates import minhash as mh
+from lessdata.pipeline.curate import NearOptions, curate
 
 #: the module (``lessdata.pipeline.curate`` is also the name of the function the package exports)
 curate_module = importlib.import_module("lessdata.pipeline.curate")
@@ -251,7 +252,7 @@ def test_lsh_bands_on_ray_read_a_memory_map_and_match_local(
 
 # --- reading in pieces: the read step ----------------------------------------------------------
 
-corpus_io = importlib.import_module("lessdata.data.corpus")
+corpus_io = importlib.import_module("lessdata.data.corpus_pieces")
 
 
 def _prose_rows(n: int) -> list[dict[str, Any]]:
@@ -363,7 +364,7 @@ def test_a_repeated_id_across_pieces_is_refused(
     with pytest.raises(LessdataError, match="ids must be unique, but 'doc3' repeats"):
         curate(path, engine=get_engine("local"), **PROSE_OPTIONS)
     with pytest.raises(LessdataError) as streamed:
-        list(corpus_io.read_corpus(path))
+        list(read_corpus(path))
     work = tmp_path / "work"
     with pytest.raises(LessdataError) as sharded:
         curate(path, engine=get_engine("local", work_dir=work), **PROSE_OPTIONS)

@@ -6,8 +6,8 @@ import pytest
 import lessdata
 import lessdata.train.trainer as trainer
 from lessdata.errors import LessdataError
-from lessdata.metrics import REGISTRY, ScoreInputs, get_metric
 from lessdata.kmeans import shared_clustering
+from lessdata.metrics import REGISTRY, ScoreInputs, get_metric
 
 DYNAMICS = (
     "el2n",

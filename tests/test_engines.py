@@ -18,10 +18,10 @@ import pytest
 import ray
 
 import lessdata
+from lessdata import kmeans
 from lessdata.engines import MappedArray, ShardCheckpoint, get_engine
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
-from lessdata import kmeans
 from lessdata.metrics import semdedup
 
 

@@ -23,7 +23,7 @@ import pytest
 import lessdata
 from lessdata import LessdataError
 from lessdata.data import dataset as io_dataset
-from lessdata.data import writers
+from lessdata.data import tables, writers
 from lessdata.data.dataset import read_csv_table
 
 N = 60
@@ -394,7 +394,7 @@ def test_jsonl_two_objects_on_one_line_is_refused(tmp_path: Path) -> None:
 
 
 def test_jsonl_lines_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(io_dataset, "_JSON_BLOCK_BYTES", 64)
+    monkeypatch.setattr(tables, "_JSON_BLOCK_BYTES", 64)
     path = tmp_path / "long.jsonl"
     _write_jsonl(path, [{"text": t * 5, "id": i} for i, t in enumerate(TEXTS)])
     ds = lessdata.load(path)
@@ -422,7 +422,7 @@ def _tricky_texts() -> list[str]:
 
 
 def test_csv_quoted_newlines_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(io_dataset, "_CSV_BLOCK_BYTES", 256)  # many blocks: test the chunker
+    monkeypatch.setattr(tables, "_CSV_BLOCK_BYTES", 256)  # many blocks: test the chunker
     texts = _tricky_texts()
     path = tmp_path / "q.csv"
     records = []

@@ -15,8 +15,8 @@ import pytest
 from scipy import sparse
 from scipy.stats import binom
 
-from lessdata.errors import LessdataError
 from lessdata.duplicates import minhash as mh
+from lessdata.errors import LessdataError
 
 MODULES = ("argparse", "difflib", "textwrap", "json.decoder", "shutil", "tarfile", "inspect")
 

@@ -167,7 +167,7 @@ def test_read_manifest_without_id(tmp_path: Path) -> None:
         read_manifest(path)
 
 
-def test_read_manifest_metadata_names_missing_metric(tmp_path: Path) -> None:
+def test_read_manifest_settings_names_missing_metric(tmp_path: Path) -> None:
     table = _manifest().drop_columns(["semdedup"])
     path = _write(table, tmp_path / "broken.parquet")
     with pytest.raises(LessdataError, match="semdedup"):

@@ -8,10 +8,10 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 
 __version__ = "0.1.0"
 
+from lessdata.data.dataset import Dataset, load
+from lessdata.errors import LessdataError
 from lessdata.pipeline.api import PruneResult, dedup, prune, score
 from lessdata.pipeline.curate import CurationResult, curate
-from lessdata.errors import LessdataError
-from lessdata.data.dataset import Dataset, load
 from lessdata.select import select
 
 __all__ = [

@@ -333,8 +333,8 @@ def prune(
 
     Example: lessdata prune train.parquet --metric prototypes --keep 0.5 --policy auto --out pruned/
     """
-    from lessdata.pipeline.api import prune as run
     from lessdata.budget import parse_keep
+    from lessdata.pipeline.api import prune as run
 
     _set_quiet(quiet)
     result = run(

@@ -19,9 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lessdata.data.corpus import CorpusPiece
-from lessdata.data.dataset import SOURCE_EXTRAS
+from lessdata.data.atomic import atomic_path
+from lessdata.data.corpus_pieces import CorpusPiece, read_piece
+from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS
 from lessdata.data.manifest import PREVIEW_CHARS
+from lessdata.data.text_column import texts_fingerprint
 
 #: a shard also ends once its texts reach about this many characters (huge documents)
 SHARD_CHARS = 1 << 27
@@ -151,9 +153,6 @@ class ShardWriter:
     def write(self, batches: list[pa.RecordBatch]) -> None:
         """Write one shard's rows to ``<prefix>-<shard>.parquet`` (atomically: a retried
         piece rewrites it whole) and keep their small columns."""
-        from lessdata.embed.cache import texts_fingerprint
-        from lessdata.data.atomic import atomic_path
-        from lessdata.data.corpus import CORPUS_SCHEMA
 
         table = pa.Table.from_batches(batches, schema=CORPUS_SCHEMA).combine_chunks()
         path = self.folder / f"{self.prefix}-{len(self.shards):06d}.parquet"
@@ -228,7 +227,6 @@ def read_shard(piece: CorpusPiece, folder: str, shard_docs: int) -> PieceShards:
 
     A piece that holds no rows writes no file. Only one shard's rows are in memory at a time.
     """
-    from lessdata.data.corpus import read_piece
 
     writer = ShardWriter(Path(folder), piece.format, prefix=f"piece-{piece.index:06d}")
     batches = read_piece(piece, batch_size=min(shard_docs, 1024))

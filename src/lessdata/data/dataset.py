@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,28 +20,33 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from lessdata._progress import log
+from lessdata.data.atomic import atomic_path
+from lessdata.data.cache_dir import default_cache_dir
+from lessdata.data.corpus import read_corpus
+from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS
+from lessdata.data.tables import (
+    EMBEDDING_COLUMNS,
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    check_jsonl_rows,
+    detect_format,
+    read_csv_table,
+    read_hf_table,
+    read_jsonl_table,
+    short_error,
+)
 from lessdata.errors import LessdataError
 
-TEXT_COLUMNS = ("text", "content", "code", "document", "sentence")
-EMBEDDING_COLUMNS = ("embedding", "embeddings", "vector", "vectors", "emb", "features")
-LABEL_COLUMNS = ("label", "labels", "y", "target")
-ID_COLUMNS = ("id", "ids", "uid")
 NPZ_VECTOR_KEYS = ("embeddings", "embedding", "features", "vectors", "x", "X")
 NPZ_LABEL_KEYS = ("labels", "label", "y", "Y", "targets", "target")
 NPZ_ID_KEYS = ("ids", "id")
 BUILTINS = ("builtin:digits",)
 
 _CHUNK_ROWS = 65_536
-#: CSV bytes parsed per block; cells may hold quoted newlines, so blocks are found by a
-#: quote-aware chunker (``newlines_in_values``). A module constant so tests can shrink it.
-_CSV_BLOCK_BYTES = 1 << 20
-#: first JSONL block size; doubled (up to the cap) when one line is longer than a block.
-_JSON_BLOCK_BYTES = 1 << 22
-_JSON_BLOCK_CAP = 1 << 30
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -139,45 +143,11 @@ def load(
     return ds
 
 
-def detect_format(path: Path) -> str:
-    """Name the format of ``path`` from its suffix (for a folder: ``hf`` when it holds a
-    Hugging Face ``save_to_disk`` dataset, else ``source``, a tree of source files)."""
-    if path.is_dir():
-        if (path / "state.json").exists() or (path / "dataset_info.json").exists():
-            return "hf"
-        if (path / "dataset_dict.json").exists():
-            splits = sorted(p.name for p in path.iterdir() if p.is_dir())
-            raise LessdataError(
-                f"{path} is a DatasetDict with splits {splits}; pass one split's folder, "
-                f"e.g. {path / (splits[0] if splits else 'train')}"
-            )
-        return "source"
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    formats = {
-        ".npy": "npy",
-        ".npz": "npz",
-        ".parquet": "parquet",
-        ".pq": "parquet",
-        ".jsonl": "jsonl",
-        ".ndjson": "jsonl",
-        ".json": "jsonl",
-        ".csv": "csv",
-    }
-    if suffix not in formats:
-        raise LessdataError(
-            f"{path}: unknown format {suffix or '(no suffix)'}; use .npy, .npz, .parquet, "
-            ".jsonl, .csv or a Hugging Face dataset folder"
-        )
-    return formats[suffix]
-
-
 # --- source folders --------------------------------------------------------------------
 
 
 def _load_source(path: Path, split: str, extensions: tuple[str, ...]) -> Dataset:
     """Read a folder of source files (problem files are skipped and counted in a log line)."""
-    from lessdata._progress import log
-    from lessdata.data.corpus import CORPUS_SCHEMA, read_corpus
 
     table = pa.Table.from_batches(
         list(read_corpus(path, split=split, extensions=extensions)), schema=CORPUS_SCHEMA
@@ -198,10 +168,6 @@ def _load_source(path: Path, split: str, extensions: tuple[str, ...]) -> Dataset
         columns={"text": "text", "id": "id", "split": split},
         extras={name: table[name].combine_chunks() for name in SOURCE_EXTRAS},
     )
-
-
-#: per-document columns of a source folder written next to the text
-SOURCE_EXTRAS = ("path", "start_line", "end_line")
 
 
 # --- NumPy -----------------------------------------------------------------------------
@@ -227,7 +193,7 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
         archive = np.load(path, allow_pickle=False)
         keys = list(archive.keys())
     except Exception as exc:
-        raise LessdataError(f"{path}: not a readable .npz file ({_short(exc)})") from None
+        raise LessdataError(f"{path}: not a readable .npz file ({short_error(exc)})") from None
     vec_key = _pick_key(path, keys, names["embedding"], NPZ_VECTOR_KEYS, "vectors", archive)
     label_key = _pick_key(path, keys, names["label"], NPZ_LABEL_KEYS, "labels", None)
     id_key = _pick_key(path, keys, names["id"], NPZ_ID_KEYS, "ids", None)
@@ -237,11 +203,11 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
         ids_raw = archive[id_key] if id_key else None
     except ValueError as exc:  # object arrays need pickle: ragged data
         raise LessdataError(
-            f"{path}: an array holds Python objects ({_short(exc)}); vectors must be a 2-D "
+            f"{path}: an array holds Python objects ({short_error(exc)}); vectors must be a 2-D "
             "numeric array of equal-length rows"
         ) from None
     except Exception as exc:
-        raise LessdataError(f"{path}: corrupt .npz file ({_short(exc)})") from None
+        raise LessdataError(f"{path}: corrupt .npz file ({short_error(exc)})") from None
     ds = Dataset(
         source=str(path),
         format="npz",
@@ -265,9 +231,9 @@ def _open_npy(path: Path) -> np.ndarray:
                 f"{path} holds Python objects (ragged rows?); vectors must be a 2-D numeric "
                 "array of equal-length rows"
             ) from None
-        raise LessdataError(f"{path}: not a readable .npy file ({_short(exc)})") from None
+        raise LessdataError(f"{path}: not a readable .npy file ({short_error(exc)})") from None
     except Exception as exc:
-        raise LessdataError(f"{path}: not a readable .npy file ({_short(exc)})") from None
+        raise LessdataError(f"{path}: not a readable .npy file ({short_error(exc)})") from None
 
 
 def _pick_key(
@@ -323,75 +289,13 @@ def _read_table(path: Path, fmt: str, names: dict[str, str | None]) -> pa.Table:
         elif fmt == "csv":
             table = read_csv_table(path)
         else:
-            table = _read_hf(path)
+            table = read_hf_table(path)
     except LessdataError:
         raise
     except (pa.ArrowInvalid, pa.ArrowException, OSError, json.JSONDecodeError) as exc:
-        raise LessdataError(f"{path}: cannot read it as {fmt} ({_short(exc)})") from None
+        raise LessdataError(f"{path}: cannot read it as {fmt} ({short_error(exc)})") from None
     wanted = _wanted_columns(path, table.column_names, names)
     return table.select(wanted)
-
-
-def read_csv_table(path: str | Path) -> pa.Table:
-    """Read a whole CSV file; quoted cells may span lines. Shared by the reader and writer."""
-    return pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-    )
-
-
-def read_jsonl_table(path: str | Path) -> pa.Table:
-    """Read a JSONL file (one object a line; blank lines skipped), however long its lines."""
-    block = _JSON_BLOCK_BYTES
-    while True:
-        try:
-            return pajson.read_json(path, read_options=pajson.ReadOptions(block_size=block))
-        except pa.ArrowInvalid as exc:
-            if "straddl" not in str(exc) or block >= _JSON_BLOCK_CAP:
-                raise
-            block *= 4
-
-
-def jsonl_rows(path: str | Path) -> Iterator[bytes]:
-    """Yield the raw bytes of each row of a JSONL file: every line that is not blank.
-
-    This is the row numbering of :func:`read_jsonl_table` (which skips whitespace-only
-    lines), and what the writer copies byte for byte.
-    """
-    with open(path, "rb") as fh:
-        for line in fh:
-            if line.strip():
-                yield line
-
-
-def check_jsonl_rows(path: Path, n_rows: int) -> None:
-    """Make sure each non-blank line is one row, so that rows can be copied as lines."""
-    n_lines = sum(1 for _ in jsonl_rows(path))
-    if n_lines != n_rows:
-        raise LessdataError(
-            f"{path}: {n_rows} JSON objects on {n_lines} non-blank lines; put exactly one "
-            "object on each line (JSON Lines)"
-        )
-
-
-def _read_hf(path: Path) -> pa.Table:
-    """Open a ``save_to_disk`` folder with ``datasets``; its Arrow shards stay memory-mapped."""
-    import datasets
-
-    try:
-        hf = datasets.load_from_disk(str(path))
-    except Exception as exc:
-        raise LessdataError(
-            f"{path}: cannot load it as a Hugging Face dataset ({_short(exc)})"
-        ) from None
-    if isinstance(hf, datasets.DatasetDict):
-        raise LessdataError(
-            f"{path} is a DatasetDict with splits {list(hf)}; pass one split's folder"
-        )
-    if hf._indices is not None:
-        hf = hf.flatten_indices()
-    return hf.data.table
 
 
 def _wanted_columns(path: Path, available: list[str], names: dict[str, str | None]) -> list[str]:
@@ -474,8 +378,6 @@ def parquet_vectors(path: Path, column: str) -> np.ndarray:
     """
     import hashlib
 
-    from lessdata.data.atomic import atomic_path
-    from lessdata.data.cache_dir import default_cache_dir
 
     stat = path.stat()
     key = hashlib.sha256(
@@ -617,7 +519,7 @@ def external_labels(labels: str | Path | np.ndarray, n: int) -> tuple[np.ndarray
             labels = np.load(path, allow_pickle=False)
         except Exception as exc:
             raise LessdataError(
-                f"{path}: not a readable .npy labels file ({_short(exc)})"
+                f"{path}: not a readable .npy labels file ({short_error(exc)})"
             ) from None
     arr = np.asarray(labels)
     if arr.ndim != 1 or len(arr) != n:
@@ -707,6 +609,3 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
                     )
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]

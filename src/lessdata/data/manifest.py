@@ -5,6 +5,10 @@ columns (``prototypes_cluster``, ``semdedup_duplicate_of`` as the survivor's id,
 ``label`` and ``preview`` (first 120 characters of the text) when the input has them;
 ``kept`` and ``reason`` for ``prune`` and ``dedup``. The run's settings are stored as JSON
 under the schema metadata key ``lessdata``.
+
+This one module builds (:func:`build_manifest`), writes (:func:`write_manifest`), reads and
+validates (:func:`read_manifest`, :func:`validate_schema`) manifests, and reads their
+settings (:func:`manifest_settings`) and score columns (:func:`metric_columns`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lessdata import __version__
-from lessdata.errors import LessdataError
+from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset
+from lessdata.data.paths import check_not_input_path
+from lessdata.errors import LessdataError
 
 PREVIEW_CHARS = 120
 META_KEY = b"lessdata"
@@ -103,19 +108,133 @@ def write_manifest(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
-def check_not_input_path(source: str | None, target: str | Path) -> None:
-    """Raise LessdataError when ``target`` is the file ``source`` or inside the folder."""
-    if not source or source.startswith("builtin:") or source.startswith("<"):
-        return
-    src = Path(source).resolve()
-    dst = Path(target).resolve()
-    if dst == src or (src.is_dir() and src in dst.parents):
+_HINT = "pass the manifest Parquet file written by `lessdata score`, `prune` or `dedup`"
+
+
+def _schema_of(manifest: pa.Table | pa.Schema) -> pa.Schema:
+    return manifest if isinstance(manifest, pa.Schema) else manifest.schema
+
+
+def _is_numeric(type_: pa.DataType) -> bool:
+    return pa.types.is_floating(type_) or pa.types.is_integer(type_)
+
+
+def manifest_settings(manifest: pa.Table | pa.Schema) -> dict[str, Any]:
+    """The run description stored under ``b"lessdata"``, or ``{}`` when absent or unreadable.
+
+    Lenient on purpose: the report can still be drawn from a table that lost its metadata
+    (for instance one rewritten by another tool); :func:`read_manifest` is the strict gate.
+    """
+    raw = (_schema_of(manifest).metadata or {}).get(META_KEY)
+    if raw is None:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def metric_columns(manifest: pa.Table | pa.Schema) -> list[str]:
+    """Names of the score columns, in the order the run recorded them.
+
+    Uses the ``"metrics"`` list from the metadata (keeping only numeric columns that exist),
+    and falls back to every floating-point column when the metadata names none, so that a
+    manifest without metadata still gets a report.
+    """
+    schema = _schema_of(manifest)
+    listed = manifest_settings(schema).get("metrics")
+    if isinstance(listed, list):
+        present = [
+            name
+            for name in listed
+            if isinstance(name, str)
+            and name in schema.names
+            and _is_numeric(schema.field(name).type)
+        ]
+        if present:
+            return present
+    return [field.name for field in schema if pa.types.is_floating(field.type)]
+
+
+def validate_schema(schema: pa.Schema, source: str | Path) -> None:
+    """Raise :class:`LessdataError` unless ``schema`` looks like a lessdata manifest.
+
+    Checks what the report relies on: parseable metadata, an ``id`` column, at least one
+    numeric score column, metrics named in the metadata really being there, and a boolean
+    ``kept`` column when there is one.
+    """
+    raw = (schema.metadata or {}).get(META_KEY)
+    if raw is not None:
+        try:
+            meta = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LessdataError(
+                f"{source}: the lessdata metadata is not valid JSON ({exc}); "
+                "re-run the command that wrote the manifest"
+            ) from exc
+        if not isinstance(meta, dict):
+            raise LessdataError(
+                f"{source}: the lessdata metadata is not a JSON object; "
+                "re-run the command that wrote the manifest"
+            )
+        listed = meta.get("metrics")
+        if listed is not None:
+            if not isinstance(listed, list) or not all(isinstance(m, str) for m in listed):
+                raise LessdataError(
+                    f"{source}: metadata 'metrics' must be a list of column names; "
+                    "re-run the command that wrote the manifest"
+                )
+            missing = [m for m in listed if m not in schema.names]
+            if missing:
+                raise LessdataError(
+                    f"{source}: metadata lists metric(s) {', '.join(missing)} but the file "
+                    "has no such column; re-run the command that wrote the manifest"
+                )
+            not_numeric = [m for m in listed if not _is_numeric(schema.field(m).type)]
+            if not_numeric:
+                raise LessdataError(
+                    f"{source}: score column(s) {', '.join(not_numeric)} are not numeric; "
+                    "re-run the command that wrote the manifest"
+                )
+    if "id" not in schema.names:
+        raise LessdataError(f"{source} is not a lessdata manifest (no 'id' column); {_HINT}")
+    if not metric_columns(schema):
         raise LessdataError(
-            f"the output {target} would overwrite the input {source}; choose another --out"
+            f"{source} has no score columns (float columns named by metric); "
+            "score the data first with `lessdata score`"
+        )
+    if "kept" in schema.names and not pa.types.is_boolean(schema.field("kept").type):
+        raise LessdataError(
+            f"{source}: column 'kept' must be boolean, found {schema.field('kept').type}; "
+            "re-run the command that wrote the manifest"
         )
 
 
-def manifest_settings(table: pa.Table) -> dict[str, Any]:
-    """The run settings stored in a manifest's metadata ({} when absent)."""
-    raw = (table.schema.metadata or {}).get(META_KEY)
-    return json.loads(raw) if raw else {}
+def read_manifest(path: str | Path) -> pa.Table:
+    """Read and validate a manifest; :class:`LessdataError` on anything a user can get wrong.
+
+    The schema is checked before the rows are read, so pointing at a large unrelated Parquet
+    file fails at once.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LessdataError(f"manifest not found: {path}; {_HINT}")
+    if path.is_dir():
+        inside = sorted(path.glob("*.parquet"))
+        guess = f" (did you mean {inside[0]}?)" if len(inside) == 1 else ""
+        raise LessdataError(f"{path} is a directory{guess}; {_HINT}")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LessdataError(f"{path} is not a readable Parquet file ({detail}); {_HINT}") from exc
+    validate_schema(schema, path)
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise LessdataError(
+            f"could not read {path} ({detail}); the file may be truncated, "
+            "re-run the command that wrote it"
+        ) from exc

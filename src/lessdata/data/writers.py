@@ -19,10 +19,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lessdata._progress import quiet
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
-from lessdata.data.dataset import Dataset, jsonl_rows, read_csv_table
-from lessdata.data.manifest import check_not_input_path
+from lessdata.data.dataset import Dataset, read_csv_table
+from lessdata.data.paths import check_not_input_path
+from lessdata.data.tables import jsonl_rows
+from lessdata.errors import LessdataError
 
 _CHUNK_ROWS = 65_536
 #: names of the other files lessdata writes into an output folder

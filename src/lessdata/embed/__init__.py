@@ -5,13 +5,8 @@ vectors when the same texts were embedded by the same encoder before, and otherw
 them and stores the result. Importing this package does not import torch or scikit-learn.
 """
 
-from lessdata.embed.cache import (
-    cache_key,
-    cache_path,
-    default_cache_dir,
-    embed_texts,
-    texts_fingerprint,
-)
+from lessdata.data.text_column import texts_fingerprint
+from lessdata.embed.cache import cache_key, cache_path, default_cache_dir, embed_texts
 from lessdata.embed.encoders import (
     Encoder,
     SentenceTransformerEncoder,

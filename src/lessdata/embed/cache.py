@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,39 +22,16 @@ import numpy as np
 import pyarrow as pa
 
 from lessdata._progress import log
-from lessdata.embed._text import as_text_array, iter_arrow_slices
+from lessdata.data.atomic import atomic_path
+from lessdata.data.cache_dir import default_cache_dir
+from lessdata.data.text_column import as_text_array, texts_fingerprint
 from lessdata.embed.encoders import Encoder, get_encoder
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
-from lessdata.data.atomic import atomic_path
-from lessdata.data.cache_dir import default_cache_dir
 
 _KEY_VERSION = b"lessdata-embeddings-v1"
-_HASH_SLICE = 65_536  # rows hashed per step; fixed so the hash ignores Arrow chunking
 #: texts per engine shard: a multiple of every encoder's batch (256), so batches match
 SHARD_TEXTS = 8_192
-
-
-def texts_fingerprint(texts: pa.ChunkedArray | pa.Array | Sequence[str]) -> str:
-    """Content hash (sha256 hex) of a text column, streamed over Arrow buffers.
-
-    Every string's UTF-8 bytes are hashed with their length, so ``["ab", "c"]`` and
-    ``["a", "bc"]`` differ; nulls hash like "" (that is how encoders read them). Each fixed
-    slice of rows contributes its row count, its int64 lengths and then its bytes, which
-    frames every string unambiguously without a Python object per row.
-    """
-    arr = as_text_array(texts)
-    h = hashlib.sha256()
-    h.update(struct.pack("<q", len(arr)))
-    for part in iter_arrow_slices(arr, _HASH_SLICE):
-        _, offsets_buf, data_buf = part.buffers()
-        offsets = np.frombuffer(offsets_buf, dtype="<i8", count=part.offset + len(part) + 1)
-        offsets = offsets[part.offset :]
-        h.update(struct.pack("<q", len(part)))
-        h.update(np.diff(offsets).astype("<i8").tobytes())
-        if data_buf is not None and offsets[-1] > offsets[0]:
-            h.update(memoryview(data_buf)[int(offsets[0]) : int(offsets[-1])])
-    return h.hexdigest()
 
 
 def cache_key(encoder_name: str, texts_hash: str) -> str:

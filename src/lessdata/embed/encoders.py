@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from lessdata._progress import log, track
-from lessdata.embed._text import TextInput, as_text_array, iter_text_batches, num_batches
+from lessdata.data.text_column import TextInput, as_text_array, iter_text_batches, num_batches
 from lessdata.errors import LessdataError
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"

@@ -3,6 +3,7 @@
 Direction, for every metric: **higher = harder / more informative / more unique**.
 """
 
+from lessdata.kmeans import default_k
 from lessdata.metrics import (  # noqa: F401  (registers)
     dsir,
     dynamics,
@@ -11,7 +12,6 @@ from lessdata.metrics import (  # noqa: F401  (registers)
     random_score,
     semdedup,
 )
-from lessdata.kmeans import default_k
 from lessdata.metrics.registry import REGISTRY, Metric, ScoreInputs, get_metric, register
 
 __all__ = ["REGISTRY", "Metric", "ScoreInputs", "default_k", "get_metric", "register"]

@@ -17,14 +17,15 @@ import pyarrow as pa
 
 from lessdata._progress import log
 from lessdata.budget import resolve_budget
-from lessdata.engines import Engine, running_engine
-from lessdata.errors import LessdataError
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.dataset import Dataset, check_vectors, detect_format, external_labels, load
-from lessdata.data.manifest import build_manifest, check_not_input_path, write_manifest
+from lessdata.data.manifest import build_manifest, write_manifest
+from lessdata.data.paths import check_not_input_path
 from lessdata.data.writers import check_not_input, subset_path, write_subset
-from lessdata.metrics import ScoreInputs, get_metric
+from lessdata.engines import Engine, running_engine
+from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids, shared_clustering
+from lessdata.metrics import ScoreInputs, get_metric
 from lessdata.metrics.semdedup import check_eps
 from lessdata.select import (
     AUTO_THRESHOLD,

@@ -96,7 +96,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lessdata._progress import log
-from lessdata.pipeline.api import PruneResult, check_out_folder, check_seed, vectors_of
+from lessdata.data.corpus_rows import SOURCE_EXTRAS
 from lessdata.data.corpus_shards import (
     ShardedCorpus,
     assemble_pieces,
@@ -104,14 +104,16 @@ from lessdata.data.corpus_shards import (
     read_shard,
     shard_texts,
 )
+from lessdata.data.dataset import Dataset
+from lessdata.data.manifest import build_manifest, write_manifest
+from lessdata.data.paths import check_not_input_path
+from lessdata.data.writers import subset_path, write_subset
 from lessdata.engines import Engine, ShardCheckpoint, running_engine
 from lessdata.errors import LessdataError
-from lessdata.data.dataset import SOURCE_EXTRAS, Dataset
-from lessdata.data.manifest import build_manifest, check_not_input_path, write_manifest
-from lessdata.data.writers import subset_path, write_subset
+from lessdata.pipeline.api import PruneResult, check_out_folder, check_seed, vectors_of
 
 if TYPE_CHECKING:
-    from lessdata.data.corpus import CorpusPiece
+    from lessdata.data.corpus_pieces import CorpusPiece
 
 #: the stages, in the order they run
 STAGES = ("read", "quality", "exact", "near", "semantic")
@@ -238,8 +240,8 @@ def curate(
     check_seed(seed)
     _check_shard_docs(shard_docs)
     rules = _quality_rules(quality, thresholds)
-    from lessdata.embed.cache import default_cache_dir
     from lessdata.data.corpus import corpus_format
+    from lessdata.embed.cache import default_cache_dir
 
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
     out_dir = check_out_folder(empty, out)  # before reading: a bad --out costs nothing
@@ -400,7 +402,8 @@ def _read(
     beside the checkpoint, so a rerun after a killed driver reads only the others. Returns
     the corpus and that checkpoint (to clear once the run's results are stored).
     """
-    from lessdata.data.corpus import check_unique_ids, corpus_format, plan_corpus
+    from lessdata.data.corpus import corpus_format, plan_corpus
+    from lessdata.data.corpus_rows import check_unique_ids
 
     fmt = corpus_format(data)
     log(f"reading {data} ({fmt})")
@@ -432,7 +435,7 @@ def _read(
 
 def _count_rows(pieces: list[CorpusPiece], engine: Engine) -> list[CorpusPiece]:
     """Pieces with every first row known: JSONL pieces are counted by the engine first."""
-    from lessdata.data.corpus import count_piece_rows
+    from lessdata.data.corpus_pieces import count_piece_rows
 
     if all(piece.first_row is not None for piece in pieces):
         return pieces
@@ -699,8 +702,8 @@ class _Run:
         cache_dir: Any, seed: int,
     ) -> dict[str, np.ndarray]:  # fmt: skip
         """SemDeDup of the survivors; their texts are gathered here for the encoder."""
-        from lessdata.metrics import ScoreInputs, get_metric
         from lessdata.kmeans import check_k
+        from lessdata.metrics import ScoreInputs, get_metric
 
         rows = outcome.survivors()
         n = len(outcome.alive)
@@ -769,7 +772,7 @@ def _write_documents(corpus: ShardedCorpus, kept: np.ndarray, target: Path) -> P
     """A source folder's kept documents (id, path, line span, text) as Parquet, written
     shard by shard from the shard files (the layout of :func:`lessdata.data.writers`)."""
     from lessdata.data.atomic import atomic_path
-    from lessdata.data.corpus import CORPUS_SCHEMA
+    from lessdata.data.corpus_rows import CORPUS_SCHEMA
 
     check_not_input_path(corpus.source, target)
     names = ["id", *SOURCE_EXTRAS, "text"]

@@ -5,7 +5,7 @@ A report shows counts (kept, pruned, per reason, per label), one score histogram
 as a terminal summary, a PNG plot and a self-contained HTML page.
 """
 
-from lessdata.report._manifest_old import metric_columns, read_manifest
+from lessdata.data.manifest import metric_columns, read_manifest
 from lessdata.report.outputs import inspect_manifest, write_report
 from lessdata.report.terminal import print_summary
 

@@ -11,7 +11,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from lessdata import __version__
+from lessdata._version import __version__
 from lessdata.report import _format as fmt
 from lessdata.report.summary import Example, Summary
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 from rich.console import Console
 
 from lessdata.data.atomic import atomic_path
+from lessdata.data.manifest import manifest_settings, read_manifest
 from lessdata.report.html import render_html
-from lessdata.report._manifest_old import manifest_metadata, read_manifest
 from lessdata.report.plot import render_scores_png
 from lessdata.report.summary import Summary, summarize
 from lessdata.report.terminal import render_summary
@@ -63,7 +63,7 @@ def inspect_manifest(
     """
     path = Path(path)
     manifest = read_manifest(path)
-    if manifest_metadata(manifest).get("command") == "curate":
+    if manifest_settings(manifest).get("command") == "curate":
         return _inspect_curation(manifest, path, out_dir, console or Console())
     summary = summarize(manifest, top=top)
     render_summary(summary, console or Console())

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from lessdata.report._manifest_old import metric_columns
+from lessdata.data.manifest import metric_columns
 from lessdata.report.summary import direction, kept_mask, scores
 
 KEPT_COLOUR = "#1f77b4"

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lessdata.report._manifest_old import manifest_metadata, metric_columns, validate_schema
+from lessdata.data.manifest import manifest_settings, metric_columns, validate_schema
 
 DUPLICATE_COLUMN = "semdedup_duplicate_of"
 #: At most this many labels / reasons are listed; the rest are summarised as a count.
@@ -369,7 +369,7 @@ def summarize(manifest: pa.Table, *, top: int = 10) -> Summary:
         n=n,
         kept=n_kept,
         pruned=None if n_kept is None else n - n_kept,
-        meta=manifest_metadata(manifest),
+        meta=manifest_settings(manifest),
         metrics=[_metric_stats(m, scores(manifest, m), kept) for m in metrics],
         has_label="label" in names,
         has_preview="preview" in names,

@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lessdata import __version__
+from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.report.html import BASE_CSS, _table
 

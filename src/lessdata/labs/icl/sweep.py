@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessdata._progress import log
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 
 EVAL_NAME = "eval.parquet"
 DEFAULT_POOL_SIZES: tuple[int | None, ...] = (1, 8, 64, 512, 4096, None)

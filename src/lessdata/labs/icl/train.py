@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from lessdata._progress import log, track
+from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.model import ICLTransformer
 from lessdata.labs.icl.tasks import TaskSampler, TaskSpec
-from lessdata.data.atomic import atomic_path
 
 __all__ = [
     "CHECKPOINT_NAME",

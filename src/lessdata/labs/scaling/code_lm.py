@@ -34,8 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lessdata._progress import log
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey
 
 TASK = "pycode"

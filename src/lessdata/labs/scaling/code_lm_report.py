@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from lessdata import __version__
-from lessdata.errors import LessdataError
+from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
-from lessdata.report.html import BASE_CSS, _table
+from lessdata.errors import LessdataError
 from lessdata.labs.scaling.code_lm import MODEL, TASK
 from lessdata.labs.scaling.store import FULL, ResultsStore
+from lessdata.report.html import BASE_CSS, _table
 
 PLOT_NAME = "code_lm.png"
 HTML_NAME = "code_lm.html"

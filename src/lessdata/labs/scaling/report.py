@@ -35,9 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
-from lessdata.report.html import BASE_CSS
+from lessdata.errors import LessdataError
 from lessdata.labs.scaling.fit import (
     ERROR_FLOOR,
     Curve,
@@ -48,6 +47,7 @@ from lessdata.labs.scaling.fit import (
     pareto_frontier,
 )
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore
+from lessdata.report.html import BASE_CSS
 
 #: "within half a point of full-data accuracy"
 ACCURACY_TOLERANCE = 0.005
@@ -683,7 +683,7 @@ def render_html(
     title: str = "lessdata scaling report",
 ) -> str:
     """The whole report page, one section per analysis, images inline."""
-    from lessdata import __version__
+    from lessdata._version import __version__
 
     intro = (
         '<p class="note">Each curve trains the model on the subset a policy keeps and '

@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 
 #: file name of the database inside a store folder
 DB_NAME = "results.sqlite"

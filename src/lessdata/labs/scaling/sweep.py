@@ -40,8 +40,8 @@ import numpy as np
 
 from lessdata._progress import log, track
 from lessdata.budget import resolve_budget
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey, keep_text
 from lessdata.labs.scaling.tasks import Task, load_task
 

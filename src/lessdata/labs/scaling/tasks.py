@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from lessdata._progress import log
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 
 BUILTIN_TASKS = ("mnist1d", "digits")
 #: size and generator seed of MNIST-1D's fixed test set
@@ -296,8 +296,8 @@ def _vectors_and_labels(
     path: Path, label_column: str | None, encoder: str, **load_options: Any
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """Features, integer labels, the label values and the ids of a dataset file."""
-    from lessdata.pipeline.api import vectors_of
     from lessdata.data.dataset import load
+    from lessdata.pipeline.api import vectors_of
 
     ds = load(path, label_column=label_column, **load_options)
     vectors = np.asarray(vectors_of(ds, encoder=encoder), dtype=np.float32)

@@ -89,8 +89,8 @@ from typing import Any
 import numpy as np
 
 from lessdata._progress import log, track
-from lessdata.errors import LessdataError
 from lessdata.data.atomic import atomic_path
+from lessdata.errors import LessdataError
 
 POLICIES = ("hard", "easy", "random")
 """Pruning policies: keep the smallest probe margins, the largest, or a uniform subset."""
