@@ -41,9 +41,10 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import sparse  # noqa: E402
 
+from lessdata.duplicates import lsh
 from lessdata.duplicates import minhash as mh  # noqa: E402
 
-THRESHOLD = mh.DEFAULT_THRESHOLD
+THRESHOLD = lsh.DEFAULT_THRESHOLD
 ANCHOR = (
     "anchor: text-dedup (ChenghaoMou/text-dedup) reports MinHash F1 0.95 on the CORE near-dup "
     "benchmark at ~1.5k docs/s per process (a different, labelled corpus of papers)"
@@ -175,7 +176,7 @@ def main() -> None:
     )
     print(
         f"settings: ngram={mh.DEFAULT_NGRAM}, num_perm={mh.DEFAULT_NUM_PERM}, "
-        f"threshold={THRESHOLD}, bands x rows = {mh.optimal_bands(THRESHOLD, 256)}"
+        f"threshold={THRESHOLD}, bands x rows = {lsh.optimal_bands(THRESHOLD, 256)}"
     )
 
     # 1. signatures, single-threaded
@@ -206,16 +207,16 @@ def main() -> None:
     )
 
     # 2. LSH, similarity filter, components
-    bands, rows = mh.optimal_bands(THRESHOLD, mh.DEFAULT_NUM_PERM)
+    bands, rows = lsh.optimal_bands(THRESHOLD, mh.DEFAULT_NUM_PERM)
     t0 = time.perf_counter()
-    cand = mh.lsh_candidate_pairs(sig, bands, rows)
+    cand = lsh.lsh_candidate_pairs(sig, bands, rows)
     t1 = time.perf_counter()
     est = mh.estimated_jaccard(sig, cand)
     edges = cand[est >= THRESHOLD]
     t2 = time.perf_counter()
-    mh.connected_components(n, edges)
+    lsh.connected_components(n, edges)
     t3 = time.perf_counter()
-    result = mh.near_duplicates(docs, signatures=sig, seed=args.seed)
+    result = lsh.near_duplicates(docs, signatures=sig, seed=args.seed)
     t4 = time.perf_counter()
     removed = int((result.duplicate_of >= 0).sum())
     groups = int(result.cluster.max() + 1)

@@ -136,8 +136,8 @@ def child(path: Path, planted_path: Path, k: int | None, seed: int, result: Path
     t_import = time.perf_counter()
     import faiss
 
-    import lessdata.metrics.prototypes as proto_mod
-    import lessdata.metrics.semdedup as sem_mod
+    import lessdata.metrics.prototype_metrics as proto_mod
+    import lessdata.metrics.semdedup_metric as sem_mod
     import lessdata.pipeline.api as api
 
     import_s = time.perf_counter() - t_import
@@ -346,7 +346,7 @@ def naive(path: Path, n_sub: int, k_full: int, full_sizes: np.ndarray, seed: int
 
 def blocked_work_fraction(sizes: np.ndarray) -> float:
     """Products lessdata's SemDeDup walk computes, as a fraction of Σ n_c², all rows kept."""
-    from lessdata.metrics.semdedup import BLOCK
+    from lessdata.duplicates.semdedup import BLOCK
 
     work = 0.0
     for m in sizes.astype(np.int64):

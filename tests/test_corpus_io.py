@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lessdata.data.corpus import CorpusLimits, corpus_format, read_corpus, read_texts
 from lessdata.data import corpus_rows
+from lessdata.data.corpus import CorpusLimits, corpus_format, read_corpus, read_texts
 from lessdata.data.corpus_rows import CORPUS_SCHEMA, PROBLEMS, count_lines, split_lines
 from lessdata.data.source_files import Span, split_functions, unsplit_rows
 from lessdata.data.tables import CORPUS_FORMATS, jsonl_rows
@@ -522,7 +522,6 @@ def test_read_texts(tmp_path: Path) -> None:
 def test_odd_file_names_fifos_and_batch_cut(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lessdata.data import corpus
 
     os.mkfifo(tmp_path / "pipe.py")  # reading it would block forever
     (Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.py"))).write_text(GOOD_B)

@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lessdata.data.corpus import read_corpus
+from lessdata.duplicates import exact_match as em
+from lessdata.duplicates import lsh
 from lessdata.duplicates import minhash as mh
 from lessdata.engines import MappedArray, get_engine
 from lessdata.errors import LessdataError
@@ -87,18 +89,18 @@ def test_grouping_from_hashes_and_mapped_signatures_matches_the_texts(tmp_path: 
     texts = base + [t + "  " for t in base[:5]] + edited
     lengths = np.array([len(t) for t in texts])
     for keep in ("first", "longest"):
-        from_hashes = mh.exact_duplicates_from_hashes(
-            mh.exact_hashes(texts), keep=keep, lengths=lengths
+        from_hashes = em.exact_duplicates_from_hashes(
+            em.exact_hashes(texts), keep=keep, lengths=lengths
         )
-        assert np.array_equal(from_hashes, mh.exact_duplicates(texts, keep=keep))
+        assert np.array_equal(from_hashes, em.exact_duplicates(texts, keep=keep))
         path = tmp_path / f"{keep}.npy"
         sig = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(len(texts), 128))
         sig[:] = mh.minhash_signatures(texts, num_perm=128)
         sig.flush()
-        mapped = mh.near_duplicates_from_signatures(
+        mapped = lsh.near_duplicates_from_signatures(
             np.load(path, mmap_mode="r"), threshold=0.5, keep=keep, lengths=lengths
         )
-        direct = mh.near_duplicates(texts, num_perm=128, threshold=0.5, keep=keep)
+        direct = lsh.near_duplicates(texts, num_perm=128, threshold=0.5, keep=keep)
         assert (mapped.duplicate_of >= 0).sum() >= 10
         for name in ("duplicate_of", "cluster", "similarity"):
             assert np.array_equal(getattr(mapped, name), getattr(direct, name)), name
@@ -245,8 +247,8 @@ def test_lsh_bands_on_ray_read_a_memory_map_and_match_local(
     mapped = np.load(path, mmap_mode="r")
     engine = get_engine("ray")
     assert isinstance(engine.share(mapped), MappedArray)  # travels by path, not by value
-    on_ray = mh.lsh_candidate_pairs(mapped, bands=8, rows=4, engine=engine)
-    local = mh.lsh_candidate_pairs(np.asarray(mapped), bands=8, rows=4)
+    on_ray = lsh.lsh_candidate_pairs(mapped, bands=8, rows=4, engine=engine)
+    local = lsh.lsh_candidate_pairs(np.asarray(mapped), bands=8, rows=4)
     assert len(local) >= 200 and np.array_equal(on_ray, local)
 
 

@@ -17,7 +17,7 @@ import pytest
 import lessdata
 from lessdata.errors import LessdataError
 from lessdata.metrics import REGISTRY, ScoreInputs
-from lessdata.metrics.dsir import dsir, dsir_weights
+from lessdata.metrics.importance import dsir_weights
 from lessdata.select import select
 
 MAIL = [
@@ -134,9 +134,12 @@ def test_empty_text_gets_a_neutral_weight():
     assert weights[0] == 0.0 and weights[1] > weights[2]
 
 
+dsir = REGISTRY["dsir"]  # the registry's view: ScoreInputs in, columns out
+
+
 def test_user_errors():
     inputs = ScoreInputs(n=2, texts=pa.chunked_array([["x = 1", "y = 2"]]))
-    with pytest.raises(LessdataError, match="--metric-option target=PATH"):
+    with pytest.raises(LessdataError, match="target sample: pass `target`"):
         dsir(inputs)
     with pytest.raises(LessdataError, match="text column"):
         dsir(ScoreInputs(n=2), target=["x"])

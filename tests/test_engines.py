@@ -19,10 +19,10 @@ import ray
 
 import lessdata
 from lessdata import kmeans
+from lessdata.duplicates import semdedup
 from lessdata.engines import MappedArray, ShardCheckpoint, get_engine
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
-from lessdata.metrics import semdedup
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ import pytest
 from scipy import sparse
 from scipy.stats import binom
 
+from lessdata.duplicates import exact_match as em
+from lessdata.duplicates import lsh
 from lessdata.duplicates import minhash as mh
 from lessdata.errors import LessdataError
 
@@ -31,7 +33,7 @@ def real_functions() -> list[str]:
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 text = "".join(lines[node.lineno - 1 : node.end_lineno])
-                key = mh.normalize_text(text)
+                key = em.normalize_text(text)
                 if len(mh.tokens(text)) >= 80 and key not in seen:
                     seen.add(key)
                     out.append(text)
@@ -77,15 +79,15 @@ def _all_pair_jaccard(texts: list[str]) -> np.ndarray:
 
 
 def test_normalize_text_rules():
-    assert mh.normalize_text("\n\n  x = 1   \r\n\ty = 2\t\r\n\r\n") == "  x = 1\n\ty = 2"
-    assert mh.normalize_text("caf\u0065\u0301") == mh.normalize_text("caf\u00e9")  # NFC
-    assert mh.normalize_text("X = 1") != mh.normalize_text("x = 1")  # case is kept
-    assert mh.normalize_text("  x") != mh.normalize_text("x")  # indentation is kept
+    assert em.normalize_text("\n\n  x = 1   \r\n\ty = 2\t\r\n\r\n") == "  x = 1\n\ty = 2"
+    assert em.normalize_text("caf\u0065\u0301") == em.normalize_text("caf\u00e9")  # NFC
+    assert em.normalize_text("X = 1") != em.normalize_text("x = 1")  # case is kept
+    assert em.normalize_text("  x") != em.normalize_text("x")  # indentation is kept
 
 
 def test_exact_hashes_are_blake2b_of_the_normalized_text():
     texts = ["a  \r\nb", "a\nb", "a\nc"]
-    digests = mh.exact_hashes(texts)
+    digests = em.exact_hashes(texts)
     assert digests.dtype == np.dtype("V16") and len(digests) == 3
     expected = hashlib.blake2b(b"a\nb", digest_size=16).digest()
     assert digests[0].tobytes() == digests[1].tobytes() == expected
@@ -110,14 +112,14 @@ def test_exact_duplicates_finds_whitespace_and_crlf_copies_of_real_code(real_fun
     row_of = np.argsort(order)
     texts = [texts[i] for i in order]
 
-    dup = mh.exact_duplicates(texts)
+    dup = em.exact_duplicates(texts)
     expected = np.full(len(texts), -1)
     for k in range(30):
         a, b = sorted((row_of[k], row_of[40 + k]))  # the original and its copy
         expected[b] = a
     assert dup.tolist() == expected.tolist()
 
-    longest = mh.exact_duplicates(texts, keep="longest")
+    longest = em.exact_duplicates(texts, keep="longest")
     for row in np.flatnonzero(longest >= 0):
         assert len(texts[row]) <= len(texts[longest[row]])
     assert (longest >= 0).sum() == 30
@@ -125,16 +127,16 @@ def test_exact_duplicates_finds_whitespace_and_crlf_copies_of_real_code(real_fun
 
 def test_exact_duplicates_keep_rules_and_lengths():
     texts = ["x", "x  ", "y", "x\n"]
-    assert mh.exact_duplicates(texts).tolist() == [-1, 0, -1, 0]
-    assert mh.exact_duplicates(texts, keep="longest").tolist() == [1, -1, -1, 1]
+    assert em.exact_duplicates(texts).tolist() == [-1, 0, -1, 0]
+    assert em.exact_duplicates(texts, keep="longest").tolist() == [1, -1, -1, 1]
     lengths = np.array([1, 1, 1, 9])
-    assert mh.exact_duplicates(texts, keep="longest", lengths=lengths).tolist() == [3, 3, -1, -1]
-    assert mh.exact_duplicates(pa.array(texts)).tolist() == [-1, 0, -1, 0]
+    assert em.exact_duplicates(texts, keep="longest", lengths=lengths).tolist() == [3, 3, -1, -1]
+    assert em.exact_duplicates(pa.array(texts)).tolist() == [-1, 0, -1, 0]
     large = pa.array(texts, type=pa.large_string())
-    assert mh.exact_duplicates(large, keep="longest").tolist() == [1, -1, -1, 1]
+    assert em.exact_duplicates(large, keep="longest").tolist() == [1, -1, -1, 1]
     if hasattr(pa, "string_view"):
         view = pa.array(texts, type=pa.string_view())
-        assert mh.exact_duplicates(view, keep="longest").tolist() == [1, -1, -1, 1]
+        assert em.exact_duplicates(view, keep="longest").tolist() == [1, -1, -1, 1]
 
 
 # --- shingles, signatures ---------------------------------------------------------------
@@ -202,7 +204,7 @@ def test_precision_and_recall_of_pairs_with_default_settings(labelled):
     at J >= 0.75, and the overall recall against the S-curve's prediction.
     """
     texts, jac = labelled
-    result = mh.near_duplicates(texts)
+    result = lsh.near_duplicates(texts)
     c = result.cluster
     found = (c[:, None] == c[None, :]) & (c[:, None] >= 0)
     upper = np.triu(np.ones_like(found), k=1)
@@ -215,7 +217,7 @@ def test_precision_and_recall_of_pairs_with_default_settings(labelled):
     assert (found & clear).sum() / clear.sum() > 0.9
     # overall recall matches the LSH S-curve x estimate-threshold prediction
     j = jac[positive]
-    b, r = mh.optimal_bands(0.7, 256)
+    b, r = lsh.optimal_bands(0.7, 256)
     predicted = ((1 - (1 - j**r) ** b) * binom.sf(np.ceil(0.7 * 256) - 1, 256, j)).mean()
     recall = (found & positive).sum() / positive.sum()
     assert recall > predicted - 0.08, (recall, predicted)
@@ -230,7 +232,7 @@ def test_planted_near_duplicates_of_real_code(real_functions):
     copies = [_edit(t, float(f), rng, vocab) for t, f in zip(bases, fractions, strict=True)]
     exact = np.array([mh.jaccard(a, b) for a, b in zip(bases, copies, strict=True)])
     texts = bases + copies
-    result = mh.near_duplicates(texts)
+    result = lsh.near_duplicates(texts)
     same = result.cluster[:120] == result.cluster[120:]
     merged = same & (result.cluster[:120] >= 0)
     high, low = exact > 0.8, exact < 0.5
@@ -239,7 +241,7 @@ def test_planted_near_duplicates_of_real_code(real_functions):
     assert merged[high].mean() >= 0.9
     assert not merged[low].any()
     # with verify=True the reported similarity is the exact Jaccard to the kept row
-    checked = mh.near_duplicates(texts, verify=True, signatures=mh.minhash_signatures(texts))
+    checked = lsh.near_duplicates(texts, verify=True, signatures=mh.minhash_signatures(texts))
     for row in np.flatnonzero(checked.duplicate_of >= 0)[:20]:
         kept = checked.duplicate_of[row]
         assert checked.similarity[row] == pytest.approx(mh.jaccard(texts[row], texts[kept]))
@@ -250,22 +252,22 @@ def test_planted_near_duplicates_of_real_code(real_functions):
 
 
 def test_optimal_bands_crosses_near_the_threshold():
-    bands, rows = mh.optimal_bands(0.7, 256)
+    bands, rows = lsh.optimal_bands(0.7, 256)
     assert bands * rows <= 256
     s = np.linspace(0, 1, 10001)
     curve = 1 - (1 - s**rows) ** bands
     assert abs(s[np.searchsorted(curve, 0.5)] - 0.7) < 0.1
-    lsh = pytest.importorskip("datasketch.lsh")
+    datasketch_lsh = pytest.importorskip("datasketch.lsh")
     for threshold, num_perm in ((0.7, 256), (0.5, 64), (0.85, 128)):
-        expected = lsh._optimal_param(threshold, num_perm, 0.5, 0.5)
-        assert mh.optimal_bands(threshold, num_perm) == expected
+        expected = datasketch_lsh._optimal_param(threshold, num_perm, 0.5, 0.5)
+        assert lsh.optimal_bands(threshold, num_perm) == expected
 
 
 def test_lsh_candidate_pairs_match_brute_force():
     rng = np.random.default_rng(2)
     sig = rng.integers(0, 4, size=(120, 12), dtype=np.uint32)  # small alphabet: many collisions
     sig[:, 0] = np.arange(120)  # no identical rows
-    pairs = mh.lsh_candidate_pairs(sig, bands=3, rows=4)
+    pairs = lsh.lsh_candidate_pairs(sig, bands=3, rows=4)
     expected = {
         (i, j)
         for i in range(120)
@@ -294,8 +296,8 @@ def test_identical_signatures_keep_the_components(monkeypatch):
     rng = np.random.default_rng(5)
     sig = rng.integers(0, 3, size=(60, 8), dtype=np.uint32)
     sig = np.concatenate((sig, sig[:20], sig[:5]))  # 25 identical copies
-    expected = mh.connected_components(85, np.array(sorted(_band_pairs(sig, 2, 4))))
-    real = mh._row_keys
+    expected = lsh.connected_components(85, np.array(sorted(_band_pairs(sig, 2, 4))))
+    real = lsh._row_keys
 
     def colliding(s: np.ndarray, c0: int, c1: int) -> np.ndarray:
         """Whole-signature keys all collide (0); band keys stay real."""
@@ -303,9 +305,9 @@ def test_identical_signatures_keep_the_components(monkeypatch):
 
     for fake_collisions in (False, True):
         if fake_collisions:  # the exact check must catch the colliding keys
-            monkeypatch.setattr(mh, "_row_keys", colliding)
-        pairs = mh.lsh_candidate_pairs(sig, bands=2, rows=4)
-        labels = mh.connected_components(85, pairs)
+            monkeypatch.setattr(lsh, "_row_keys", colliding)
+        pairs = lsh.lsh_candidate_pairs(sig, bands=2, rows=4)
+        labels = lsh.connected_components(85, pairs)
         same = labels[:, None] == labels[None, :]
         assert (same == (expected[:, None] == expected[None, :])).all()
 
@@ -314,12 +316,12 @@ def test_big_bucket_is_a_star():
     rng = np.random.default_rng(3)
     sig = rng.integers(0, 1 << 32, size=(1500, 8), dtype=np.uint32)
     sig[:, :4] = 7  # all 1500 rows share band 0, no two rows are identical
-    pairs = mh.lsh_candidate_pairs(sig, bands=2, rows=4)
+    pairs = lsh.lsh_candidate_pairs(sig, bands=2, rows=4)
     assert len(pairs) == 1499 and (pairs[:, 0] == 0).all()
 
 
 def test_connected_components_join_chains():
-    labels = mh.connected_components(6, np.array([[0, 1], [1, 2], [4, 5]]))
+    labels = lsh.connected_components(6, np.array([[0, 1], [1, 2], [4, 5]]))
     assert labels.dtype == np.int64
     assert labels[0] == labels[1] == labels[2] != labels[3]
     assert labels[4] == labels[5] != labels[0] and labels[3] != labels[4]
@@ -332,12 +334,12 @@ def test_near_duplicate_chains_and_keep_rules():
     other = " ".join(words[:100] + words[500:600])
     assert mh.jaccard(a, c) < 0.7 < mh.jaccard(a, b)
     texts = [other, c, a, b]
-    result = mh.near_duplicates(texts, bands=32, rows=8)
+    result = lsh.near_duplicates(texts, bands=32, rows=8)
     assert result.cluster.tolist() == [-1, 0, 0, 0]
     assert result.duplicate_of.tolist() == [-1, -1, 1, 1]  # "first" keeps the lowest row
     assert result.similarity[2] < 0.7  # a reached c through b
     longer = b + " extra words here"
-    result = mh.near_duplicates([a, longer, b], bands=32, rows=8, keep="longest")
+    result = lsh.near_duplicates([a, longer, b], bands=32, rows=8, keep="longest")
     assert result.duplicate_of.tolist() == [1, -1, 1]
     assert result.n_verified_pairs >= 2 and result.n_candidate_pairs >= result.n_verified_pairs
 
@@ -345,7 +347,7 @@ def test_near_duplicate_chains_and_keep_rules():
 def test_thousands_of_identical_texts_stay_linear(real_functions):
     texts = [real_functions[0]] * 2000 + real_functions[1:41]
     start = time.perf_counter()
-    result = mh.near_duplicates(pa.array(texts))
+    result = lsh.near_duplicates(pa.array(texts))
     elapsed = time.perf_counter() - start
     assert result.n_candidate_pairs < 2100
     assert (result.duplicate_of[1:2000] == 0).all() and result.duplicate_of[0] == -1
@@ -373,21 +375,21 @@ def test_thousands_of_identical_texts_stay_linear(real_functions):
 )
 def test_bad_options_raise(options):
     with pytest.raises(LessdataError):
-        mh.near_duplicates(["a b c", "a b d", "x y z"], **options)
+        lsh.near_duplicates(["a b c", "a b d", "x y z"], **options)
 
 
 def test_bad_inputs_raise():
     with pytest.raises(LessdataError, match="not one string"):
         mh.minhash_signatures("one text")
     with pytest.raises(LessdataError, match="row 1"):
-        mh.exact_duplicates(["a", None])
+        em.exact_duplicates(["a", None])
     with pytest.raises(LessdataError):
-        mh.exact_duplicates(["a"], keep="random")
+        em.exact_duplicates(["a"], keep="random")
     with pytest.raises(LessdataError):
-        mh.exact_duplicates(["a", "b"], keep="longest", lengths=np.array([1]))
+        em.exact_duplicates(["a", "b"], keep="longest", lengths=np.array([1]))
     with pytest.raises(LessdataError):
-        mh.lsh_candidate_pairs(np.zeros((3, 8), dtype=np.uint32), bands=3, rows=3)
+        lsh.lsh_candidate_pairs(np.zeros((3, 8), dtype=np.uint32), bands=3, rows=3)
     with pytest.raises(LessdataError, match="nulls"):
-        mh.near_duplicates(pa.array(["a", None]))
+        lsh.near_duplicates(pa.array(["a", None]))
     with pytest.raises(LessdataError, match="not string"):
         mh.minhash_signatures(pa.array([1, 2]))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.metrics import ScoreInputs, default_k, get_metric
+from lessdata.kmeans import default_k
+from lessdata.metrics import ScoreInputs, get_metric
 
 
 @pytest.fixture

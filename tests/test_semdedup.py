@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from lessdata.duplicates.semdedup import dedup_cluster
 from lessdata.errors import LessdataError
 from lessdata.metrics import ScoreInputs, get_metric
-from lessdata.metrics.semdedup import dedup_cluster
 
 
 def _unit(x):
@@ -102,7 +102,7 @@ def test_greedy_compares_with_kept_examples_only():
 
 def test_blocks_agree_with_a_dense_reference(monkeypatch):
     """Blocked processing (tiny blocks) gives the same result as one dense pass."""
-    import lessdata.metrics.semdedup as sd
+    import lessdata.duplicates.semdedup as sd
 
     rng = np.random.default_rng(3)
     x = _unit(np.repeat(rng.normal(size=(60, 8)), 4, axis=0) + 0.05 * rng.normal(size=(240, 8)))

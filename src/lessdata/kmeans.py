@@ -9,9 +9,8 @@ process or as Ray tasks with the same result.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import faiss
@@ -26,32 +25,19 @@ MAX_POINTS_PER_CENTROID = 256
 _DISTANCE_ROWS = 16_384
 
 
-_shared: dict[tuple, Any] | None = None
+def cached(cache: dict[tuple, Any] | None, key: tuple, compute: Callable[[], Any]) -> Any:
+    """``compute()``, stored in ``cache`` under ``key`` (no cache: computed every time).
 
-
-@contextlib.contextmanager
-def shared_clustering() -> Iterator[None]:
-    """Within this block, the same k-means fit and assignment are computed once.
-
-    ``lessdata.score`` opens it so that ``prototypes`` and ``semdedup`` (same vectors, k and
-    seed) share one clustering. Outside it nothing is cached, so an array changed between
-    calls is never served stale results.
+    ``lessdata.score`` passes one dict per call (``ScoreInputs.cache``), so that metrics
+    scoring the same vectors share work (``prototypes`` and ``semdedup`` one k-means,
+    the dynamics metrics one set of proxy runs). Keys hold ``id()`` of arrays, which is
+    safe because the dict lives no longer than the call that holds those arrays.
     """
-    global _shared
-    outer = _shared
-    _shared = {} if outer is None else outer
-    try:
-        yield
-    finally:
-        _shared = outer
-
-
-def _memo(key: tuple, compute: Any) -> Any:
-    if _shared is None:
+    if cache is None:
         return compute()
-    if key not in _shared:
-        _shared[key] = compute()
-    return _shared[key]
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 def default_k(n: int) -> int:
@@ -98,13 +84,15 @@ def fit_centroids(
     spherical: bool,
     seed: int = 0,
     niter: int = 20,
+    cache: dict[tuple, Any] | None = None,
 ) -> np.ndarray:
     """Train k-means on a seeded sample of ``vectors``; return ``(k, d)`` float32 centroids.
 
     ``spherical=True`` runs spherical k-means on L2-normalised rows (cosine geometry).
+    ``cache`` (see :func:`cached`) shares the fit between callers of one scoring call.
     """
     key = ("fit", id(vectors), vectors.shape, k, spherical, seed, niter)
-    return _memo(key, lambda: _fit(vectors, k, spherical=spherical, seed=seed, niter=niter))
+    return cached(cache, key, lambda: _fit(vectors, k, spherical=spherical, seed=seed, niter=niter))
 
 
 def _fit(vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int) -> np.ndarray:
@@ -186,6 +174,7 @@ def assign(
     spherical: bool,
     min_size: int = 1,
     engine: Engine | None = None,
+    cache: dict[tuple, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid of every row and the distance to it, streamed in chunks.
 
@@ -198,9 +187,10 @@ def assign(
     typical example of all (distance 0).
 
     ``engine`` runs the chunks (default: in this process); every engine gives the same result.
+    ``cache`` (see :func:`cached`) shares the assignment between callers of one scoring call.
     """
     key = ("assign", id(vectors), id(centroids), spherical)
-    cluster, distance = _memo(key, lambda: _assign(vectors, centroids, spherical, engine))
+    cluster, distance = cached(cache, key, lambda: _assign(vectors, centroids, spherical, engine))
     cluster, distance = cluster.copy(), distance.copy()
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)

@@ -37,21 +37,23 @@ at epoch ends on the full set in eval mode (Toneva and Pleiss record each exampl
 minibatch is presented), and the proxy is a small model on fixed feature vectors
 (embeddings), not the final network on raw inputs.
 
-Every metric accepts the same options, so that inside :func:`lessdata.kmeans.
-shared_clustering` (which ``lessdata.score`` opens) one set of proxy runs per (vectors,
-labels, options, seed) serves all the dynamics metrics of a scoring call.
+Every metric is a plain function ``el2n(vectors, labels, **options) -> scores``, and every
+one accepts the same options, so that within one ``lessdata.score`` call (which shares a
+cache between its metrics, see :func:`lessdata.kmeans.cached`) one set of proxy runs per
+(vectors, labels, options, seed) serves all the dynamics metrics.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from lessdata._progress import log
 from lessdata.errors import LessdataError
-from lessdata.kmeans import _memo
+from lessdata.kmeans import cached
 from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
 from lessdata.train import MODELS
 
@@ -81,16 +83,17 @@ def _run_seed(seed: int, run: int) -> int:
 
 
 def _dynamics(
-    inputs: ScoreInputs,
+    vectors: np.ndarray,
+    labels: np.ndarray,
     proxy_model: str,
     proxy_epochs: int,
     proxy_runs: int,
     width: int,
     early_epoch: int | None,
+    seed: int,
+    cache: dict[tuple, Any] | None,
 ) -> dict[str, np.ndarray]:
-    """The run-averaged per-example statistics every dynamics metric reads (memoised)."""
-    vectors, labels = inputs.vectors, inputs.labels
-    assert vectors is not None and labels is not None
+    """The run-averaged per-example statistics every dynamics metric reads (cached)."""
     if proxy_model not in MODELS:
         raise LessdataError(
             f"--proxy-model must be one of {', '.join(MODELS)}, got {proxy_model!r}"
@@ -109,10 +112,12 @@ def _dynamics(
         raise LessdataError(f"{len(labels)} labels for {len(vectors)} vectors")
     key = (
         "dynamics", id(vectors), vectors.shape, id(labels), labels.shape,
-        proxy_model, epochs, runs, width, early, int(inputs.seed),
+        proxy_model, epochs, runs, width, early, int(seed),
     )  # fmt: skip
-    return _memo(
-        key, lambda: _train_runs(vectors, labels, proxy_model, epochs, runs, width, early, inputs)
+    return cached(
+        cache,
+        key,
+        lambda: _train_runs(vectors, labels, proxy_model, epochs, runs, width, early, seed),
     )
 
 
@@ -124,7 +129,7 @@ def _train_runs(
     runs: int,
     width: int,
     early: int,
-    inputs: ScoreInputs,
+    seed: int,
 ) -> dict[str, np.ndarray]:
     from lessdata.train.trainer import TrainConfig, train_with_dynamics  # imports torch
 
@@ -136,7 +141,7 @@ def _train_runs(
     totals: dict[str, np.ndarray] = {}
     for run in range(runs):
         log(f"proxy training: {model} (width {width}), run {run + 1}/{runs}, {epochs} epochs")
-        config = TrainConfig(width=width, seed=_run_seed(inputs.seed, run))
+        config = TrainConfig(width=width, seed=_run_seed(seed, run))
         rec = train_with_dynamics(
             model, x, y.reshape(-1), config=config, epochs=epochs, early_epochs=(early,)
         )
@@ -175,13 +180,14 @@ def _proxy_doc(fn: MetricFn) -> MetricFn:  # appends the shared options to the d
 
 def _from_runs(
     extract: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]], doc: str
-) -> MetricFn:
-    """Build a metric that reads its columns from the shared proxy runs.
+) -> tuple[Callable[..., np.ndarray], MetricFn]:
+    """A metric that reads its columns from the shared proxy runs: the plain function on
+    arrays (returning its score) and the registry's function (returning every column).
 
     Every dynamics metric takes the same options, so that one set of runs serves them all.
     """
 
-    def metric(
+    def registered(
         inputs: ScoreInputs,
         *,
         proxy_model: str = PROXY_MODEL,
@@ -190,14 +196,42 @@ def _from_runs(
         width: int = PROXY_WIDTH,
         early_epoch: int | None = None,
     ) -> dict[str, np.ndarray]:
-        d = _dynamics(inputs, proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+        assert inputs.vectors is not None and inputs.labels is not None
+        d = _dynamics(
+            inputs.vectors, inputs.labels, proxy_model, proxy_epochs, proxy_runs, width,
+            early_epoch, inputs.seed, inputs.cache,
+        )  # fmt: skip
         return extract(d)
 
-    metric.__doc__ = doc
-    return _proxy_doc(metric)
+    def plain(
+        vectors: np.ndarray,
+        labels: np.ndarray,
+        *,
+        proxy_model: str = PROXY_MODEL,
+        proxy_epochs: int = PROXY_EPOCHS,
+        proxy_runs: int = PROXY_RUNS,
+        width: int = PROXY_WIDTH,
+        early_epoch: int | None = None,
+        seed: int = 0,
+    ) -> np.ndarray:
+        d = _dynamics(
+            vectors, labels, proxy_model, proxy_epochs, proxy_runs, width, early_epoch, seed,
+            None,
+        )  # fmt: skip
+        return next(iter(extract(d).values()))
+
+    registered.__doc__ = doc
+    plain.__doc__ = doc.replace("Returns ``{", "The registry's columns: ``{") + (
+        "\n    Args:\n"
+        "        vectors: (N, d) feature vectors the proxy model is trained on.\n"
+        "        labels: (N,) class labels (at least two classes).\n"
+        "        seed: seeds the proxy initialisations and batches.\n"
+        "    Returns the (N,) score (higher = harder).\n"
+    )
+    return _proxy_doc(plain), _proxy_doc(registered)
 
 
-el2n = _from_runs(
+el2n, _el2n_columns = _from_runs(
     lambda d: {"el2n": d["el2n"].copy()},
     """EL2N: norm of the error vector softmax(f(x)) - onehot(y) early in training.
 
@@ -206,7 +240,7 @@ el2n = _from_runs(
     """,
 )
 
-grand = _from_runs(
+grand, _grand_columns = _from_runs(
     lambda d: {"grand": d["grand"].copy()},
     """GraNd: L2 norm of the per-example cross-entropy gradient w.r.t. all parameters.
 
@@ -220,7 +254,7 @@ grand = _from_runs(
     """,
 )
 
-forgetting = _from_runs(
+forgetting, _forgetting_columns = _from_runs(
     lambda d: {"forgetting": d["forgetting"].copy()},
     """Forgetting events: times an example goes from correct to wrong between epoch ends.
 
@@ -230,7 +264,7 @@ forgetting = _from_runs(
     """,
 )
 
-aum = _from_runs(
+aum, _aum_columns = _from_runs(
     lambda d: {"aum": -d["aum"], "aum_margin": d["aum"].copy()},
     """Minus the area under the margin (Pleiss et al. 2020).
 
@@ -240,7 +274,7 @@ aum = _from_runs(
     """,
 )
 
-cartography_confidence = _from_runs(
+cartography_confidence, _cartography_confidence_columns = _from_runs(
     lambda d: {"cartography-confidence": 1.0 - d["confidence"]},
     """One minus the cartography confidence (Swayamdipta et al. 2020).
 
@@ -249,7 +283,7 @@ cartography_confidence = _from_runs(
     """,
 )
 
-cartography_variability = _from_runs(
+cartography_variability, _cartography_variability_columns = _from_runs(
     lambda d: {"cartography-variability": d["variability"].copy()},
     """Cartography variability (Swayamdipta et al. 2020): the standard deviation over epochs
     of the assigned label's probability (averaged over runs). High = ambiguous: the model
@@ -257,14 +291,14 @@ cartography_variability = _from_runs(
     """,
 )
 
-margin = _from_runs(
+margin, _margin_columns = _from_runs(
     lambda d: {"margin": -d["final_margin"]},
     """Minus the final logit margin: assigned-class logit minus the largest other logit after
     the last epoch (averaged over runs). Returns ``{"margin": -margin}``.
     """,
 )
 
-entropy = _from_runs(
+entropy, _entropy_columns = _from_runs(
     lambda d: {"entropy": d["final_entropy"].copy()},
     """Predictive entropy (nats) of the proxy after the last epoch (averaged over runs);
     high = uncertain. Returns ``{"entropy": entropy}``.
@@ -272,23 +306,25 @@ entropy = _from_runs(
 )
 
 _DYNAMICS = (
-    ("el2n", el2n, "error-vector norm early in proxy training (EL2N, Paul et al. 2021)",
+    ("el2n", _el2n_columns, "error-vector norm early in proxy training (EL2N, Paul et al. 2021)",
      "large early error: informative, hard or mislabelled"),
-    ("grand", grand, "per-example gradient norm early in proxy training (GraNd, Paul et al. 2021)",
+    ("grand", _grand_columns,
+     "per-example gradient norm early in proxy training (GraNd, Paul et al. 2021)",
      "large early gradient: informative, hard or mislabelled"),
-    ("forgetting", forgetting, "forgetting events during proxy training (Toneva et al. 2019)",
+    ("forgetting", _forgetting_columns,
+     "forgetting events during proxy training (Toneva et al. 2019)",
      "often forgotten or never learned: hard, ambiguous or mislabelled"),
-    ("aum", aum, "minus the area under the margin (AUM, Pleiss et al. 2020); score = -AUM",
+    ("aum", _aum_columns, "minus the area under the margin (AUM, Pleiss et al. 2020); score = -AUM",
      "low or negative AUM: the model rarely favours the label: likely mislabelled"),
-    ("cartography-confidence", cartography_confidence,
+    ("cartography-confidence", _cartography_confidence_columns,
      "1 - mean probability of the label over proxy epochs (Swayamdipta et al. 2020)",
      "low confidence: hard to learn or mislabelled"),
-    ("cartography-variability", cartography_variability,
+    ("cartography-variability", _cartography_variability_columns,
      "std of the label's probability over proxy epochs (Swayamdipta et al. 2020)",
      "variable confidence: ambiguous"),
-    ("margin", margin, "minus the final logit margin of the proxy model; score = -margin",
+    ("margin", _margin_columns, "minus the final logit margin of the proxy model; score = -margin",
      "small or negative margin: near the boundary or misclassified"),
-    ("entropy", entropy, "predictive entropy of the final proxy model",
+    ("entropy", _entropy_columns, "predictive entropy of the final proxy model",
      "uncertain prediction: hard or ambiguous"),
 )  # fmt: skip
 

@@ -7,15 +7,19 @@ import numpy as np
 from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 
-def random_scores(inputs: ScoreInputs) -> dict[str, np.ndarray]:
-    """One uniform [0, 1) draw per example from ``inputs.seed``."""
-    return {"random": np.random.default_rng(inputs.seed).random(inputs.n)}
+def random_scores(n: int, *, seed: int = 0) -> np.ndarray:
+    """One uniform [0, 1) draw for each of ``n`` examples, from ``seed``."""
+    return np.random.default_rng(seed).random(n)
+
+
+def _columns(inputs: ScoreInputs) -> dict[str, np.ndarray]:
+    return {"random": random_scores(inputs.n, seed=inputs.seed)}
 
 
 register(
     Metric(
         name="random",
-        fn=random_scores,
+        fn=_columns,
         summary="a seeded uniform score: pruning by it is random pruning",
         high_means="nothing: it is the baseline",
         needs_vectors=False,

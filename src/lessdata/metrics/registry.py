@@ -1,6 +1,9 @@
 """The metric registry: each metric's name, function, direction and needs.
 
-A metric is a function ``(inputs, **options) -> dict[str, np.ndarray]`` whose result holds
+Every metric is first a plain function on arrays (``lessdata.metrics.prototype_metrics(X, k=10)``);
+its registry entry adapts it to :class:`ScoreInputs`, which is how ``lessdata.score`` and the
+CLI call it. The entry's function is ``(inputs, **options) -> dict[str, np.ndarray]``; its
+result holds
 at least the column named after the metric (one float per example, **higher = harder /
 more informative / more unique**) and optionally extra per-example columns (for example
 ``prototypes_cluster``). Adding a metric touches its module and one :func:`register` call.
@@ -31,6 +34,9 @@ class ScoreInputs:
     records: dict[str, np.ndarray] = field(default_factory=dict)
     #: where row-parallel work runs (a :class:`lessdata.engines.Engine`); None: in process
     engine: Any = None
+    #: work shared by the metrics of one scoring call (k-means fits, proxy runs); see
+    #: :func:`lessdata.kmeans.cached`. A fresh dict per call: nothing outlives it.
+    cache: dict[tuple, Any] = field(default_factory=dict)
 
 
 MetricFn = Callable[..., dict[str, np.ndarray]]

@@ -24,9 +24,9 @@ from lessdata.data.paths import check_not_input_path
 from lessdata.data.writers import check_not_input, subset_path, write_subset
 from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
-from lessdata.kmeans import assign, check_k, fit_centroids, shared_clustering
+from lessdata.kmeans import assign, check_k, fit_centroids
 from lessdata.metrics import ScoreInputs, get_metric
-from lessdata.metrics.semdedup import check_eps
+from lessdata.duplicates.semdedup import check_eps
 from lessdata.select import (
     AUTO_THRESHOLD,
     POLICIES,
@@ -191,10 +191,9 @@ def _score_columns(
         n=len(ds), vectors=ds.vectors, labels=ds.labels, texts=ds.texts, seed=seed, engine=engine
     )
     columns: dict[str, np.ndarray] = {}
-    with shared_clustering():  # prototypes and semdedup share one k-means
-        for metric in chosen:
-            log(f"scoring {len(ds)} examples with {metric.name}")
-            columns.update(metric(inputs, **options))
+    for metric in chosen:  # one ScoreInputs: prototypes and semdedup share one k-means
+        log(f"scoring {len(ds)} examples with {metric.name}")
+        columns.update(metric(inputs, **options))
     return columns
 
 

@@ -308,7 +308,7 @@ def _check_options(
     if "near" in kinds:
         _check_near(near)
     if "semantic" in kinds:
-        from lessdata.metrics.semdedup import check_eps
+        from lessdata.duplicates.semdedup import check_eps
 
         check_eps(eps)
         if survivor not in ("hard", "easy", "random"):
@@ -500,7 +500,7 @@ def quality_shard(path: str, kind: str | None, rules: Any, hashes: bool) -> Shar
         passed = np.delete(passed, bad)
     digests = None
     if hashes:
-        from lessdata.duplicates.minhash import exact_hashes
+        from lessdata.duplicates.exact_match import exact_hashes
 
         digests = np.zeros(n, dtype="V16")
         digests[passed] = exact_hashes(texts.take(pa.array(passed)))
@@ -612,7 +612,7 @@ class _Run:
         return columns
 
     def _exact(self, outcome: _Outcome, digests: np.ndarray, keep: str) -> dict[str, np.ndarray]:
-        from lessdata.duplicates.minhash import exact_duplicates_from_hashes
+        from lessdata.duplicates.exact_match import exact_duplicates_from_hashes
 
         rows = outcome.survivors()
         lengths = self.corpus.lengths[rows] if keep == "longest" else None
@@ -668,7 +668,7 @@ class _Run:
         self, outcome: _Outcome, keep: str, near: NearOptions, seed: int
     ) -> dict[str, np.ndarray]:
         """The near stage: signatures by shard, LSH bands by shard, components here."""
-        from lessdata.duplicates.minhash import near_duplicates_from_signatures
+        from lessdata.duplicates.lsh import near_duplicates_from_signatures
 
         rows = outcome.survivors()
         signatures = self.signatures(rows, near, seed)

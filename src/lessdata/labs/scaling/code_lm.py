@@ -223,7 +223,8 @@ def _scores(corpus: CodeCorpus, metric: str, seed: int, spec: CodeLMSpec, folder
         return np.load(path)
     texts = corpus.texts("pool")
     if metric == "exact+near":
-        from lessdata.duplicates.minhash import exact_duplicates, near_duplicates
+        from lessdata.duplicates.exact_match import exact_duplicates
+        from lessdata.duplicates.lsh import near_duplicates
 
         exact = exact_duplicates(texts)
         unique = np.flatnonzero(exact < 0)

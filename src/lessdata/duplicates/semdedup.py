@@ -1,4 +1,4 @@
-"""SemDeDup: semantic deduplication inside k-means clusters (Abbas et al. 2023, arXiv 2303.09540).
+"""Semantic duplicates: SemDeDup inside k-means clusters (Abbas et al. 2023, arXiv 2303.09540).
 
 Cluster the embeddings (spherical k-means), then walk each cluster in a survivor order and
 keep an example unless its cosine similarity to an example *kept before it* exceeds
@@ -20,13 +20,16 @@ shards of about ``SHARD_ROWS`` rows, each one engine task (:mod:`lessdata.engine
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from lessdata.checks import check_choice
 from lessdata.engines import LocalEngine
+from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids, rows_as_float32
-from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 SURVIVORS = ("hard", "easy", "random")
 BLOCK = 1024
@@ -49,42 +52,64 @@ def check_eps(eps: float) -> float:
     return float(eps)
 
 
-def semdedup(
-    inputs: ScoreInputs,
+@dataclass
+class SemanticDuplicates:
+    """What :func:`semantic_duplicates` found, one value per row.
+
+    Attributes:
+        distance: cosine distance to the most similar kept example before it in its cluster
+            (2.0 when there is none); higher = more unique, duplicates lie below ``eps``.
+        cluster: the k-means cluster id.
+        duplicate_of: the row of the kept example a duplicate matches best; -1 when kept.
+    """
+
+    distance: np.ndarray
+    cluster: np.ndarray
+    duplicate_of: np.ndarray
+
+
+def semantic_duplicates(
+    vectors: np.ndarray,
     *,
     k: int | None = None,
     eps: float = 0.05,
     survivor: str = "hard",
     niter: int = 20,
-) -> dict[str, np.ndarray]:
-    """Mark semantic duplicates; score = cosine distance to the nearest earlier kept example.
+    seed: int = 0,
+    engine: Engine | None = None,
+    cache: dict[tuple, Any] | None = None,
+) -> SemanticDuplicates:
+    """SemDeDup on ``vectors``: mark each row that duplicates a kept row of its cluster.
 
     Args:
-        inputs: ``vectors`` (N, d) are read; ``seed`` seeds k-means and the random order.
+        vectors: (N, d) embeddings (a memory map is streamed, never copied whole).
         k: number of clusters (default round(sqrt(N))).
-        eps: an example is a duplicate when its cosine similarity to a kept example earlier
-            in its cluster exceeds ``1 - eps``.
+        eps: a row is a duplicate when its cosine similarity to a kept row earlier in its
+            cluster exceeds ``1 - eps``.
         survivor: which member of a duplicate group is kept: ``hard``, ``easy`` or ``random``.
         niter: k-means iterations.
+        seed: seeds k-means and the random survivor order.
+        engine: runs the clusters as shards (default: this process); same result anywhere.
+        cache: shares the k-means fit with other callers (see :func:`lessdata.kmeans.cached`).
 
-    Returns:
-        ``semdedup``: cosine distance to the most similar kept example before it in its
-        cluster (2.0 when there is none); higher = more unique, duplicates score below eps.
-        ``semdedup_cluster``: the cluster id. ``semdedup_duplicate_of``: the row index of
-        the kept example a duplicate matches best, -1 for kept examples.
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(100, 8)).astype("float32")
+        >>> found = semantic_duplicates(np.concatenate([x, x]), k=4)
+        >>> int((found.duplicate_of >= 0).sum())
+        100
     """
-    vectors = inputs.vectors
-    assert vectors is not None
     eps = check_eps(eps)
-    if survivor not in SURVIVORS:
-        raise LessdataError(f"--survivor must be one of {SURVIVORS}, got {survivor!r}")
+    check_choice(survivor, "survivor", SURVIVORS)
     n = len(vectors)
     k = check_k(k, n)
-    centroids = fit_centroids(vectors, k, spherical=True, seed=inputs.seed, niter=niter)
-    engine = inputs.engine or LocalEngine()
-    cluster, centroid_distance = assign(vectors, centroids, spherical=True, engine=engine)
+    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
+    engine = engine or LocalEngine()
+    cluster, centroid_distance = assign(
+        vectors, centroids, spherical=True, engine=engine, cache=cache
+    )
 
-    rng = np.random.default_rng(inputs.seed)
+    rng = np.random.default_rng(seed)
     tiebreak = rng.random(n)
     if survivor == "hard":
         priority = -centroid_distance
@@ -114,7 +139,7 @@ def semdedup(
         duplicate_of[rows[dup]] = rows[nearest[dup]]
     if checkpoint is not None:
         checkpoint.clear()
-    return {"semdedup": score, "semdedup_cluster": cluster, "semdedup_duplicate_of": duplicate_of}
+    return SemanticDuplicates(distance=score, cluster=cluster, duplicate_of=duplicate_of)
 
 
 def _cluster_shards(
@@ -212,13 +237,3 @@ def dedup_cluster(
         kept_pos[n_kept : n_kept + n_new] = b0 + np.flatnonzero(keep_b)
         n_kept += n_new
     return best.astype(np.float64), nearest, kept
-
-
-register(
-    Metric(
-        name="semdedup",
-        fn=semdedup,
-        summary="SemDeDup: cosine distance to the nearest kept example in its k-means cluster",
-        high_means="far from every kept neighbour: unique; duplicates score below eps",
-    )
-)

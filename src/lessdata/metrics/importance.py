@@ -99,6 +99,33 @@ def dsir_weights(
 
 
 def dsir(
+    texts: Texts,
+    *,
+    target: Any = None,
+    buckets: int = BUCKETS,
+    ngram: int = NGRAM,
+    normalize: str = "length",
+) -> np.ndarray:
+    """Each text's log importance weight toward a target sample (the ``dsir`` metric).
+
+    Args:
+        texts: the corpus to score: strings, or an Arrow string array.
+        target: the target sample: a list of strings, or a path that
+            ``lessdata.data.corpus.read_texts`` reads (JSONL, Parquet, text files, ...).
+        buckets, ngram, normalize: as in :func:`dsir_weights`.
+
+    Returns the (N,) log importance weights; select with the ``importance`` policy.
+    """
+    if target is None:
+        raise LessdataError(
+            "dsir needs a target sample: pass `target` (a corpus path or a list of texts)"
+        )
+    return dsir_weights(
+        texts, _target_texts(target), buckets=buckets, ngram=ngram, normalize=normalize
+    )
+
+
+def _columns(
     inputs: ScoreInputs,
     *,
     target: Any = None,
@@ -106,22 +133,10 @@ def dsir(
     ngram: int = NGRAM,
     normalize: str = "length",
 ) -> dict[str, np.ndarray]:
-    """The ``dsir`` metric: each text's log importance weight toward a target sample.
-
-    Args:
-        inputs: ``texts`` are read.
-        target: the target sample: a list of strings, or a path that
-            ``lessdata.data.corpus.read_texts`` reads (JSONL, Parquet, text files, ...).
-        buckets, ngram, normalize: as in :func:`dsir_weights`.
-
-    Returns ``{"dsir": log importance weights}``; select with ``--policy importance``.
-    """
-    if target is None:
-        raise LessdataError("dsir needs a target sample: --metric-option target=PATH")
     if inputs.texts is None:
-        raise LessdataError("dsir scores texts: give a dataset with a text column (--text-column)")
-    return {"dsir": dsir_weights(inputs.texts, _target_texts(target), buckets=buckets,
-                                 ngram=ngram, normalize=normalize)}  # fmt: skip
+        raise LessdataError("dsir scores texts: give a dataset with a text column (`text_column`)")
+    found = dsir(inputs.texts, target=target, buckets=buckets, ngram=ngram, normalize=normalize)
+    return {"dsir": found}
 
 
 def check_dsir_options(buckets: Any, ngram: Any, normalize: Any) -> tuple[int, int, str]:
@@ -215,7 +230,7 @@ def _per_typical_length(weights: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 register(
     Metric(
         name="dsir",
-        fn=dsir,
+        fn=_columns,
         summary="DSIR importance weight toward a target sample (Xie et al. 2023)",
         high_means=(
             "more like the target sample (log importance weight); "

@@ -8,8 +8,11 @@ call an example hard when it lies far from its nearest centroid. It needs no lab
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import (
     CHUNK_ROWS,
@@ -32,49 +35,79 @@ def check_distance(distance: str) -> bool:
 
 
 def prototypes(
-    inputs: ScoreInputs,
+    vectors: np.ndarray,
     *,
     k: int | None = None,
     distance: str = "cosine",
     niter: int = 20,
-) -> dict[str, np.ndarray]:
+    seed: int = 0,
+    engine: Engine | None = None,
+) -> np.ndarray:
     """Distance of each example to its nearest k-means centroid (higher = harder).
 
     Args:
-        inputs: ``vectors`` (N, d) are read.
+        vectors: (N, d) embeddings (a memory map is streamed).
         k: number of clusters; default round(sqrt(N)) (see ``kmeans.default_k``).
         distance: ``cosine`` (spherical k-means on normalised vectors, score 1 - cos) or
             ``euclidean`` (plain k-means, score = L2 distance).
         niter: k-means iterations.
+        seed: seeds k-means.
+        engine: where the assignment runs (default: this process).
 
     Clusters with fewer than max(2, 10% of N/k) members are not prototypes: their members
     are scored against the nearest larger cluster (see ``kmeans.assign``), so an isolated
     outlier that k-means gave a centroid of its own still scores as hard.
 
-    Returns ``{"prototypes": distance, "prototypes_cluster": cluster id}``.
+    Returns:
+        (N,) float64 distances.
+
+    Example:
+        >>> import numpy as np, lessdata
+        >>> x = np.random.default_rng(0).normal(size=(200, 8)).astype("float32")
+        >>> lessdata.metrics.prototype_metrics(x, k=5).shape
+        (200,)
     """
-    vectors = inputs.vectors
-    assert vectors is not None
+    return _nearest_prototype(vectors, k, distance, niter, seed, engine, None)[1]
+
+
+def _nearest_prototype(
+    vectors: np.ndarray, k: int | None, distance: str, niter: int, seed: int,
+    engine: Engine | None, cache: dict[tuple, Any] | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     spherical = check_distance(distance)
     k = check_k(k, len(vectors))
-    centroids = fit_centroids(vectors, k, spherical=spherical, seed=inputs.seed, niter=niter)
+    centroids = fit_centroids(vectors, k, spherical=spherical, seed=seed, niter=niter, cache=cache)
     min_size = min_prototype_size(len(vectors), k)
-    cluster, dist = assign(
-        vectors, centroids, spherical=spherical, min_size=min_size, engine=inputs.engine
+    return assign(
+        vectors, centroids, spherical=spherical, min_size=min_size, engine=engine, cache=cache
+    )
+
+
+def _prototypes_columns(
+    inputs: ScoreInputs, *, k: int | None = None, distance: str = "cosine", niter: int = 20
+) -> dict[str, np.ndarray]:
+    """The registry's view: the score and ``prototypes_cluster``."""
+    assert inputs.vectors is not None
+    cluster, dist = _nearest_prototype(
+        inputs.vectors, k, distance, niter, inputs.seed, inputs.engine, inputs.cache
     )
     return {"prototypes": dist, "prototypes_cluster": cluster}
 
 
 def supervised_prototypes(
-    inputs: ScoreInputs, *, distance: str = "cosine"
-) -> dict[str, np.ndarray]:
+    vectors: np.ndarray, labels: np.ndarray, *, distance: str = "cosine"
+) -> np.ndarray:
     """Distance of each example to the centroid of its own class (higher = harder).
 
+    Args:
+        vectors: (N, d) embeddings.
+        labels: (N,) class indices 0..C-1 (as :func:`lessdata.data.dataset.load` gives).
+        distance: ``cosine`` (normalised vectors, 1 - cos) or ``euclidean``.
+
     The class centroid is the mean of the class's (normalised, for cosine) vectors.
-    Returns ``{"supervised-prototypes": distance}``.
+    Returns the (N,) float64 distances.
     """
-    vectors, labels = inputs.vectors, inputs.labels
-    assert vectors is not None and labels is not None
+    labels = np.asarray(labels)
     spherical = check_distance(distance)
     n, d = vectors.shape
     n_classes = int(labels.max()) + 1
@@ -97,13 +130,22 @@ def supervised_prototypes(
             dist[start : start + len(block)] = 1.0 - np.einsum("ij,ij->i", block, own)
         else:
             dist[start : start + len(block)] = np.linalg.norm(block - own, axis=1)
-    return {"supervised-prototypes": dist}
+    return dist
+
+
+def _supervised_columns(inputs: ScoreInputs, *, distance: str = "cosine") -> dict[str, np.ndarray]:
+    assert inputs.vectors is not None and inputs.labels is not None
+    return {
+        "supervised-prototypes": supervised_prototypes(
+            inputs.vectors, inputs.labels, distance=distance
+        )
+    }
 
 
 register(
     Metric(
         name="prototypes",
-        fn=prototypes,
+        fn=_prototypes_columns,
         summary="distance to the nearest k-means centroid (Sorscher et al. 2022)",
         high_means="far from every prototype: atypical, hard",
     )
@@ -111,7 +153,7 @@ register(
 register(
     Metric(
         name="supervised-prototypes",
-        fn=supervised_prototypes,
+        fn=_supervised_columns,
         summary="distance to the centroid of the example's own class",
         high_means="far from its class mean: atypical for its label, hard",
         needs_labels=True,

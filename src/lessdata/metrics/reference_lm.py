@@ -102,19 +102,19 @@ def _has_text(docs: Any) -> bool:
 
 
 def perplexity(
-    inputs: ScoreInputs,
+    texts: Any,
     *,
     reference: Any = None,
     reference_fraction: float = 0.1,
     lm_tokens: int = 300_000,
     lm_layers: int = 2,
     lm_width: int = 64,
-) -> dict[str, np.ndarray]:
+    seed: int = 0,
+) -> np.ndarray:
     """Mean loss (nats per byte) of each document under a tiny LM trained on a reference.
 
     Args:
-        inputs: ``texts`` (an Arrow string array) are read; ``seed`` seeds the reference
-            sample, the LM's initialisation and its training windows.
+        texts: the documents to score: an Arrow string array or a list of strings.
         reference: the reference documents: a list of strings or a corpus path (read with
             ``lessdata.data.corpus.read_texts``). Default: a random sample of the scored texts.
         reference_fraction: the share of the scored documents sampled as the reference when
@@ -122,18 +122,13 @@ def perplexity(
         lm_tokens: the LM's training budget in tokens (fixed, whatever the reference's size).
         lm_layers: the LM's transformer blocks.
         lm_width: the LM's embedding width (a multiple of 16; one head per 16).
+        seed: seeds the reference sample, the LM's initialisation and its training windows.
 
-    Returns ``{"perplexity": nats per byte}`` (float64, each document's UTF-8 bytes plus its
+    Returns the (N,) float64 nats per byte (each document's UTF-8 bytes plus its
     end-of-document token): higher = less like the reference.
     """
-    texts = inputs.texts
-    if texts is None:
-        raise LessdataError(
-            "metric 'perplexity' needs text: give a Parquet/JSONL/CSV file with a text column "
-            "(or name it with --text-column)"
-        )
     check_options(reference_fraction, lm_tokens, lm_layers, lm_width)
-    docs, origin = reference_texts(texts, reference, reference_fraction, inputs.seed)
+    docs, origin = reference_texts(texts, reference, reference_fraction, seed)
     if not _has_text(docs):
         raise LessdataError(
             f"the reference ({origin}) holds no text: give a non-empty reference= "
@@ -149,20 +144,41 @@ def perplexity(
         context=LM_CONTEXT,
         batch_size=LM_BATCH,
         tokens=lm_tokens,
-        seed=inputs.seed,
+        seed=seed,
     )
     log(
         f"perplexity: training a byte-level LM ({lm_layers} layers, width {lm_width}) for "
         f"{lm_tokens:,} tokens on {origin}"
     )
     trained = train_tiny_lm(docs, config)
-    return {"perplexity": document_losses(trained.model, texts)}
+    return document_losses(trained.model, texts)
+
+
+def _columns(
+    inputs: ScoreInputs,
+    *,
+    reference: Any = None,
+    reference_fraction: float = 0.1,
+    lm_tokens: int = 300_000,
+    lm_layers: int = 2,
+    lm_width: int = 64,
+) -> dict[str, np.ndarray]:
+    if inputs.texts is None:
+        raise LessdataError(
+            "metric 'perplexity' needs text: give a Parquet/JSONL/CSV file with a text column "
+            "(or name it with `text_column`)"
+        )
+    found = perplexity(
+        inputs.texts, reference=reference, reference_fraction=reference_fraction,
+        lm_tokens=lm_tokens, lm_layers=lm_layers, lm_width=lm_width, seed=inputs.seed,
+    )  # fmt: skip
+    return {"perplexity": found}
 
 
 register(
     Metric(
         name="perplexity",
-        fn=perplexity,
+        fn=_columns,
         summary="loss per byte under a tiny byte-level LM trained on a reference sample",
         high_means="less like the reference sample (surprising to the reference model)",
         needs_vectors=False,
