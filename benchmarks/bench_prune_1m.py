@@ -3,7 +3,7 @@
 One run prints, for the same data and the same machine:
 
 1. lessdata's wall time per stage and the peak memory (VmHWM) of a fresh process that
-   loads the ``.npy`` memory-mapped and calls ``lessdata.pipeline.api.score(path, ["prototypes",
+   loads the ``.npy`` memory-mapped and calls ``lessdata.score(path, ["prototypes",
    "semdedup"], seed=0)``;
 2. the floating-point floor of the same work, timed in this run as plain NumPy float32
    matrix products of the same shapes (k-means training, assignment, within-cluster
@@ -132,13 +132,14 @@ class MemorySampler(threading.Thread):
 
 
 def child(path: Path, planted_path: Path, k: int | None, seed: int, result: Path) -> None:
-    """Run lessdata.pipeline.api.score on ``path`` with per-stage timers; write figures to ``result``."""
+    """Run lessdata.score on ``path`` with per-stage timers; write figures to ``result``."""
     t_import = time.perf_counter()
     import faiss
 
+    import lessdata.duplicates.semdedup as sem_mod
     import lessdata.metrics.prototype_metrics as proto_mod
-    import lessdata.metrics.semdedup_metric as sem_mod
-    import lessdata.pipeline.api as api
+    import lessdata.pipeline.inputs as inputs_mod
+    import lessdata.pipeline.scoring as api
 
     import_s = time.perf_counter() - t_import
     rss_after_import = proc_status()["VmRSS"]
@@ -159,24 +160,25 @@ def child(path: Path, planted_path: Path, k: int | None, seed: int, result: Path
         return wrapper
 
     # time the stages by wrapping the functions the library calls (library code untouched)
-    api.load = timed("load + validate", api.load)
+    inputs_mod.load = timed("load + validate", inputs_mod.load)
     proto_mod.fit_centroids = timed("prototypes: k-means fit", proto_mod.fit_centroids)
     proto_mod.assign = timed("prototypes: assign", proto_mod.assign)
     sem_mod.fit_centroids = timed("semdedup: k-means fit", sem_mod.fit_centroids)
     sem_mod.assign = timed("semdedup: assign", sem_mod.assign)
     sem_mod.dedup_cluster = timed("semdedup: within-cluster dedup", sem_mod.dedup_cluster)
     api.build_manifest = timed("build manifest", api.build_manifest)
-    orig_prototypes, orig_semdedup = proto_mod.prototypes, sem_mod.semdedup
+    orig_prototypes, orig_semdedup = proto_mod.prototypes, sem_mod.semantic_duplicates
 
     sampler = MemorySampler()
     sampler.start()
     t0 = time.perf_counter()
-    table = api.score(str(path), ["prototypes", "semdedup"], k=k, seed=seed)
+    table = api.score(str(path), ["prototypes", "semdedup"], metric_options={"k": k}, seed=seed)
     wall = time.perf_counter() - t0
     sampler.stop.set()
     sampler.join()
     end = proc_status()
-    assert orig_prototypes is proto_mod.prototypes and orig_semdedup is sem_mod.semdedup
+    assert orig_prototypes is proto_mod.prototypes
+    assert orig_semdedup is sem_mod.semantic_duplicates
 
     n = table.num_rows
     cluster = table.column("semdedup_cluster").to_numpy()
@@ -513,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.k is not None:
         child_cmd += ["--k", str(args.k)]
     load_before = os.getloadavg()
-    print("running lessdata.pipeline.api.score in a fresh process ...", flush=True)
+    print("running lessdata.score in a fresh process ...", flush=True)
     t = time.perf_counter()
     subprocess.run(child_cmd, check=True, env={**os.environ, "LESSDATA_QUIET": "1"})
     child_wall = time.perf_counter() - t

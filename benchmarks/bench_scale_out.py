@@ -9,7 +9,7 @@ One run, on one machine, prints a table and writes ``<workdir>/bench_scale_out.j
    Python's standard library, the venv's site-packages and then the base interpreter's,
    split as ``read_corpus(folder, split="function")`` splits them; written once to a
    Parquet corpus)
-   curated with ``lessdata.pipeline.curate(corpus, quality="code", dedup=["exact", "near"], ...)``.
+   curated with ``lessdata.curate(corpus, quality="code", dedup=["exact", "near"], ...)``.
 
 Each (workload, engine) runs in a fresh process, for ``E = local`` and for ``E = ray`` with
 ``--workers`` workers (a local Ray cluster that ``engine="ray"`` starts itself). For each run
@@ -54,11 +54,11 @@ SAMPLE_S = 0.5  # PSS sampling interval
 #: driver functions timed in the measured process (module, attribute, key); absent ones skip
 TIMED = (
     ("lessdata.kmeans", "_fit", "kmeans_fit_s"),
-    ("lessdata.pipeline.api", "load", "load_and_validate_s"),
-    ("lessdata.pipeline.api", "build_manifest", "score_manifest_s"),
-    ("lessdata.pipeline.curate", "_read", "read_corpus_s"),
-    ("lessdata.pipeline.curate", "build_manifest", "curate_manifest_s"),
-    ("lessdata.pipeline.curate", "_write", "write_outputs_s"),
+    ("lessdata.pipeline.inputs", "load", "load_and_validate_s"),
+    ("lessdata.pipeline.scoring", "build_manifest", "score_manifest_s"),
+    ("lessdata.pipeline.curation", "_read", "read_corpus_s"),
+    ("lessdata.pipeline.curation", "build_manifest", "curate_manifest_s"),
+    ("lessdata.pipeline.curation", "_write", "write_outputs_s"),
 )
 GB = 1e9
 
@@ -251,16 +251,23 @@ def time_attribute(owner: Any, name: str, timings: dict[str, float], key: str) -
 
 
 def engine_kwargs(
-    fn: Callable[..., Any], engine: str, workers: int, omit: bool = False
+    fn: Callable[..., Any], engine: str, workers: int, work_dir: Path, omit: bool = False
 ) -> dict[str, Any]:
-    """The engine keywords for ``fn``; ``omit`` passes none (plumbing tests before they exist)."""
+    """The engine keywords for ``fn``; ``omit`` passes none (plumbing tests before they exist).
+
+    Ray: an engine of ``workers`` CPUs that checkpoints under ``work_dir``, as the CLI makes.
+    """
     import inspect
+
+    from lessdata.engines import get_engine
 
     if omit:
         return {}
     if "engine" not in inspect.signature(fn).parameters:
         raise SystemExit(f"lessdata.{fn.__name__} has no engine= keyword yet; use --_omit-engine")
-    return {"engine": "local"} if engine == "local" else {"engine": "ray", "workers": workers}
+    if engine == "local":
+        return {"engine": "local"}
+    return {"engine": get_engine("ray", workers=workers, work_dir=work_dir)}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -281,7 +288,7 @@ def child(args: argparse.Namespace) -> None:
     if args._engine == "ray":
         from lessdata.engines.ray_engine import RayEngine
 
-        time_attribute(RayEngine, "__init__", timings, "ray_start_s")
+        time_attribute(RayEngine, "_connect", timings, "ray_start_s")
         time_attribute(RayEngine, "close", timings, "ray_stop_s")
 
     workload, engine = args._child, args._engine
@@ -289,12 +296,16 @@ def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_scale_out_") as tmp:
         if workload == "embeddings":
             path, _ = data_paths(args.workdir, args.n_embeddings, DIM)
-            kw = engine_kwargs(lessdata.score, engine, args.workers, args._omit_engine)
+            kw = engine_kwargs(
+                lessdata.score, engine, args.workers, Path(tmp) / "work", args._omit_engine
+            )
             t, c = time.perf_counter(), time.process_time()
             table = lessdata.score(
                 str(path), ["prototypes", "semdedup"], seed=0, cache_dir=tmp, **kw
             )
             wall, cpu = time.perf_counter() - t, time.process_time() - c
+            if not isinstance(kw.get("engine", "local"), str):
+                kw["engine"].close()  # the caller's engine: stop the cluster it started
             removed = (
                 table.column("semdedup_duplicate_of").is_valid().to_numpy(zero_copy_only=False)
             )
@@ -303,13 +314,17 @@ def child(args: argparse.Namespace) -> None:
             extra = {"removed_by_semdedup": int(removed.sum())}
         else:
             corpus = corpus_path(args.workdir, args.n_docs)
-            kw = engine_kwargs(lessdata.pipeline.curate, engine, args.workers, args._omit_engine)
+            kw = engine_kwargs(
+                lessdata.curate, engine, args.workers, Path(tmp) / "work", args._omit_engine
+            )
             t, c = time.perf_counter(), time.process_time()
-            result = lessdata.pipeline.curate(
+            result = lessdata.curate(
                 str(corpus), quality="code", dedup=["exact", "near"], seed=0,
                 out=Path(tmp) / "out", report=False, cache_dir=tmp, **kw,
             )  # fmt: skip
             wall, cpu = time.perf_counter() - t, time.process_time() - c
+            if not isinstance(kw.get("engine", "local"), str):
+                kw["engine"].close()  # the caller's engine: stop the cluster it started
             table = result.manifest
             kept = np.asarray(result.kept, dtype=np.int64)
             column = np.flatnonzero(table.column("kept").to_numpy(zero_copy_only=False))

@@ -19,7 +19,7 @@ import lessdata
 from lessdata.cli import app
 from lessdata.duplicates.minhash import jaccard
 from lessdata.errors import LessdataError
-from lessdata.pipeline.curate import NearOptions, curate
+from lessdata.pipeline.curation import curate
 
 REAL_MODULES = ("json.decoder", "textwrap", "string", "shlex", "fnmatch", "glob", "colorsys")
 
@@ -154,7 +154,9 @@ def test_semantic_stage_chains_after_near(tmp_path: Path) -> None:
     ]
     rows = [{"text": s} for s in sentences] + [{"text": sentences[2]}]
     src = _jsonl(tmp_path / "s.jsonl", rows)
-    result = curate(src, dedup=["semantic", "exact"], encoder="tfidf", eps=0.5, k=1)
+    result = curate(
+        src, dedup=["semantic", "exact"], encoder="tfidf", dedup_options={"eps": 0.5, "k": 1}
+    )
     by = result.manifest["removed_by"].to_pylist()
     assert by[5] == "exact"  # exact runs first, whatever order the kinds are given in
     assert result.stages["exact"] == 1 and "semantic" in result.stages
@@ -169,13 +171,14 @@ def test_semantic_stage_chains_after_near(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(dedup=["fuzzy"]), "unknown dedup kind"),
+        (dict(dedup=["fuzzy"]), "dedup must be one of exact, near, semantic"),
         (dict(dedup=[]), "nothing to do"),
-        (dict(near=NearOptions(threshold=1.5)), "--jaccard"),
-        (dict(near=NearOptions(bands=100, rows=100)), "--bands"),
-        (dict(quality="poetry"), "--quality"),
+        (dict(dedup_options={"threshold": 1.5}), r"threshold must be a number in \(0, 1\]"),
+        (dict(dedup_options={"bands": 100, "rows": 100}), "bands and rows must be"),
+        (dict(dedup_options={"eps": 0.1}), "take no option eps"),  # no semantic stage
+        (dict(quality="poetry"), "quality must be one of code, prose"),
         (dict(quality="code", thresholds={"max_nonsense": 1.0}), "nonsense"),
-        (dict(keep_rule="shortest"), "--keep-rule"),
+        (dict(dedup_options={"keep_rule": "shortest"}), "keep_rule must be one of"),
         (dict(split="function", text_column="x"), "no text or id column"),
     ],
 )

@@ -128,11 +128,11 @@ def test_user_errors(planted):
     with pytest.raises(LessdataError, match="needs labels"):
         get_metric("el2n")(ScoreInputs(n=len(x), vectors=x))
     inputs = ScoreInputs(n=len(x), vectors=x, labels=labels)
-    with pytest.raises(LessdataError, match="proxy-model"):
+    with pytest.raises(LessdataError, match="proxy_model must be one of"):
         get_metric("aum")(inputs, proxy_model="resnet")
-    with pytest.raises(LessdataError, match="early-epoch"):
+    with pytest.raises(LessdataError, match="early_epoch must be"):
         get_metric("el2n")(inputs, proxy_epochs=3, early_epoch=4)
-    with pytest.raises(LessdataError, match="proxy-runs"):
+    with pytest.raises(LessdataError, match="proxy_runs must be"):
         get_metric("forgetting")(inputs, proxy_runs=0)
     one_class = ScoreInputs(n=len(x), vectors=x, labels=np.zeros(len(x), dtype=np.int64))
     with pytest.raises(LessdataError, match="2 classes"):

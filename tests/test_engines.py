@@ -83,11 +83,11 @@ def test_local_map_is_the_plain_loop():
 def test_unknown_engine_and_misplaced_ray_options_are_clear_errors():
     with pytest.raises(LessdataError, match="unknown engine 'spark'"):
         get_engine("spark")
-    with pytest.raises(LessdataError, match="--address and --workers apply to --engine ray"):
+    with pytest.raises(LessdataError, match="`address` and `workers` apply to the ray engine"):
         get_engine("local", address="auto")
     with pytest.raises(LessdataError, match="unknown engine"):
         lessdata.score(np.zeros((10, 2), np.float32) + np.eye(10, 2, dtype=np.float32),
-                       "prototypes", k=2, engine="dask")  # fmt: skip
+                       "prototypes", metric_options={"k": 2}, engine="dask")  # fmt: skip
 
 
 def test_checkpoint_resumes_only_unfinished_shards(tmp_path):
@@ -218,7 +218,9 @@ def test_prune_and_dedup_keep_the_same_ids_on_ray_and_locally(ray_engine, tmp_pa
         np.testing.assert_array_equal(runs[0].kept, runs[1].kept)
         assert runs[0].manifest.equals(runs[1].manifest)
     found = [
-        lessdata.dedup(path, method="semantic", eps=0.01, engine=e, cache_dir=cache)
+        lessdata.dedup(
+            path, method="semantic", method_options={"eps": 0.01}, engine=e, cache_dir=cache
+        )
         for e in ("local", ray_engine)
     ]
     np.testing.assert_array_equal(found[0].kept, found[1].kept)
@@ -297,16 +299,16 @@ def test_dedup_resumes_semdedup_shards_after_a_crash(tmp_path, monkeypatch):
         return real(shard, vectors, threshold)
 
     monkeypatch.setattr(semdedup, "dedup_shard", counted)
-    whole = lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c0")
+    whole = lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c0")
     n_shards = len(calls)
     assert n_shards >= 4
     calls.clear()
     crash_at.append(3)  # after two finished shards
     with pytest.raises(KeyboardInterrupt):
-        lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c1")
+        lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1")
     calls.clear()
     crash_at.clear()
-    again = lessdata.dedup(path, method="semantic", eps=0.01, cache_dir=tmp_path / "c1")
+    again = lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1")
     assert len(calls) == n_shards - 2  # the two finished shards were loaded, not recomputed
     np.testing.assert_array_equal(again.kept, whole.kept)
     assert again.manifest.equals(whole.manifest)

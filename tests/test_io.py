@@ -28,7 +28,7 @@ from lessdata.data.dataset import read_csv_table
 
 N = 60
 DIM = 8
-PRUNE = dict(keep=0.5, policy="keep-hard", k=4, encoder="tfidf", report=False)
+PRUNE = dict(keep=0.5, policy="keep-hard", metric_options={"k": 4}, encoder="tfidf", report=False)
 
 
 @pytest.fixture(autouse=True)
@@ -325,9 +325,9 @@ def test_score_refuses_to_overwrite_input(tmp_path: Path) -> None:
     path, _ = make(CASES[2], tmp_path)
     before = snapshot(path.parent)
     with pytest.raises(LessdataError, match="overwrite the input"):
-        lessdata.score(path, out=path, k=4)
+        lessdata.score(path, out=path, metric_options={"k": 4})
     with pytest.raises(LessdataError, match="is a folder"):
-        lessdata.score(path, out=path.parent, k=4)
+        lessdata.score(path, out=path.parent, metric_options={"k": 4})
     assert snapshot(path.parent) == before
 
 

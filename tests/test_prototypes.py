@@ -61,7 +61,7 @@ def test_default_k_rule():
 
 def test_k_above_n_and_missing_labels_are_refused(clustered):
     x, *_ = clustered
-    with pytest.raises(LessdataError, match="more clusters"):
+    with pytest.raises(LessdataError, match="k must be at most the 1000 examples"):
         get_metric("prototypes")(ScoreInputs(n=len(x), vectors=x), k=5000)
     with pytest.raises(LessdataError, match="needs labels"):
         get_metric("supervised-prototypes")(ScoreInputs(n=len(x), vectors=x))

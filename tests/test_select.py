@@ -112,7 +112,7 @@ def test_bad_budgets_are_refused(scores_labels, keep):
 
 def test_bad_policy_and_missing_labels_are_refused(scores_labels):
     scores, _ = scores_labels
-    with pytest.raises(LessdataError, match="unknown policy"):
+    with pytest.raises(LessdataError, match="policy must be one of"):
         select(scores, 10, policy="hardest")
     with pytest.raises(LessdataError, match="needs labels"):
         select(scores, 10, class_balanced=True)

@@ -3,15 +3,19 @@
 Score every example of a dataset, keep the ones a model needs, and prove it.
 
 >>> import lessdata
->>> result = lessdata.prune("builtin:digits", keep=0.5, policy="auto")  # doctest: +SKIP
+>>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
+
+The public functions are ``score``, ``prune``, ``dedup``, ``curate`` (the pipeline),
+``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
+score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
+semantic duplicates of texts or arrays).
 """
 
-__version__ = "0.1.0"
-
+from lessdata import duplicates, metrics
+from lessdata._version import __version__
 from lessdata.data.dataset import Dataset, load
 from lessdata.errors import LessdataError
-from lessdata.pipeline.api import PruneResult, dedup, prune, score
-from lessdata.pipeline.curate import CurationResult, curate
+from lessdata.pipeline import CurationResult, PruneResult, curate, dedup, prune, score
 from lessdata.select import select
 
 __all__ = [
@@ -22,7 +26,9 @@ __all__ = [
     "__version__",
     "curate",
     "dedup",
+    "duplicates",
     "load",
+    "metrics",
     "prune",
     "score",
     "select",

@@ -13,7 +13,9 @@ def parse_keep(text: str | float | int) -> float | int:
     A value with a decimal point or exponent is a fraction in (0, 1]; a whole number is a count.
     """
     if isinstance(text, bool):
-        raise LessdataError(f"--keep must be a fraction in (0, 1] or a count, got {text!r}")
+        raise LessdataError(
+            f"keep must be a fraction in (0, 1] or a count, got {text!r}", param="keep"
+        )
     if isinstance(text, (int, float)):
         return text
     s = str(text).strip()
@@ -25,7 +27,8 @@ def parse_keep(text: str | float | int) -> float | int:
         return float(s)
     except ValueError:
         raise LessdataError(
-            f"--keep must be a fraction in (0, 1] such as 0.5, or a count such as 1000; got {s!r}"
+            f"keep must be a fraction in (0, 1] such as 0.5, or a count such as 1000; got {s!r}",
+            param="keep",
         ) from None
 
 

@@ -17,6 +17,7 @@ import faiss
 import numpy as np
 
 from lessdata._progress import log
+from lessdata.checks import check_int
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 
@@ -54,11 +55,12 @@ def check_k(k: int | None, n: int) -> int:
     """Resolve ``k`` (None → :func:`default_k`) and validate 1 <= k <= n."""
     if k is None:
         return default_k(n)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise LessdataError(f"--k must be a positive whole number of clusters, got {k!r}")
+    k = check_int(k, "k", low=1, hint="k is a number of clusters")
     if k > n:
-        raise LessdataError(f"--k {k} asks for more clusters than the {n} examples; use --k <= {n}")
-    return int(k)
+        raise LessdataError(
+            f"k must be at most the {n} examples (one cluster each at most), got {k}", param="k"
+        )
+    return k
 
 
 def rows_as_float32(
@@ -215,16 +217,14 @@ def _assign(
     cluster = np.empty(n, dtype=np.int64)
     distance = np.empty(n, dtype=np.float64)
     shards = [(start, min(start + CHUNK_ROWS, n)) for start in range(0, n, CHUNK_ROWS)]
-    checkpoint = engine.checkpoint("assign", vectors, centroids, spherical, CHUNK_ROWS)
     results = engine.imap(
         assign_shard, shards, shared=(vectors, centroids, spherical),
-        label="k-means: nearest centroid", checkpoint=checkpoint,
+        label="k-means: nearest centroid",
+        checkpoint=("assign", vectors, centroids, spherical, CHUNK_ROWS),
     )  # fmt: skip
     for index, (ids, dist) in results:
         start, stop = shards[index]
         cluster[start:stop], distance[start:stop] = ids, dist
-    if checkpoint is not None:
-        checkpoint.clear()
     return cluster, distance
 
 

@@ -24,7 +24,7 @@ Policies:
 
 ``class_balanced=True`` (any policy but D4) first splits the budget across classes as
 evenly as their sizes allow, then applies the policy inside each class.
-D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see ``lessdata.pipeline.api``.
+D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see :mod:`lessdata.pipeline.pruning`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.budget import resolve_budget
+from lessdata.checks import check_choice, check_float, check_int, check_options
 from lessdata.errors import LessdataError
 
 Policy = Callable[..., np.ndarray]
@@ -79,6 +80,7 @@ def auto(
     :func:`select` passes the requested one, so that a class of a class-balanced selection,
     or a budget rounded to a count, is judged by what the user asked for.
     """
+    auto_threshold = check_float(auto_threshold, "auto_threshold", low=0, high=1, closed="right")
     fraction = budget / len(scores) if fraction is None else fraction
     chosen = auto_policy_name(fraction, auto_threshold)
     return (keep_hard if chosen == "keep-hard" else keep_easy)(scores, budget, rng)
@@ -114,10 +116,8 @@ def ccs(
     ``ccs_strata`` equal-width score strata, and visits the non-empty strata from smallest
     to largest, taking ``min(size, remaining // strata_left)`` at random from each.
     """
-    if not 0 <= ccs_beta < 1:
-        raise LessdataError(f"--ccs-beta must lie in [0, 1), got {ccs_beta}")
-    if ccs_strata < 1:
-        raise LessdataError(f"--ccs-strata must be at least 1, got {ccs_strata}")
+    ccs_beta = check_float(ccs_beta, "ccs_beta", low=0, high=1, closed="left")
+    ccs_strata = check_int(ccs_strata, "ccs_strata", low=1)
     n = len(scores)
     order = _order(scores, rng)
     n_drop = min(int(np.floor(ccs_beta * n)), n - budget)
@@ -208,30 +208,31 @@ def select(
         labels: class index per example, needed for ``class_balanced``.
         class_balanced: split the budget evenly across classes first.
         seed: seeds tie-breaking and random draws.
-        **options: policy options (``auto_threshold``, ``ccs_beta``, ``ccs_strata``).
+        **options: the policy's options (``auto_threshold`` for auto; ``ccs_beta`` and
+            ``ccs_strata`` for ccs); others are refused.
 
     Example:
         >>> select(np.array([0.1, 0.9, 0.5, 0.7]), 2, policy="keep-hard")
         array([1, 3])
     """
+    check_choice(policy, "policy", POLICIES)
+    check_options(options, policy_options_of(policy), f"options of policy {policy}")
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1:
         raise LessdataError(f"scores must be one value per example, got shape {scores.shape}")
     if not np.isfinite(scores).all():
         raise LessdataError("scores hold NaN or inf; recompute them or drop those examples")
-    if policy not in POLICIES:
-        raise LessdataError(f"unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
     n = len(scores)
     budget = resolve_budget(keep, n)
     fn = POLICIES[policy]
     if policy == "auto":
         options = {**options, "fraction": kept_fraction(keep, n)}
-    accepted = _accepted(fn, options)
+    accepted = {k: v for k, v in options.items() if v is not None}
     rng = np.random.default_rng(seed)
     if not class_balanced:
         return fn(scores, budget, rng, **accepted).astype(np.int64)
     if labels is None:
-        raise LessdataError("class-balanced selection needs labels: pass --label-column")
+        raise LessdataError("class-balanced selection needs labels: pass `labels`")
     labels = np.asarray(labels)
     if labels.shape != scores.shape:
         raise LessdataError(f"{len(labels)} labels for {n} scores")
@@ -245,6 +246,9 @@ def select(
     return np.sort(np.concatenate(kept)).astype(np.int64)
 
 
-def _accepted(fn: Policy, options: dict[str, Any]) -> dict[str, Any]:
-    params = inspect.signature(fn).parameters
-    return {k: v for k, v in options.items() if k in params and v is not None}
+def policy_options_of(policy: str) -> tuple[str, ...]:
+    """The options ``policy`` takes (its keyword-only parameters; auto's ``fraction`` is
+    :func:`select`'s to set)."""
+    params = inspect.signature(POLICIES[policy]).parameters.values()
+    names = (p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    return tuple(name for name in names if name != "fraction")

@@ -275,12 +275,12 @@ def _pick_columns(
         if given and given not in available:
             raise LessdataError(
                 f"{path} has no column {given!r} for the {role} (columns: {available}); "
-                f"pass --{role}-column with one of them"
+                f"pass `{role}_column` with one of them"
             )
     text_col = text_column or next((c for c in TEXT_COLUMNS if c in available), None)
     if text_col is None:
         raise LessdataError(
-            f"{path} has no text column (columns: {available}); name it with --text-column"
+            f"{path} has no text column (columns: {available}); name it with `text_column`"
         )
     id_col = id_column or next((c for c in ID_COLUMNS if c in available), None)
     return text_col, id_col
@@ -298,7 +298,7 @@ def _check_text_type(path: Path, kind: pa.DataType, column: str) -> None:
     if not _is_text_type(kind):
         raise LessdataError(
             f"{path}: the text column {column!r} holds {kind}, not text; name the text column "
-            "with --text-column"
+            "with `text_column`"
         )
 
 
@@ -388,11 +388,11 @@ def jsonl_columns(
     if text_column:
         raise LessdataError(
             f"{path}: no object has the key {text_column!r} (keys seen: {keys}); pass "
-            "--text-column with one of them"
+            "`text_column` with one of them"
         )
     raise LessdataError(
         f"{path}: no object has a text key ({', '.join(TEXT_COLUMNS)}; keys seen: {keys}); "
-        "name it with --text-column"
+        "name it with `text_column`"
     )
 
 

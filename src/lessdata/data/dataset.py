@@ -126,7 +126,7 @@ def load(
         names = dict(text=text_column, embedding=embedding_column, label=label_column, id=id_column)
         if fmt != "source" and (split != "file" or tuple(extensions) != (".py",)):
             raise LessdataError(
-                f"--split and --extensions apply to a folder of source files, not to {fmt}"
+                f"`split` and `extensions` apply to a folder of source files, not to {fmt}"
             )
         if fmt == "source":
             if embedding_column or label_column:
@@ -177,8 +177,8 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
     if fmt == "npy":
         if names["text"] or names["label"] or names["id"] or names["embedding"]:
             raise LessdataError(
-                f"{path} is a bare .npy array with no columns; pass labels with --labels "
-                "FILE.npy, or use an .npz with named arrays"
+                f"{path} is a bare .npy array with no columns; pass labels with `labels` "
+                "(a .npy file), or use an .npz with named arrays"
             )
         vectors = _open_npy(path)
         return Dataset(
@@ -257,7 +257,7 @@ def _pick_key(
             return two_d[0]
         raise LessdataError(
             f"{path}: cannot tell which array holds the {role} (arrays: {keys}); "
-            "name it with --embedding-column"
+            "name it with `embedding_column`"
         )
     return None
 
@@ -311,7 +311,7 @@ def _wanted_columns(path: Path, available: list[str], names: dict[str, str | Non
             if given not in available:
                 raise LessdataError(
                     f"{path} has no column {given!r} for the {role} (columns: {available}); "
-                    f"pass --{role}-column with one of them"
+                    f"pass `{role}_column` with one of them"
                 )
             chosen[role] = given
         else:
@@ -319,7 +319,7 @@ def _wanted_columns(path: Path, available: list[str], names: dict[str, str | Non
     if not chosen["text"] and not chosen["embedding"]:
         raise LessdataError(
             f"{path} has neither a text nor an embedding column (columns: {available}); "
-            "name one with --text-column or --embedding-column"
+            "name one with `text_column` or `embedding_column`"
         )
     names.update(chosen)
     return list(dict.fromkeys(c for c in chosen.values() if c))
@@ -566,7 +566,7 @@ def _validate(ds: Dataset) -> None:
         ]
         raise LessdataError(
             f"{ds.source}: ids must be unique, but {repeated} repeat; fix the id column or drop "
-            "--id-column to use row numbers"
+            "`id_column` to use row numbers"
         )
     if ds.labels is not None and len(ds.labels) != n:
         raise LessdataError(f"{ds.source}: {len(ds.labels)} labels for {n} examples")

@@ -99,7 +99,8 @@ def write_manifest(table: pa.Table, path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise LessdataError(
-            f"--out {path} is a folder; give a file name such as {path / 'scores.parquet'}"
+            f"out {path} is a folder; give a file name such as {path / 'scores.parquet'}",
+            param="out",
         )
     check_not_input_path(manifest_settings(table).get("input"), path)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, table.schema) as writer:
@@ -238,3 +239,9 @@ def read_manifest(path: str | Path) -> pa.Table:
             f"could not read {path} ({detail}); the file may be truncated, "
             "re-run the command that wrote it"
         ) from exc
+
+
+#: the stages, in the order they run
+#: the stages of ``lessdata curate``, in the order they run: the vocabulary of a curation
+#: manifest's ``removed_by`` column
+CURATION_STAGES = ("read", "quality", "exact", "near", "semantic")

@@ -15,5 +15,5 @@ def check_not_input_path(source: str | None, target: str | Path) -> None:
     dst = Path(target).resolve()
     if dst == src or (src.is_dir() and src in dst.parents):
         raise LessdataError(
-            f"the output {target} would overwrite the input {source}; choose another --out"
+            f"the output {target} would overwrite the input {source}; choose another `out`"
         )

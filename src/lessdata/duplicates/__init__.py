@@ -25,6 +25,9 @@ from lessdata.duplicates.exact_match import exact_duplicates
 from lessdata.duplicates.lsh import near_duplicates
 from lessdata.duplicates.semdedup import semantic_duplicates
 
+#: the kinds of duplicates, in the order they chain (cheapest first)
+KINDS = ("exact", "near", "semantic")
+
 
 def exact(texts: Any, *, keep: str = "first") -> np.ndarray:
     """Texts whose normalised forms are equal (trailing spaces, line endings, NFC).
@@ -106,4 +109,4 @@ def semantic(
     return found.duplicate_of
 
 
-__all__ = ["exact", "near", "semantic"]
+__all__ = ["KINDS", "exact", "near", "semantic"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lessdata.checks import check_choice
 from lessdata.errors import LessdataError
 
 KEEP_RULES = ("first", "longest")
@@ -11,8 +12,7 @@ KEEP_RULES = ("first", "longest")
 
 def check_keep(keep: str) -> str:
     """Validate a survivor rule."""
-    if keep not in KEEP_RULES:
-        raise LessdataError(f"--keep must be one of {KEEP_RULES}, got {keep!r}")
+    check_choice(keep, "keep", KEEP_RULES)
     return keep
 
 

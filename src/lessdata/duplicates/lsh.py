@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lessdata.checks import check_bool, check_float
 from lessdata.duplicates.groups import check_keep, mark_groups, survivor_rank
 from lessdata.duplicates.minhash import (
     DEFAULT_NGRAM,
@@ -383,11 +384,14 @@ def _number_clusters(labels: np.ndarray) -> np.ndarray:
 
 def check_threshold(threshold: float) -> None:
     """A Jaccard threshold lies in (0, 1]."""
-    if not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise LessdataError(
-            f"--threshold must lie in (0, 1]: it is the Jaccard similarity above which two "
-            f"texts are duplicates (BigCode uses 0.7); got {threshold!r}"
-        )
+    check_float(
+        threshold,
+        "threshold",
+        low=0,
+        high=1,
+        closed="right",
+        hint="it is the Jaccard similarity at which two texts are duplicates (BigCode uses 0.7)",
+    )
 
 
 def _check_bands(bands: Any, rows: Any, num_perm: int) -> tuple[int, int]:
@@ -395,8 +399,43 @@ def _check_bands(bands: Any, rows: Any, num_perm: int) -> tuple[int, int]:
     ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (bands, rows))
     if not ok or bands < 1 or rows < 1 or bands * rows > num_perm:
         raise LessdataError(
-            f"--bands and --rows must be integers >= 1 with bands * rows <= num_perm "
+            f"bands and rows must be whole numbers >= 1 with bands * rows <= num_perm "
             f"({num_perm}); got bands={bands!r}, rows={rows!r} (omit both to choose them "
-            f"from the threshold)"
+            f"from the threshold)",
+            param="bands",
         )
     return int(bands), int(rows)
+
+
+@dataclass(frozen=True)
+class NearOptions:
+    """MinHash + LSH settings (defaults: BigCode's near-deduplication of The Stack).
+
+    Attributes:
+        ngram: words per shingle.
+        num_perm: MinHash permutations.
+        threshold: Jaccard similarity at which two documents are linked, in (0, 1].
+        bands, rows: LSH banding; both or neither (then tuned to ``threshold``).
+        verify: exact Jaccard of each candidate pair instead of the MinHash estimate.
+    """
+
+    ngram: int = DEFAULT_NGRAM
+    num_perm: int = DEFAULT_NUM_PERM
+    threshold: float = DEFAULT_THRESHOLD
+    bands: int | None = None
+    rows: int | None = None
+    verify: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, naming the option."""
+        check_ngram(self.ngram)
+        check_num_perm(self.num_perm)
+        check_threshold(self.threshold)
+        check_bool(self.verify, "verify")
+        if (self.bands is None) != (self.rows is None):
+            raise LessdataError(
+                "give `bands` and `rows` together, or neither (then they are tuned)",
+                param="bands",
+            )
+        if self.bands is not None:
+            _check_bands(self.bands, self.rows, self.num_perm)

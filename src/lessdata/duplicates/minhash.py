@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lessdata._progress import track
+from lessdata.checks import check_int
 from lessdata.duplicates.texts import TextColumn
 from lessdata.errors import LessdataError
 
@@ -316,16 +317,12 @@ def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 
 def check_ngram(ngram: int) -> None:
     """Shingles are n-grams of at least one token."""
-    if not isinstance(ngram, int) or isinstance(ngram, bool) or ngram < 1:
-        raise LessdataError(f"--ngram must be an integer >= 1 (BigCode uses 5); got {ngram!r}")
+    check_int(ngram, "ngram", low=1, hint="BigCode uses 5")
 
 
 def check_num_perm(num_perm: int) -> None:
     """A signature needs at least two permutations to estimate anything."""
-    if not isinstance(num_perm, int) or isinstance(num_perm, bool) or num_perm < 2:
-        raise LessdataError(
-            f"--num-perm must be an integer >= 2 (BigCode uses 256); got {num_perm!r}"
-        )
+    check_int(num_perm, "num_perm", low=2, hint="BigCode uses 256")
 
 
 def check_signatures(signatures: Any) -> np.ndarray:

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from lessdata.checks import check_choice
+from lessdata.checks import check_choice, check_float
 from lessdata.engines import LocalEngine
 from lessdata.engines.base import Engine
-from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids, rows_as_float32
 
 SURVIVORS = ("hard", "easy", "random")
@@ -44,12 +43,10 @@ _EARLIER = np.tri(BLOCK, k=-1, dtype=bool)
 
 def check_eps(eps: float) -> float:
     """Validate the SemDeDup threshold: duplicates have cosine similarity above 1 - eps."""
-    if not isinstance(eps, (int, float)) or not 0 < eps < 2:
-        raise LessdataError(
-            f"--eps must lie in (0, 2): duplicates are pairs with cosine similarity above "
-            f"1 - eps (0.05 is a common choice); got {eps!r}"
-        )
-    return float(eps)
+    return check_float(
+        eps, "eps", low=0, high=2, closed="neither",
+        hint="duplicates are pairs with cosine similarity above 1 - eps (0.05 is common)",
+    )  # fmt: skip
 
 
 @dataclass
@@ -126,10 +123,9 @@ def semantic_duplicates(
     score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
     shards = _cluster_shards(order, starts, stops)
-    checkpoint = engine.checkpoint("semdedup", vectors, order, starts, 1.0 - eps, SHARD_ROWS)
     results = engine.imap(
         dedup_shard, shards, shared=(vectors, 1.0 - eps), label="semdedup: clusters",
-        checkpoint=checkpoint,
+        checkpoint=("semdedup", vectors, order, starts, 1.0 - eps, SHARD_ROWS),
     )  # fmt: skip
     for index, (sims, nearest, kept) in results:
         rows = shards[index][0]
@@ -137,8 +133,6 @@ def semantic_duplicates(
         score[rows[has]] = 1.0 - sims[has]
         dup = ~kept
         duplicate_of[rows[dup]] = rows[nearest[dup]]
-    if checkpoint is not None:
-        checkpoint.clear()
     return SemanticDuplicates(distance=score, cluster=cluster, duplicate_of=duplicate_of)
 
 

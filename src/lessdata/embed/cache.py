@@ -159,11 +159,10 @@ def _encode(
                 np.save(f, emb, allow_pickle=False)
         return emb
     shards = _TextShards(arr)
-    checkpoint = engine.checkpoint("embed", key) if key is not None else None
     out: np.ndarray | None = None
     results = engine.imap(
         embed_shard, shards, shared=(enc,), label=f"embedding ({enc.name})",
-        checkpoint=checkpoint,
+        checkpoint=("embed", key) if key is not None else None,
     )  # fmt: skip
     for index, emb in results:
         if out is None:
@@ -178,6 +177,4 @@ def _encode(
     assert out is not None
     if isinstance(out, np.memmap):
         out.flush()
-    if checkpoint is not None:
-        checkpoint.clear()
     return out

@@ -6,9 +6,11 @@ shards. Steps do not know their engine (datatrove's executors, in miniature), so
 same shards give the same results on both: the local engine runs exactly the shards that
 Ray would, in order, in this process.
 
-Both engines can checkpoint: with ``checkpoint=<folder>`` every finished shard's result is
-saved there atomically, and a later run (after a killed driver) loads those shards
-instead of recomputing them. On Ray, a shard whose worker dies is retried.
+Both engines can checkpoint: an engine with a ``work_dir`` saves every finished shard's
+result there atomically, keyed by the step and its inputs, and a later run (after a killed
+driver) loads those shards instead of recomputing them. The engine owns the checkpoints'
+lifetime: they are cleared when the run that made them succeeds (:meth:`Engine.run`). On
+Ray, a shard whose worker dies is retried.
 
 Example:
     >>> from lessdata.engines import get_engine
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from lessdata.engines.base import ENGINES, Engine, MappedArray, ShardCheckpoint, resolve
 from lessdata.engines.local import LocalEngine
+from lessdata.errors import LessdataError
 
 
 def get_engine(
@@ -43,15 +46,13 @@ def get_engine(
     that a rerun after a killed driver resumes. Raises LessdataError for an unknown name
     or a missing Ray installation.
     """
-    from lessdata.errors import LessdataError
-
     if engine is None:
         engine = "local"
     if isinstance(engine, Engine):
         return engine
     if engine == "local":
         if address is not None or workers is not None:
-            raise LessdataError("--address and --workers apply to --engine ray")
+            raise LessdataError("`address` and `workers` apply to the ray engine")
         chosen: Engine = LocalEngine()
     elif engine == "ray":
         from lessdata.engines.ray_engine import RayEngine
@@ -71,14 +72,16 @@ def running_engine(
     workers: int | None = None,
     work_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[Engine]:
-    """:func:`get_engine` for one run: an engine made here is closed afterwards.
+    """:func:`get_engine` for one run (:meth:`Engine.run`): an engine made here is closed
+    afterwards, and the checkpoints the run made are cleared when it succeeds.
 
     An :class:`Engine` passed in is the caller's and stays open (and keeps its own
     ``work_dir``).
     """
     chosen = get_engine(engine, address=address, workers=workers, work_dir=work_dir)
     try:
-        yield chosen
+        with chosen.run():
+            yield chosen
     finally:
         if chosen is not engine:
             chosen.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -113,19 +114,68 @@ def fingerprint(*parts: Any) -> str:
 
 class Engine:
     """Runs a step over shards. Subclasses implement :meth:`_run` and may override
-    :meth:`share`."""
+    :meth:`share`.
+
+    The engine owns the lifetime of its checkpoints: :meth:`imap` creates (or finds) the
+    checkpoint of a step, resumes from it, and clears it once the results are safe: at the
+    end of the open :meth:`run` when one is open (so that a rerun after a failure in a later
+    step of the same run still finds them), else as soon as the step has finished.
+    """
 
     name = "engine"
     #: CPUs the engine can use at once (shards in flight)
     workers = 1
     #: where :meth:`checkpoint` puts finished shards; None: no checkpoints
     work_dir: Path | None = None
+    #: how many :meth:`run` blocks are open, and the checkpoints they will clear
+    _depth = 0
+    _made: list[ShardCheckpoint]
 
     def checkpoint(self, step: str, *inputs: Any) -> ShardCheckpoint | None:
-        """The checkpoint folder of ``step`` on ``inputs`` under :attr:`work_dir`, if set."""
+        """The checkpoint folder of ``step`` on ``inputs`` under :attr:`work_dir`, if set.
+
+        Inside :meth:`run` it is cleared when the run ends without an error; outside, it is
+        the caller's to clear. Steps usually pass a key to :meth:`imap` instead; callers
+        that keep files beside a step's checkpoint (curate's shard files) take it from here.
+        """
         if self.work_dir is None:
             return None
-        return ShardCheckpoint(Path(self.work_dir) / f"{step}-{fingerprint(step, *inputs)}")
+        found = ShardCheckpoint(Path(self.work_dir) / f"{step}-{fingerprint(step, *inputs)}")
+        if self._depth:
+            self._made.append(found)
+        return found
+
+    @contextlib.contextmanager
+    def run(self) -> Iterator[Engine]:
+        """One run of a command: the checkpoints made inside are cleared when it succeeds.
+
+        When the run fails (an error, a killed driver), they stay for the rerun. Runs nest:
+        only the outermost one clears.
+        """
+        if not self._depth:
+            self._made = []
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            raise
+        self._depth -= 1
+        if not self._depth:
+            for made in self._made:
+                made.clear()
+            self._made = []
+
+    def _resolve_checkpoint(self, checkpoint: Any) -> tuple[ShardCheckpoint | None, bool]:
+        """``checkpoint`` as a folder, and whether this step should clear it when done.
+
+        A key makes the engine's own checkpoint (cleared by the step when no run is open); a
+        folder passed in is the caller's (or the open run's, when :meth:`checkpoint` made it).
+        """
+        if checkpoint is None or isinstance(checkpoint, ShardCheckpoint):
+            return checkpoint, False
+        step, *inputs = checkpoint if isinstance(checkpoint, tuple) else (checkpoint,)
+        return self.checkpoint(str(step), *inputs), not self._depth
 
     def share(self, value: Any) -> Any:
         """Prepare a large read-only argument for many shards (the local engine: as is)."""
@@ -138,13 +188,17 @@ class Engine:
         *,
         shared: Sequence[Any] = (),
         label: str = "shards",
-        checkpoint: ShardCheckpoint | None = None,
+        checkpoint: ShardCheckpoint | tuple | str | None = None,
     ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, step(items[index], *shared))`` for every shard as it finishes.
 
-        Shards already in ``checkpoint`` are loaded, not recomputed; new results are saved
-        there before they are yielded. The order of yielding is the engine's; use the index.
+        ``checkpoint`` names the step's checkpoint: a key ``(step name, *inputs)`` (the
+        engine makes the folder under :attr:`work_dir`, see :meth:`checkpoint`), or a folder
+        from :meth:`checkpoint`. Shards already there are loaded, not recomputed; new
+        results are saved there before they are yielded. The order of yielding is the
+        engine's; use the index.
         """
+        checkpoint, owned = self._resolve_checkpoint(checkpoint)
         todo = []
         done = 0
         for index in range(len(items)):
@@ -160,6 +214,8 @@ class Engine:
             if checkpoint is not None:
                 checkpoint.save(index, result)
             yield index, result
+        if owned and checkpoint is not None:  # no run is open: the step's results are out
+            checkpoint.clear()
 
     def map(
         self,
@@ -168,7 +224,7 @@ class Engine:
         *,
         shared: Sequence[Any] = (),
         label: str = "shards",
-        checkpoint: ShardCheckpoint | None = None,
+        checkpoint: ShardCheckpoint | tuple | str | None = None,
     ) -> list[Any]:
         """``[step(item, *shared) for item in items]``, computed by the engine."""
         out: list[Any] = [None] * len(items)

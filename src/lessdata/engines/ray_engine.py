@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from lessdata.checks import check_int
 from lessdata.engines.base import Engine, MappedArray, call_step
 from lessdata.errors import LessdataError
 
@@ -32,9 +33,21 @@ def _ray() -> Any:
         import ray
     except ImportError as exc:
         raise LessdataError(
-            "--engine ray needs Ray: pip install 'lessdata[ray]' (or use --engine local)"
+            "the ray engine needs Ray: pip install 'lessdata[ray]' (or use the local engine)"
         ) from exc
     return ray
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of ``host:port`` or ``ray://host:port``; a clear error otherwise."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise LessdataError(
+            f"address {address!r} is not a Ray address; give auto, host:6379 or "
+            "ray://host:10001",
+            param="address",
+        )
+    return host, int(port)
 
 
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
@@ -45,14 +58,9 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """
     if address == "auto":
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise LessdataError(
-            f"--address {address!r} is not a Ray address; give auto, host:6379 or "
-            "ray://host:10001"
-        )
+    host, port = _split_address(address)
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
         raise LessdataError(
             f"no Ray cluster answers at {address} ({exc}); start one (ray start --head) or "
@@ -69,6 +77,14 @@ class RayEngine(Engine):
             that connection (``address`` and ``workers`` are then not used).
         workers: CPUs of the local cluster (default: all); ignored with ``address``.
         max_retries: retries of a shard whose worker died.
+
+    Making the engine only checks these; the cluster is started or joined when the first
+    shard runs, so an engine can be made (and passed to ``lessdata.prune(..., engine=)``)
+    before the options of a run are validated.
+
+    Example:
+        >>> engine = RayEngine(address="auto")  # doctest: +SKIP
+        >>> lessdata.prune("train.parquet", 0.5, engine=engine, out="pruned/")  # doctest: +SKIP
     """
 
     name = "ray"
@@ -76,30 +92,46 @@ class RayEngine(Engine):
     def __init__(
         self, address: str | None = None, workers: int | None = None, max_retries: int = 3
     ) -> None:
-        ray = _ray()
-        if workers is not None and (isinstance(workers, bool) or workers < 1):
-            raise LessdataError(f"--workers must be a positive whole number, got {workers!r}")
+        _ray()  # a missing Ray is an error now, not at the first shard
+        self.address = address
+        self._workers = check_int(workers, "workers", low=1, allow_none=True)
+        if address is not None and address != "auto":
+            _split_address(address)  # a malformed address fails here, before any work
+        self.max_retries = max_retries
         self._started = False
+        self._task: Any = None
+
+    def _connect(self) -> Any:
+        """Start or join the cluster on first use (constructing the engine is cheap)."""
+        ray = _ray()
+        if self._task is not None:
+            return ray
         if not ray.is_initialized():
             options: dict[str, Any] = dict(
                 logging_level=logging.WARNING, log_to_driver=False, include_dashboard=False
             )
+            address = self.address
             if address:
                 _check_reachable(address)
             try:
                 if address:
                     ray.init(address=address, **options)
                 else:
-                    ray.init(num_cpus=workers, **options)
+                    ray.init(num_cpus=self._workers, **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                 raise LessdataError(f"could not start or join {where}: {exc}") from exc
             self._started = True
-        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self.max_retries = max_retries
-        self._task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(
+        self._task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(
             call_step
         )
+        return ray
+
+    @property
+    def workers(self) -> int:  # type: ignore[override]
+        """CPUs of the cluster (it is started or joined to count them)."""
+        ray = self._connect()
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def share(self, value: Any) -> Any:
         """Memory maps travel by path; other large arrays go to the object store once."""
@@ -108,13 +140,13 @@ class RayEngine(Engine):
             if mapped is not None:
                 return mapped
             if value.nbytes > _PUT_ABOVE_BYTES:
-                return _ray().put(value)
+                return self._connect().put(value)
         return value
 
     def _run(
         self, step: Callable[..., Any], items: Sequence[Any], todo: list[int], shared: list[Any]
     ) -> Iterator[tuple[int, Any]]:
-        ray = _ray()
+        ray = self._connect()
         window = 2 * self.workers
         pending: dict[Any, int] = {}
         queue = iter(todo)
@@ -152,3 +184,4 @@ class RayEngine(Engine):
         if self._started:
             _ray().shutdown()
             self._started = False
+        self._task = None

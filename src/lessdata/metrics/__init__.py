@@ -11,7 +11,6 @@ Each metric is a plain function on arrays (or texts), and a registry entry
     (200,)
 """
 
-from lessdata.metrics.importance import dsir
 from lessdata.metrics.dynamics import (
     aum,
     cartography_confidence,
@@ -22,9 +21,10 @@ from lessdata.metrics.dynamics import (
     grand,
     margin,
 )
-from lessdata.metrics.reference_lm import perplexity
+from lessdata.metrics.importance import dsir
 from lessdata.metrics.prototype_metrics import prototypes, supervised_prototypes
 from lessdata.metrics.random_score import random_scores
+from lessdata.metrics.reference_lm import perplexity
 from lessdata.metrics.registry import REGISTRY, Metric, ScoreInputs, get_metric, register
 from lessdata.metrics.semdedup_metric import semdedup
 

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from lessdata._progress import log
+from lessdata.checks import check_choice, check_int
 from lessdata.errors import LessdataError
 from lessdata.kmeans import cached
 from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
@@ -72,10 +73,22 @@ def default_early_epoch(epochs: int) -> int:
     return max(1, math.ceil(EARLY_FRACTION * epochs))
 
 
-def _whole(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise LessdataError(f"--{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
+def check_proxy_options(
+    proxy_model: Any, proxy_epochs: Any, proxy_runs: Any, width: Any, early_epoch: Any
+) -> None:
+    """Validate the proxy options (before any training; the pipeline calls this first)."""
+    check_choice(proxy_model, "proxy_model", MODELS)
+    epochs = check_int(proxy_epochs, "proxy_epochs", low=1)
+    check_int(proxy_runs, "proxy_runs", low=1)
+    check_int(width, "width", low=1)
+    check_int(
+        early_epoch,
+        "early_epoch",
+        low=0,
+        high=epochs,
+        allow_none=True,
+        hint=f"EL2N and GraNd are read after one of the {epochs} proxy epochs",
+    )
 
 
 def _run_seed(seed: int, run: int) -> int:
@@ -94,17 +107,9 @@ def _dynamics(
     cache: dict[tuple, Any] | None,
 ) -> dict[str, np.ndarray]:
     """The run-averaged per-example statistics every dynamics metric reads (cached)."""
-    if proxy_model not in MODELS:
-        raise LessdataError(
-            f"--proxy-model must be one of {', '.join(MODELS)}, got {proxy_model!r}"
-        )
-    epochs = _whole(proxy_epochs, "proxy-epochs", 1)
-    runs = _whole(proxy_runs, "proxy-runs", 1)
-    width = _whole(width, "width", 1)
-    early = default_early_epoch(epochs) if early_epoch is None else early_epoch
-    early = _whole(early, "early-epoch", 0)
-    if early > epochs:
-        raise LessdataError(f"--early-epoch {early} is after the last of {epochs} proxy epochs")
+    check_proxy_options(proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+    epochs, runs, width = int(proxy_epochs), int(proxy_runs), int(width)
+    early = default_early_epoch(epochs) if early_epoch is None else int(early_epoch)
     if vectors.ndim != 2:
         raise LessdataError(f"dynamics metrics need (N, d) vectors, got shape {vectors.shape}")
     labels = np.asarray(labels)

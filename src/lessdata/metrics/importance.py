@@ -234,7 +234,7 @@ register(
         summary="DSIR importance weight toward a target sample (Xie et al. 2023)",
         high_means=(
             "more like the target sample (log importance weight); "
-            "select with --policy importance (or keep-hard)"
+            "select with the importance policy (or keep-hard)"
         ),
         needs_vectors=False,
         needs_text=True,

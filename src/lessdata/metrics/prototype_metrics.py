@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lessdata.checks import check_choice
 from lessdata.engines.base import Engine
-from lessdata.errors import LessdataError
 from lessdata.kmeans import (
     CHUNK_ROWS,
     assign,
@@ -30,7 +30,7 @@ DISTANCES = ("cosine", "euclidean")
 def check_distance(distance: str) -> bool:
     """Validate ``distance``; return True for cosine (spherical) geometry."""
     if distance not in DISTANCES:
-        raise LessdataError(f"--distance must be one of {DISTANCES}, got {distance!r}")
+        check_choice(distance, "distance", DISTANCES)
     return distance == "cosine"
 
 

@@ -69,7 +69,7 @@ class Metric:
             )
         if self.needs_labels and inputs.labels is None:
             raise LessdataError(
-                f"metric {self.name!r} needs labels: pass --label-column (or --labels FILE.npy)"
+                f"metric {self.name!r} needs labels: pass `label_column` (or `labels`)"
             )
         accepted = {k: v for k, v in options.items() if k in self.options and v is not None}
         result = self.fn(inputs, **accepted)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
-from lessdata.data.manifest import manifest_settings
+from lessdata.data.manifest import CURATION_STAGES, manifest_settings
 from lessdata.report.html import BASE_CSS, _table
 
 PLOT_NAME = "curation.png"
@@ -53,11 +53,10 @@ footer { margin-top: 3rem; color: #888; font-size: .85em; }
 def stage_counts(manifest: pa.Table) -> list[tuple[str, int, int, int]]:
     """``(stage, documents in, removed, remaining)`` for each stage that ran, in order."""
     removed: dict[str, int] = manifest_settings(manifest).get("removed", {})
-    from lessdata.pipeline.curate import STAGES
 
     rows = []
     remaining = manifest.num_rows
-    for stage in STAGES:
+    for stage in CURATION_STAGES:
         if stage in removed or (stage == "read"):
             gone = int(removed.get(stage, 0))
             rows.append((stage, remaining, gone, remaining - gone))

@@ -330,14 +330,13 @@ class _Scores:
         if metric in missing:
             import lessdata
 
-            base = {k: v for k, v in self.options.items() if k in BASE_SCORE_OPTIONS}
             from lessdata.metrics import get_metric
 
             takes = set().union(*(get_metric(m).options for m in missing))
-            extra = {k: v for k, v in self.options.items() if k in takes - set(base)}
+            options = {k: v for k, v in self.options.items() if k in takes}
             table = lessdata.score(
                 self.task.x_train, missing, labels=self.task.y_train, seed=seed,
-                metric_options=extra or None, **base,
+                metric_options=options,
             )  # fmt: skip
             for name in missing:
                 scores = np.asarray(table[name].to_numpy(), dtype=np.float64)
@@ -360,7 +359,8 @@ def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.nda
             k: v for k, v in spec.score_options.items() if k in ("k", "eps", "survivor") and v
         }
         return lessdata.prune(
-            task.x_train, keep=key.keep, policy="d4", seed=key.seed, report=False, **options
+            task.x_train, key.keep, policy="d4", seed=key.seed, report=False,
+            metric_options=options,
         ).kept
     import lessdata
 

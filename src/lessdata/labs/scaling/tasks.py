@@ -135,7 +135,7 @@ def load_task(
         (64, (8, 8), 10)
     """
     _check_count(n_train, "--n-train")
-    from lessdata.pipeline.api import check_seed
+    from lessdata.checks import check_seed
 
     check_seed(seed)
     if not 0 < test_fraction < 1:
@@ -297,7 +297,7 @@ def _vectors_and_labels(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray]:
     """Features, integer labels, the label values and the ids of a dataset file."""
     from lessdata.data.dataset import load
-    from lessdata.pipeline.api import vectors_of
+    from lessdata.pipeline.inputs import vectors_of
 
     ds = load(path, label_column=label_column, **load_options)
     vectors = np.asarray(vectors_of(ds, encoder=encoder), dtype=np.float32)

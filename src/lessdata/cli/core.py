@@ -1,0 +1,374 @@
+"""The core commands: ``score``, ``prune``, ``dedup``, ``curate``, ``inspect``, ``metrics``.
+
+Each parses its options and calls the public function of the same name; flags the user left
+unset are not passed on, so the library's defaults apply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lessdata.cli.options import (
+    Address,
+    Bands,
+    Distance,
+    EmbeddingColumn,
+    Encoder,
+    EngineName,
+    Eps,
+    Extensions,
+    IdColumn,
+    Input,
+    Jaccard,
+    K,
+    KeepRule,
+    LabelColumn,
+    LabelsFile,
+    MetricOption,
+    Ngram,
+    NumPerm,
+    Quiet,
+    Rows,
+    Seed,
+    Split,
+    Survivor,
+    TextColumn,
+    Verify,
+    Workers,
+    engine_option,
+    given,
+    load_options,
+    parse_extensions,
+    parse_pairs,
+    parse_thresholds,
+    set_quiet,
+)
+
+core_app = typer.Typer()
+
+
+@core_app.command()
+def score(
+    data: Input,
+    out: Annotated[Path, typer.Option(help="Parquet file to write the scores to.")],
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            help="Metric to compute; repeat for several. See `lessdata metrics`.",
+        ),
+    ] = ["prototypes"],  # noqa: B006  (typer reads list defaults this way)
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    encoder: Encoder = "minilm",
+    k: K = None,
+    distance: Distance = None,
+    eps: Eps = None,
+    survivor: Survivor = None,
+    seed: Seed = 0,
+    metric_option: MetricOption = None,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Score every example; write a table of id and one column per metric.
+
+    Scores follow one direction for every metric: higher = harder, more informative or
+    more unique. Example: lessdata score train.parquet --metric prototypes --out scores.parquet
+    """
+    from lessdata.pipeline import score as run
+
+    set_quiet(quiet)
+    options = given(k=k, distance=distance, eps=eps, survivor=survivor)
+    loading = load_options(
+        text_column, embedding_column, label_column, id_column, labels, split, extensions
+    )
+    with engine_option(engine, address, workers) as chosen:
+        table = run(
+            data, metric, metric_options={**options, **parse_pairs(metric_option)},
+            encoder=encoder, seed=seed, engine=chosen, out=out, **loading,
+        )  # fmt: skip
+    typer.echo(f"scored {table.num_rows} examples with {', '.join(metric)} → {out}")
+
+
+@core_app.command()
+def prune(
+    data: Input,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help="Budget: a fraction in (0, 1] such as 0.5, or a count such as 10000.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for manifest.parquet, the pruned data (input's format and name), "
+            "scores.png and report.html."
+        ),
+    ],
+    metric: Annotated[
+        str, typer.Option(help="Score to prune by (see `lessdata metrics`).")
+    ] = "prototypes",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="keep-hard | keep-easy | auto (hard when keeping >= --auto-threshold of the "
+            "data, easy below: Sorscher et al. 2022) | random | moderate (scores nearest the "
+            "median) | ccs (coverage-centric) | importance (sample in proportion to exp(score), "
+            "DSIR's Gumbel top-k; use with --metric dsir) | d4 (SemDeDup, then prototypes)."
+        ),
+    ] = "auto",
+    class_balanced: Annotated[
+        bool, typer.Option(help="Split the budget evenly across classes (needs labels).")
+    ] = False,
+    auto_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Kept fraction at and above which `auto` keeps hard examples (default 0.5).",
+            show_default=False,
+        ),
+    ] = None,
+    ccs_beta: Annotated[
+        float | None,
+        typer.Option(help="CCS: fraction of hardest examples dropped first (default 0.1)."),
+    ] = None,
+    ccs_strata: Annotated[
+        int | None, typer.Option(help="CCS: number of score strata (default 50).")
+    ] = None,
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    encoder: Encoder = "minilm",
+    k: K = None,
+    distance: Distance = None,
+    eps: Eps = None,
+    survivor: Survivor = None,
+    seed: Seed = 0,
+    metric_option: MetricOption = None,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Keep a budget of examples chosen by a metric and a policy; write data, manifest, report.
+
+    Example: lessdata prune train.parquet --metric prototypes --keep 0.5 --policy auto --out pruned/
+    """
+    from lessdata.budget import parse_keep
+    from lessdata.pipeline import prune as run
+
+    set_quiet(quiet)
+    options = given(k=k, distance=distance, eps=eps, survivor=survivor)
+    policies = given(auto_threshold=auto_threshold, ccs_beta=ccs_beta, ccs_strata=ccs_strata)
+    loading = load_options(
+        text_column, embedding_column, label_column, id_column, labels, split, extensions
+    )
+    with engine_option(engine, address, workers) as chosen:
+        result = run(
+            data, parse_keep(keep), metric=metric, policy=policy,
+            metric_options={**options, **parse_pairs(metric_option)}, policy_options=policies,
+            class_balanced=class_balanced, seed=seed, engine=chosen, out=out, encoder=encoder,
+            **loading,
+        )  # fmt: skip
+    typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")
+
+
+@core_app.command()
+def dedup(
+    data: Input,
+    out: Annotated[
+        Path, typer.Option(help="Folder for manifest.parquet, the deduplicated data and report.")
+    ],
+    method: Annotated[
+        list[str],
+        typer.Option(
+            help="exact (same normalised text) | near (MinHash + LSH on word 5-grams, "
+            "BigCode's settings) | semantic (SemDeDup on embeddings, within k-means "
+            "clusters). Repeat to chain; they run exact → near → semantic."
+        ),
+    ] = ["semantic"],  # noqa: B006
+    eps: Eps = None,
+    survivor: Survivor = None,
+    keep_rule: KeepRule = None,
+    ngram: Ngram = None,
+    num_perm: NumPerm = None,
+    jaccard: Jaccard = None,
+    bands: Bands = None,
+    rows: Rows = None,
+    verify: Verify = False,
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    encoder: Encoder = "minilm",
+    k: K = None,
+    seed: Seed = 0,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Drop duplicates; the manifest names, for each, the kept example it duplicates.
+
+    Example: lessdata dedup corpus.jsonl --method exact --method near --out deduped/
+    """
+    from lessdata.pipeline import dedup as run
+
+    set_quiet(quiet)
+    loading = load_options(
+        text_column, embedding_column, label_column, id_column, labels, split, extensions
+    )
+    options = given(
+        eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
+        threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
+    )  # fmt: skip
+    with engine_option(engine, address, workers) as chosen:
+        result = run(
+            data, method=method, method_options=options, seed=seed, engine=chosen, out=out,
+            encoder=encoder, **loading,
+        )  # fmt: skip
+    removed = result.manifest.num_rows - result.n_kept
+    typer.echo(f"removed {removed} documents, kept {result.n_kept} → {out}")
+
+
+@core_app.command()
+def curate(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Corpus: a folder of source files, or .jsonl / .parquet / .csv / a Hugging "
+            "Face dataset folder with a text column.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for manifest.parquet, the kept documents (input's format; "
+            "documents.parquet for a source folder), curation.png and report.html."
+        ),
+    ],
+    quality: Annotated[
+        str,
+        typer.Option(
+            help="Quality heuristics: code (StarCoder-style line lengths, alphanumeric "
+            "fraction, comments, auto-generated markers, size), prose (Gopher-style word "
+            "counts, symbols, repeated lines and n-grams) or none."
+        ),
+    ] = "none",
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Override a quality bound: min_RULE=VALUE or max_RULE=VALUE (VALUE none "
+            "switches it off), e.g. max_max_line_length=2000; repeatable."
+        ),
+    ] = None,
+    dedup: Annotated[
+        list[str],
+        typer.Option(help="Dedup kinds to chain: exact, near, semantic (repeat the option)."),
+    ] = ["exact", "near"],  # noqa: B006
+    keep_rule: KeepRule = None,
+    ngram: Ngram = None,
+    num_perm: NumPerm = None,
+    jaccard: Jaccard = None,
+    bands: Bands = None,
+    rows: Rows = None,
+    verify: Verify = False,
+    eps: Eps = None,
+    survivor: Survivor = None,
+    encoder: Encoder = "minilm",
+    k: K = None,
+    text_column: TextColumn = None,
+    id_column: IdColumn = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    seed: Seed = 0,
+    engine: EngineName = "local",
+    address: Address = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Skip unusable documents, filter by quality, then deduplicate: exact → near → semantic.
+
+    Every document gets a manifest row with its quality values, the stage that removed it
+    and why; report.html shows the counts per stage and the largest duplicate clusters side
+    by side. Example: lessdata curate src/ --split function --quality code --out curated/
+    """
+    from lessdata.pipeline import curate as run
+
+    set_quiet(quiet)
+    options = given(
+        eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
+        threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
+    )  # fmt: skip
+    with engine_option(engine, address, workers) as chosen:
+        result = run(
+            data, dedup=[] if dedup == ["none"] else dedup, dedup_options=options,
+            quality=None if quality == "none" else quality, thresholds=parse_thresholds(threshold),
+            seed=seed, engine=chosen, out=out, encoder=encoder, text_column=text_column,
+            id_column=id_column, split=split, extensions=parse_extensions(extensions),
+        )  # fmt: skip
+    n = result.manifest.num_rows
+    for stage, removed in result.stages.items():
+        typer.echo(f"{stage:>9}: removed {removed:,}")
+    typer.echo(f"kept {result.n_kept:,} of {n:,} documents → {out}")
+
+
+@core_app.command()
+def inspect(
+    manifest: Annotated[Path, typer.Argument(help="A manifest.parquet (or scores) file.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for scores.png and report.html (default: beside the manifest)."),
+    ] = None,
+    top: Annotated[int, typer.Option(help="How many examples and groups to list.")] = 10,
+) -> None:
+    """Summarise a manifest: scores, extremes, duplicate groups; write scores.png + report.html.
+
+    Shows the score distribution, the most and least prototypical examples and the largest
+    duplicate groups; for a `lessdata curate` manifest, the documents removed per stage and
+    reason (the report is redrawn only with --out).
+    Example: lessdata inspect pruned/manifest.parquet
+    """
+    from lessdata.report import inspect_manifest
+
+    paths = inspect_manifest(manifest, out, top=top)
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
+@core_app.command()
+def metrics() -> None:
+    """List the metrics, what a high score means and what each needs."""
+    from lessdata.metrics import REGISTRY
+
+    for m in REGISTRY.values():
+        needs = [
+            w
+            for w, flag in (
+                ("vectors", m.needs_vectors),
+                ("labels", m.needs_labels),
+                ("text", m.needs_text),
+                ("training", m.needs_training),
+            )
+            if flag
+        ]
+        typer.echo(f"{m.name:24s} {m.summary}")
+        typer.echo(f"{'':24s}   high = {m.high_means}; needs: {', '.join(needs) or 'nothing'}")

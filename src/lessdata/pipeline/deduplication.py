@@ -1,0 +1,118 @@
+"""``lessdata.dedup``: drop duplicates and write the survivors.
+
+Text methods (and any input that is a folder of source files) run through
+:func:`lessdata.curate`, which also records unreadable documents; ``semantic`` alone also
+works on precomputed embeddings, through the ``semdedup`` metric.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lessdata.checks import check_seed
+from lessdata.data.tables import detect_format
+from lessdata.errors import LessdataError
+from lessdata.metrics import get_metric
+from lessdata.pipeline.curation import curate
+from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
+from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
+from lessdata.pipeline.outputs import PruneResult, check_out_folder, finish
+from lessdata.pipeline.scoring import score_columns
+
+#: load options that text deduplication (through curate) understands
+_TEXT_LOAD_OPTIONS = ("text_column", "id_column", "split", "extensions")
+
+
+def dedup(
+    data: DataLike,
+    *,
+    method: str | Sequence[str] = "semantic",
+    method_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    engine: EngineLike = "local",
+    out: str | os.PathLike[str] | None = None,
+    encoder: str = "minilm",
+    cache_dir: str | os.PathLike[str] | None = None,
+    report: bool = True,
+    **load_options: Any,
+) -> PruneResult:
+    """Remove duplicates and write the survivors (see :func:`lessdata.prune` for ``out``).
+
+    Args:
+        data: a path, a loaded :class:`Dataset` or an ``(N, d)`` array (``semantic`` only).
+        method: one kind or several, which chain in the order exact → near → semantic:
+            ``exact`` (identical after normalising trailing spaces and line endings),
+            ``near`` (MinHash + LSH on word 5-grams, Jaccard >= 0.7 by default) and
+            ``semantic`` (SemDeDup: within a k-means cluster, cosine similarity above
+            ``1 - eps`` to a kept example).
+        method_options: the methods' knobs: ``keep_rule`` (exact, near: ``first`` or
+            ``longest`` member stays); ``ngram``, ``num_perm``, ``threshold``, ``bands``,
+            ``rows``, ``verify`` (near, see :class:`lessdata.duplicates.lsh.NearOptions`);
+            ``eps``, ``survivor`` (``hard``, ``easy``, ``random``) and ``k`` (semantic).
+        seed: seeds MinHash permutations, k-means and tie-breaking.
+        engine: where the row-parallel steps run (see :func:`lessdata.score`).
+        out: a folder for ``manifest.parquet``, the deduplicated data and the report.
+        encoder: how texts are embedded for ``semantic``.
+        cache_dir: where embeddings and shard checkpoints are kept.
+        report: write the report files beside the manifest.
+        **load_options: how to read ``data`` (see :func:`lessdata.score`); text methods
+            take ``text_column``, ``id_column``, ``split`` and ``extensions``.
+
+    Returns:
+        A :class:`PruneResult` (a :class:`CurationResult` for text methods).
+
+    Example:
+        >>> result = lessdata.dedup(  # doctest: +SKIP
+        ...     "corpus.jsonl", method=["exact", "near"], method_options={"threshold": 0.8},
+        ...     out="deduped/")
+    """
+    methods = dedup_methods(method)
+    settings = resolve_dedup_options(methods, method_options)
+    seed = check_seed(seed)
+    if methods != ("semantic",) or _is_source_folder(data):
+        given = {k: v for k, v in load_options.items() if v is not None}
+        text = {k: given.pop(k) for k in _TEXT_LOAD_OPTIONS if k in given}
+        if given:
+            raise LessdataError(
+                f"{', '.join(sorted(given))} do not apply to text deduplication; drop them"
+            )
+        return curate(
+            data, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
+            cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
+        )  # fmt: skip
+    ds = as_dataset(data, **load_options)
+    out_dir = check_out_folder(ds, out)
+    eps, survivor, k = settings.eps, settings.survivor, settings.k
+    with run_engine(engine, cache_dir) as running:
+        columns = score_columns(
+            ds, [get_metric("semdedup")], dict(k=k, eps=eps, survivor=survivor),
+            encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
+        )  # fmt: skip
+    duplicate = columns["semdedup_duplicate_of"] >= 0
+    kept = np.flatnonzero(~duplicate)
+    reasons = (
+        duplicate.astype(np.int32),
+        [
+            "kept: no kept example in its cluster is a near duplicate",
+            f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
+            "semdedup_duplicate_of",
+        ],
+    )
+    record = dict(
+        command="dedup", method="semantic", eps=eps, survivor=survivor, k=k, seed=seed,
+        encoder=encoder,
+    )  # fmt: skip
+    return finish(ds, columns, ["semdedup"], kept, reasons, record, out_dir, report=report)
+
+
+def _is_source_folder(data: DataLike) -> bool:
+    """True for a path to a folder that is not a saved Hugging Face dataset."""
+    if not isinstance(data, (str, Path)) or str(data).startswith("builtin:"):
+        return False
+    path = Path(data)
+    return path.is_dir() and detect_format(path) == "source"

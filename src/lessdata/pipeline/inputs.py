@@ -1,0 +1,82 @@
+"""What every pipeline step starts from: the dataset, its vectors, and the engine of the run."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lessdata._progress import log
+from lessdata.data.cache_dir import default_cache_dir
+from lessdata.data.dataset import Dataset, check_vectors, external_labels, load
+from lessdata.embed import embed_texts, get_encoder
+from lessdata.engines import Engine, running_engine
+from lessdata.errors import LessdataError
+
+#: what the pipeline functions accept as data: a path, a loaded dataset or an (N, d) array
+DataLike = str | os.PathLike[str] | Dataset | np.ndarray
+#: an engine by name (``local``, ``ray``) or an :class:`~lessdata.engines.Engine` object
+EngineLike = str | Engine
+#: the keyword options of :func:`lessdata.data.dataset.load`
+LOAD_OPTIONS = tuple(
+    name for name, p in inspect.signature(load).parameters.items() if p.kind is p.KEYWORD_ONLY
+)
+
+
+def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
+    """Accept a path, a loaded :class:`Dataset` or an ``(N, d)`` array.
+
+    ``load_options`` are :func:`lessdata.data.dataset.load`'s (for an array only ``labels``).
+    """
+    unknown = sorted(set(load_options) - set(LOAD_OPTIONS))
+    if unknown:
+        raise LessdataError(
+            f"no option {', '.join(unknown)}; the options that read the data are "
+            f"{', '.join(LOAD_OPTIONS)} (metric knobs go in `metric_options`)"
+        )
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, np.ndarray):
+        check_vectors(data, "array")
+        labels = load_options.get("labels")
+        ds = Dataset(
+            source="<array>", format="array", ids=pa.array(np.arange(len(data), dtype=np.int64))
+        )
+        ds.vectors = data
+        if labels is not None:
+            ds.labels, ds.classes = external_labels(labels, len(data))
+        return ds
+    return load(data, **load_options)
+
+
+def vectors_of(
+    ds: Dataset,
+    *,
+    encoder: str = "minilm",
+    cache_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    engine: Engine | None = None,
+) -> np.ndarray:
+    """The dataset's vectors: its embedding column, or its texts embedded (cached on disk)."""
+    if ds.vectors is not None:
+        return ds.vectors
+    if ds.texts is None:
+        raise LessdataError(f"{ds.source} has neither vectors nor texts to embed")
+    chosen = get_encoder(encoder, seed=seed)  # an unknown name fails before any work
+    log(f"embedding {len(ds)} texts with {encoder}")
+    ds.vectors = embed_texts(ds.texts, chosen, cache_dir=cache_dir, seed=seed, engine=engine)
+    return ds.vectors
+
+
+def run_engine(
+    engine: EngineLike, cache_dir: str | os.PathLike[str] | None
+) -> AbstractContextManager[Engine]:
+    """The run's engine (:func:`lessdata.engines.running_engine`); one made here from a
+    name checkpoints finished shards under ``<cache_dir>/work``."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return running_engine(engine, work_dir=root / "work")

@@ -1,0 +1,96 @@
+"""The option dicts of the pipeline, checked once, before any work.
+
+Python callers pass metric knobs in ``metric_options``, policy knobs in ``policy_options``
+and deduplication knobs in ``method_options`` / ``dedup_options``; each dict is checked
+against what the chosen metrics, policy or methods take, so that a misspelt or misplaced
+option is an error rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lessdata.checks import check_choice, check_float, check_int, check_options
+from lessdata.duplicates import KINDS
+from lessdata.duplicates.groups import KEEP_RULES
+from lessdata.duplicates.lsh import NearOptions
+from lessdata.duplicates.semdedup import SURVIVORS, check_eps
+from lessdata.errors import LessdataError
+from lessdata.metrics.prototype_metrics import DISTANCES
+from lessdata.metrics.registry import Metric
+from lessdata.select import POLICIES, policy_options_of
+
+#: the options of each deduplication method
+METHOD_OPTIONS = {
+    "exact": ("keep_rule",),
+    "near": ("keep_rule", *(f.name for f in fields(NearOptions))),
+    "semantic": ("eps", "survivor", "k"),
+}
+
+
+def check_metric_options(chosen: list[Metric], options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` after checking that the chosen metrics take every one of them."""
+    accepted = set().union(*(m.options for m in chosen))
+    names = ", ".join(m.name for m in chosen)
+    given = check_options(options, accepted, f"metric_options of {names}")
+    # the shared knobs are checked now, before any embedding or training
+    if "k" in given:
+        given["k"] = check_int(given["k"], "k", low=1, allow_none=True)
+    if "distance" in given:
+        check_choice(given["distance"], "distance", DISTANCES)
+    if "eps" in given:
+        given["eps"] = check_eps(given["eps"])
+    if "survivor" in given:
+        check_choice(given["survivor"], "survivor", SURVIVORS)
+    return given
+
+
+def check_policy_options(policy: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` after checking that ``policy`` takes every one of them."""
+    check_choice(policy, "policy", (*POLICIES, "d4"))
+    accepted = () if policy == "d4" else policy_options_of(policy)
+    given = check_options(options, accepted, f"policy_options of {policy}")
+    if given.get("auto_threshold") is not None:
+        check_float(given["auto_threshold"], "auto_threshold", low=0, high=1, closed="right")
+    if given.get("ccs_beta") is not None:
+        check_float(given["ccs_beta"], "ccs_beta", low=0, high=1, closed="left")
+    check_int(given.get("ccs_strata"), "ccs_strata", low=1, allow_none=True)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class DedupOptions:
+    """The settings of a chain of deduplication methods (see :func:`dedup_options`)."""
+
+    methods: tuple[str, ...]
+    keep_rule: str = "first"
+    near: NearOptions = field(default_factory=NearOptions)
+    eps: float = 0.05
+    survivor: str = "hard"
+    k: int | None = None
+
+
+def dedup_methods(
+    methods: Any, name: str = "method", *, allow_none: bool = False
+) -> tuple[str, ...]:
+    """The methods named, in the order they chain (exact → near → semantic); ``name`` is the
+    caller's parameter (``method`` for dedup, ``dedup`` for curate)."""
+    wanted = [methods] if isinstance(methods, str) else list(methods)
+    for method in wanted:
+        check_choice(method, name, KINDS)
+    if not wanted and not allow_none:
+        raise LessdataError(f"name at least one method among {', '.join(KINDS)}", param=name)
+    return tuple(kind for kind in KINDS if kind in wanted)
+
+
+def resolve_dedup_options(methods: tuple[str, ...], options: dict[str, Any] | None) -> DedupOptions:
+    """Check ``options`` against what ``methods`` take; the resolved settings."""
+    accepted = {name for method in methods for name in METHOD_OPTIONS[method]}
+    given = check_options(options, accepted, f"options of {', '.join(methods) or 'no method'}")
+    near = NearOptions(**{k: v for k, v in given.items() if k in METHOD_OPTIONS["near"][1:]})
+    keep_rule = check_choice(given.get("keep_rule", "first"), "keep_rule", KEEP_RULES)
+    eps = check_eps(given.get("eps", 0.05))
+    survivor = check_choice(given.get("survivor", "hard"), "survivor", SURVIVORS)
+    k = check_int(given.get("k"), "k", low=1, allow_none=True)
+    return DedupOptions(methods, keep_rule, near, eps, survivor, k)

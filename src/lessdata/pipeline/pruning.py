@@ -1,0 +1,180 @@
+"""``lessdata.prune``: score, keep a budget chosen by a policy, write data, manifest, report.
+
+Also D4 (Tirumala et al. 2023), which needs the vectors themselves, not only scores:
+SemDeDup first, then prototype pruning on the survivors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from lessdata.budget import resolve_budget
+from lessdata.checks import check_bool, check_seed
+from lessdata.data.dataset import Dataset
+from lessdata.engines import Engine
+from lessdata.errors import LessdataError
+from lessdata.kmeans import assign, check_k, fit_centroids
+from lessdata.metrics import get_metric
+from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
+from lessdata.pipeline.options import check_metric_options, check_policy_options
+from lessdata.pipeline.outputs import PruneResult, Reasons, check_out_folder, finish, two_reasons
+from lessdata.pipeline.scoring import score_columns
+from lessdata.select import AUTO_THRESHOLD, auto_policy_name, keep_hard, kept_fraction, select
+
+
+def prune(
+    data: DataLike,
+    keep: float | int,
+    *,
+    metric: str = "prototypes",
+    policy: str = "auto",
+    metric_options: dict[str, Any] | None = None,
+    policy_options: dict[str, Any] | None = None,
+    class_balanced: bool = False,
+    seed: int = 0,
+    engine: EngineLike = "local",
+    out: str | os.PathLike[str] | None = None,
+    encoder: str = "minilm",
+    cache_dir: str | os.PathLike[str] | None = None,
+    report: bool = True,
+    **load_options: Any,
+) -> PruneResult:
+    """Score, select ``keep`` examples with ``policy``, and write the results to ``out``.
+
+    Args:
+        data: a path, a loaded :class:`Dataset` or an ``(N, d)`` array (see
+            :func:`lessdata.score`).
+        keep: the budget: a fraction in (0, 1] (``0.5``) or a count (``1000``).
+        metric: the score to prune by (see ``lessdata.metrics.REGISTRY``); ignored by D4.
+        policy: ``keep-hard``, ``keep-easy``, ``auto``, ``random``, ``moderate``, ``ccs``,
+            ``importance`` (see :mod:`lessdata.select`) or ``d4`` (SemDeDup, then
+            prototypes on the survivors).
+        metric_options: the metric's knobs (``k``, ``distance``; for the training-dynamics
+            metrics ``proxy_model``, ``proxy_epochs``, ``proxy_runs``, ``width``,
+            ``early_epoch``); for ``d4``: ``k``, ``eps``, ``survivor``.
+        policy_options: the policy's knobs: ``auto_threshold`` (auto), ``ccs_beta`` and
+            ``ccs_strata`` (ccs).
+        class_balanced: split the budget evenly across classes first (needs labels; not
+            with ``d4``).
+        seed: seeds k-means, proxy training, tie-breaking and random draws.
+        engine: where the row-parallel steps run (see :func:`lessdata.score`).
+        out: a folder for ``manifest.parquet``, the kept rows in the input's format under
+            the input's file name, ``scores.png`` and ``report.html``.
+        encoder: how texts without vectors are embedded (see :func:`lessdata.score`).
+        cache_dir: where embeddings and shard checkpoints are kept.
+        report: write ``scores.png`` and ``report.html`` beside the manifest.
+        **load_options: how to read ``data`` (see :func:`lessdata.score`).
+
+    Returns:
+        A :class:`PruneResult`: the manifest, the kept rows and the files written.
+
+    Example:
+        >>> import numpy as np, lessdata
+        >>> x = np.random.default_rng(0).normal(size=(300, 8)).astype("float32")
+        >>> lessdata.prune(x, 0.5, policy="keep-hard", metric_options={"k": 6}).n_kept
+        150
+    """
+    policy_opts = check_policy_options(policy, policy_options)
+    chosen = [get_metric("semdedup"), get_metric("prototypes")] if policy == "d4" else [
+        get_metric(metric)
+    ]
+    options = check_metric_options(chosen, metric_options)
+    seed = check_seed(seed)
+    check_bool(class_balanced, "class_balanced")
+    if class_balanced and policy == "d4":
+        raise LessdataError(
+            "policy d4 does not support class-balanced selection; drop `class_balanced`",
+            param="class_balanced",
+        )
+    ds = as_dataset(data, **load_options)
+    n = len(ds)
+    budget = resolve_budget(keep, n)
+    out_dir = check_out_folder(ds, out)
+    if class_balanced and ds.labels is None:
+        raise LessdataError(
+            "class-balanced selection needs labels: pass `label_column` (or `labels`)"
+        )
+    settings: dict[str, Any] = dict(
+        command="prune", keep=keep, budget=budget, policy=policy, metric=metric, seed=seed,
+        class_balanced=class_balanced, k=options.get("k"),
+        distance=options.get("distance", "cosine"), encoder=encoder,
+    )  # fmt: skip
+    with run_engine(engine, cache_dir) as running:
+        if policy == "d4":
+            eps, survivor = options.get("eps", 0.05), options.get("survivor", "hard")
+            columns, kept, reasons = _d4(
+                ds, budget, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
+                engine=running,
+            )  # fmt: skip
+            metrics = ["semdedup", "prototypes"]
+            settings.update(eps=eps, survivor=survivor, metric="semdedup+prototypes")
+        else:
+            columns = score_columns(
+                ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
+                engine=running,
+            )  # fmt: skip
+            kept = select(
+                columns[metric], keep, policy=policy, labels=ds.labels,
+                class_balanced=class_balanced, seed=seed, **policy_opts,
+            )  # fmt: skip
+            rule = policy
+            if policy == "auto":
+                threshold = policy_opts.get("auto_threshold", AUTO_THRESHOLD)
+                rule = f"auto → {auto_policy_name(kept_fraction(keep, n), threshold)}"
+                settings["auto_threshold"] = threshold
+            balance = ", class-balanced" if class_balanced else ""
+            what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
+            reasons = two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
+            metrics = [metric]
+    return finish(ds, columns, metrics, kept, reasons, settings, out_dir, report=report)
+
+
+def _d4(
+    ds: Dataset,
+    budget: int,
+    options: dict[str, Any],
+    *,
+    encoder: str,
+    cache_dir: Any,
+    seed: int,
+    engine: Engine,
+) -> tuple[dict[str, np.ndarray], np.ndarray, Reasons]:
+    """D4 (Tirumala et al. 2023): SemDeDup, then re-cluster the survivors and keep the hardest.
+
+    When the budget exceeds the survivors, all survivors are kept and the least redundant
+    duplicates (highest SemDeDup distance) fill the rest, so exactly ``budget`` are kept.
+    """
+    semdedup_options = {k: v for k, v in options.items() if k in ("k", "eps", "survivor")}
+    columns = score_columns(
+        ds, [get_metric("semdedup")], semdedup_options, encoder=encoder, cache_dir=cache_dir,
+        seed=seed, engine=engine,
+    )  # fmt: skip
+    vectors = ds.vectors
+    assert vectors is not None
+    duplicate = columns["semdedup_duplicate_of"] >= 0
+    survivors = np.flatnonzero(~duplicate)
+    rng = np.random.default_rng(seed)
+    # prototype distances against centroids fitted on the survivors, for every example
+    k = options.get("k")
+    k2 = check_k(None, len(survivors)) if k is None else min(k, len(survivors))
+    centroids = fit_centroids(vectors[survivors], k2, spherical=True, seed=seed)
+    cluster, distance = assign(vectors, centroids, spherical=True, engine=engine)
+    columns["prototypes"] = distance
+    columns["prototypes_cluster"] = cluster
+    if budget <= len(survivors):
+        kept = survivors[keep_hard(distance[survivors], budget, rng)]
+    else:
+        dups = np.flatnonzero(duplicate)
+        extra = dups[keep_hard(columns["semdedup"][dups], budget - len(survivors), rng)]
+        kept = np.sort(np.concatenate([survivors, extra]))
+    codes = np.where(duplicate, 1, 2).astype(np.int32)
+    codes[kept] = 0
+    vocabulary = [
+        "kept: D4 (survived SemDeDup, among the hardest by prototypes)",
+        "pruned: semantic duplicate (SemDeDup stage of D4)",
+        "pruned: too prototypical (prototype stage of D4)",
+    ]
+    return columns, kept, (codes, vocabulary)
