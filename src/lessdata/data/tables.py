@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 
 TEXT_COLUMNS = ("text", "content", "code", "document", "sentence")
 
@@ -113,7 +114,7 @@ def check_jsonl_rows(path: Path, n_rows: int) -> None:
 
 def read_hf_table(path: Path) -> pa.Table:
     """Open a ``save_to_disk`` folder with ``datasets``; its Arrow shards stay memory-mapped."""
-    import datasets
+    datasets = require("datasets", "reading a Hugging Face dataset folder")
 
     try:
         hf = datasets.load_from_disk(str(path))

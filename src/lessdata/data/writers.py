@@ -21,13 +21,12 @@ import pyarrow.parquet as pq
 from lessdata._progress import quiet
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset, read_csv_table
-from lessdata.data.paths import check_not_input_path
+from lessdata.data.paths import OUTPUT_NAMES, check_not_input_path
 from lessdata.data.tables import jsonl_rows
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 
 _CHUNK_ROWS = 65_536
-#: names of the other files lessdata writes into an output folder
-OUTPUT_NAMES = ("manifest.parquet", "report.html", "scores.png")
 #: file name of the kept documents of a source folder (id, path, line span, text)
 SOURCE_DOCUMENTS = "documents.parquet"
 
@@ -225,7 +224,7 @@ def _copy_csv_records(source: str, mask: np.ndarray, dst: BinaryIO) -> bool:
 
 
 def _write_hf(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Path) -> None:
-    import datasets
+    datasets = require("datasets", "writing a Hugging Face dataset folder")
 
     hf = datasets.load_from_disk(ds.source)
     if len(hf) != len(mask):
@@ -250,7 +249,7 @@ def _write_documents(ds: Dataset, kept: np.ndarray, mask: np.ndarray, target: Pa
 @contextlib.contextmanager
 def _no_progress_bars(active: bool) -> Iterator[None]:
     """Switch off the ``datasets`` progress bars for the duration, when ``active``."""
-    import datasets
+    datasets = require("datasets", "writing a Hugging Face dataset folder")
 
     was_on = datasets.is_progress_bar_enabled()
     if active and was_on:

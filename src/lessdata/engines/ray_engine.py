@@ -23,19 +23,14 @@ import numpy as np
 from lessdata.checks import check_int
 from lessdata.engines.base import Engine, MappedArray, call_step
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 
 #: arrays larger than this go to Ray's object store once, instead of with every task
 _PUT_ABOVE_BYTES = 1 << 20
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise LessdataError(
-            "the ray engine needs Ray: pip install 'lessdata[ray]' (or use the local engine)"
-        ) from exc
-    return ray
+    return require("ray", "the ray engine (or use the local engine)")
 
 
 def _split_address(address: str) -> tuple[str, int]:

@@ -54,9 +54,10 @@ import numpy as np
 from lessdata._progress import log
 from lessdata.checks import check_choice, check_int
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.kmeans import cached
 from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
-from lessdata.train import MODELS
+from lessdata.train.model_names import MODELS
 
 #: default proxy settings
 PROXY_MODEL = "mlp"
@@ -136,6 +137,7 @@ def _train_runs(
     early: int,
     seed: int,
 ) -> dict[str, np.ndarray]:
+    require("torch", "the training-dynamics metrics")
     from lessdata.train.trainer import TrainConfig, train_with_dynamics  # imports torch
 
     classes, y = np.unique(labels, return_inverse=True)

@@ -28,6 +28,7 @@ import numpy as np
 
 from lessdata._progress import log
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 #: the reference LM's context (bytes) and windows per step
@@ -135,6 +136,7 @@ def perplexity(
             "or raise reference_fraction"
         )
 
+    require("torch", "the perplexity metric")
     from lessdata.train.tiny_lm import TinyLMConfig, document_losses, train_tiny_lm
 
     config = TinyLMConfig(

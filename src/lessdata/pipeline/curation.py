@@ -103,7 +103,7 @@ from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS, check_unique
 from lessdata.data.corpus_shards import ShardedCorpus, assemble_pieces, read_shard
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
-from lessdata.data.paths import check_not_input_path
+from lessdata.data.paths import MANIFEST_NAME, check_not_input_path
 from lessdata.data.tables import corpus_format
 from lessdata.data.writers import subset_path, write_subset
 from lessdata.engines.base import Engine
@@ -358,7 +358,7 @@ def _write(
         paths["data"] = _write_documents(corpus, kept, target)
     else:  # the writers stream the kept rows from the input file itself
         paths["data"] = write_subset(ds, kept, target)
-    paths["manifest"] = write_manifest(manifest, out_dir / "manifest.parquet")
+    paths["manifest"] = write_manifest(manifest, out_dir / MANIFEST_NAME)
     if report:
         from lessdata.report.curation import write_curation_report
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 from lessdata._progress import log
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
+from lessdata.data.paths import MANIFEST_NAME
 from lessdata.data.writers import check_not_input, subset_path, write_subset
 from lessdata.errors import LessdataError
 from lessdata.report import write_report
@@ -105,7 +106,7 @@ def write_outputs(
     paths: dict[str, Path] = {}
     if ds.format != "array":  # the data first: if it fails, no manifest claims it exists
         paths["data"] = write_subset(ds, kept, subset_path(ds, out_dir))
-    paths["manifest"] = write_manifest(table, out_dir / "manifest.parquet")
+    paths["manifest"] = write_manifest(table, out_dir / MANIFEST_NAME)
     if report:
         paths.update(write_report(table, out_dir, title=title))
     log_paths(paths)

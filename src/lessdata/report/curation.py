@@ -24,10 +24,9 @@ import pyarrow.compute as pc
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.data.manifest import CURATION_STAGES, manifest_settings
+from lessdata.data.paths import CURATION_PLOT_NAME, REPORT_NAME
 from lessdata.report.html import BASE_CSS, _table
 
-PLOT_NAME = "curation.png"
-HTML_NAME = "report.html"
 #: duplicate columns written by the dedup stages, in stage order
 DUPLICATE_COLUMNS = {
     "exact": "exact_duplicate_of",
@@ -83,7 +82,7 @@ def write_curation_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     png = render_curation_png(manifest)
-    paths = {"plot": out / PLOT_NAME, "html": out / HTML_NAME}
+    paths = {"plot": out / CURATION_PLOT_NAME, "html": out / REPORT_NAME}
     with atomic_path(paths["plot"]) as tmp:
         tmp.write_bytes(png)
     page = render_curation_html(manifest, texts, png, title=title)

@@ -13,13 +13,11 @@ from rich.console import Console
 
 from lessdata.data.atomic import atomic_path
 from lessdata.data.manifest import manifest_settings, read_manifest
+from lessdata.data.paths import REPORT_NAME, SCORES_PLOT_NAME
 from lessdata.report.html import render_html
 from lessdata.report.plot import render_scores_png
 from lessdata.report.summary import Summary, summarize
 from lessdata.report.terminal import render_summary
-
-PLOT_NAME = "scores.png"
-HTML_NAME = "report.html"
 
 
 def write_report(
@@ -41,7 +39,7 @@ def write_report(
 def _write(manifest: pa.Table, summary: Summary, out: Path, title: str) -> dict[str, Path]:
     """Render the plot once, then write it and the page that embeds it."""
     png = render_scores_png(manifest, title=title)
-    plot_path, html_path = out / PLOT_NAME, out / HTML_NAME
+    plot_path, html_path = out / SCORES_PLOT_NAME, out / REPORT_NAME
     with atomic_path(plot_path) as tmp:
         tmp.write_bytes(png)
     with atomic_path(html_path) as tmp:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-#: the proxy model families, smallest first (see ``lessdata.train.models``)
-MODELS = ("logreg", "mlp", "cnn1d", "cnn2d")
+from lessdata.train.model_names import MODELS
 
 if TYPE_CHECKING:
     from lessdata.train.models import make_model

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from lessdata.errors import LessdataError
-from lessdata.train import MODELS
+from lessdata.train.model_names import MODELS
 
 __all__ = ["MODELS", "check_model", "conv_shape", "make_model"]
 

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
+from lessdata.labs.icl.evaluate import TRANSFORMER
 from lessdata.report.html import BASE_CSS, _table
 
 BREAK_RATIO = 1.5
@@ -50,7 +51,6 @@ BREAK_RATIO = 1.5
 GAP_RATIO = 1.5
 #: dMMSE and ridge curves closer than this (mean |log error difference|) cannot be told apart
 SAME_CURVES = 0.05
-TRANSFORMER = "transformer"
 _COLOURS = {
     "transformer": "#d62728", "ridge": "#1f77b4", "dmmse": "#2ca02c",
     "least-squares": "#7f7f7f", "averaging": "#9467bd", "knn": "#8c564b",
