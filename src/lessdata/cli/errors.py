@@ -19,6 +19,7 @@ SPECIAL_FLAGS = {
     "metrics": "--metric",
     "method": "--method",
     "data": "INPUT",
+    "n_prompts": "--prompts",
     "metric_options": "--metric-option",
     "dedup_options": "the dedup options",
     "method_options": "the dedup options",

@@ -94,13 +94,27 @@ def load(
 ) -> Dataset:
     """Load ``source`` and validate it; see the module docstring for the formats.
 
-    Column arguments name the roles explicitly; when omitted, common names are looked for
-    (``text``/``content``/``code``, ``embedding``/``vector``, ``label``/``y``, ``id``).
-    ``labels`` supplies labels from a separate ``.npy`` file or array (for ``.npy`` inputs).
-    ``split`` and ``extensions`` apply to a folder of source files: which files to read and
-    whether each file (``"file"``) or each top-level function/class (``"function"``) is one
-    example. Files that cannot be used (binary, not UTF-8, empty, ...) are skipped with a
-    note; ``lessdata curate`` records them in its manifest.
+    Args:
+        source: a path (``.npy``, ``.npz``, Parquet, JSONL, CSV, a Hugging Face
+            ``save_to_disk`` folder, a folder of source files) or ``builtin:digits``.
+        text_column: the column with the text (default: ``text``, ``content``, ``code``, ...).
+        embedding_column: the column (or ``.npz`` array) with vectors (default:
+            ``embedding``, ``vector``, ...).
+        label_column: the column (or ``.npz`` array) with class labels (default: ``label``,
+            ``y``, ...).
+        id_column: the column with unique ids (default: ``id``, else the row number).
+        labels: labels from a separate ``.npy`` file or array (for ``.npy`` inputs).
+        split: for a folder of source files: each file (``"file"``) or each top-level
+            function/class (``"function"``) is one example.
+        extensions: for a folder of source files: the file endings to read.
+
+    Files that cannot be used (binary, not UTF-8, empty, ...) are skipped with a note;
+    ``lessdata curate`` records them in its manifest.
+
+    Example:
+        >>> ds = load("builtin:digits")
+        >>> len(ds), ds.vectors.shape[1]
+        (1797, 64)
 
     Raises:
         LessdataError: the file is missing or unreadable, a named column is absent, vectors

@@ -40,11 +40,15 @@ def get_engine(
 ) -> Engine:
     """The engine called ``engine`` (``local`` or ``ray``), or ``engine`` itself.
 
-    ``address`` (Ray only) joins an existing cluster (``auto``, ``ray://host:10001`` or
-    ``host:6379``); without it a local Ray cluster with ``workers`` CPUs (default: all)
-    is started. ``work_dir`` is where finished shards are checkpointed (None: nowhere), so
-    that a rerun after a killed driver resumes. Raises LessdataError for an unknown name
-    or a missing Ray installation.
+    Args:
+        engine: ``local``, ``ray`` or an :class:`Engine` (returned as it is).
+        address: Ray only: an existing cluster to join (``auto``, ``ray://host:10001`` or
+            ``host:6379``); without it a local Ray cluster is started on first use.
+        workers: Ray only: CPUs of the local cluster (default: all).
+        work_dir: where finished shards are checkpointed (None: nowhere), so that a rerun
+            after a killed driver resumes.
+
+    Raises LessdataError for an unknown name or a missing Ray installation.
     """
     if engine is None:
         engine = "local"
@@ -75,8 +79,9 @@ def running_engine(
     """:func:`get_engine` for one run (:meth:`Engine.run`): an engine made here is closed
     afterwards, and the checkpoints the run made are cleared when it succeeds.
 
-    An :class:`Engine` passed in is the caller's and stays open (and keeps its own
-    ``work_dir``).
+    Args:
+        engine, address, workers, work_dir: as for :func:`get_engine`. An :class:`Engine`
+            passed in is the caller's and stays open (and keeps its own ``work_dir``).
     """
     chosen = get_engine(engine, address=address, workers=workers, work_dir=work_dir)
     try:

@@ -52,7 +52,11 @@ class MappedArray:
 
 
 def resolve(value: Any) -> Any:
-    """Inside a step: a :class:`MappedArray` becomes its array; anything else stays."""
+    """Inside a step: a :class:`MappedArray` becomes its array; anything else stays.
+
+    Args:
+        value: a shared argument as a worker received it.
+    """
     return value.open() if isinstance(value, MappedArray) else value
 
 

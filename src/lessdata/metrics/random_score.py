@@ -8,7 +8,12 @@ from lessdata.metrics.registry import Metric, ScoreInputs, register
 
 
 def random_scores(n: int, *, seed: int = 0) -> np.ndarray:
-    """One uniform [0, 1) draw for each of ``n`` examples, from ``seed``."""
+    """One uniform [0, 1) draw for each of ``n`` examples: pruning by it is random pruning.
+
+    Args:
+        n: the number of examples.
+        seed: seeds the draw.
+    """
     return np.random.default_rng(seed).random(n)
 
 

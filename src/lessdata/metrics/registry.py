@@ -83,7 +83,11 @@ REGISTRY: dict[str, Metric] = {}
 
 
 def register(metric: Metric) -> Metric:
-    """Add ``metric`` to the registry (names are unique)."""
+    """Add ``metric`` to the registry (names are unique); return it.
+
+    Args:
+        metric: the entry: name, function over :class:`ScoreInputs`, direction and needs.
+    """
     if metric.name in REGISTRY:
         raise ValueError(f"metric {metric.name} is registered twice")
     REGISTRY[metric.name] = metric
@@ -91,7 +95,11 @@ def register(metric: Metric) -> Metric:
 
 
 def get_metric(name: str) -> Metric:
-    """Look a metric up by name; the error lists the known ones."""
+    """Look a metric up by name; the error lists the known ones.
+
+    Args:
+        name: a registered metric's name, such as ``"prototypes"``.
+    """
     try:
         return REGISTRY[name]
     except KeyError:

@@ -9,8 +9,9 @@ task from the k examples in its prompt. The lab follows Garg et al. 2022 (arXiv 
   task pools, a cap on task directions, and the distribution-shift samplers;
 * :mod:`lessdata.labs.icl.baselines`: least squares, ridge, dMMSE, k-NN, averaging, one GD step,
   a small network trained by GD per prompt, and GD steps needed to match an error;
-* :mod:`lessdata.labs.icl.model`, :mod:`lessdata.labs.icl.train`, :mod:`lessdata.labs.icl.evaluate`: the
-  transformer, its training and its evaluation against the baselines.
+* :mod:`lessdata.labs.icl.model`, :mod:`lessdata.labs.icl.train`,
+  :mod:`lessdata.labs.icl.evaluate`: the transformer, its training and its evaluation
+  against the baselines.
 
 A prompt batch is ``xs`` (B, n, d) and ``ys`` (B, n), float32; position i is predicted from
 examples 0..i-1 and the query ``xs[:, i]``, and "error at k" is the mean squared error at

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lessdata._progress import log
+from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 
@@ -44,14 +45,18 @@ def parse_pool_sizes(text: str) -> list[int | None]:
         try:
             value = int(float(part)) if "e" in part.lower() else int(part)
         except ValueError:
-            raise LessdataError(f"--pool-sizes takes whole numbers or inf, got {part!r}") from None
+            raise LessdataError(
+                f"pool_sizes takes whole numbers or inf, got {part!r}", param="pool_sizes"
+            ) from None
         if value < 1:
             raise LessdataError(f"a pool holds at least one task, got {value}")
         sizes.append(value)
     if not sizes:
-        raise LessdataError("--pool-sizes needs at least one size, e.g. 8,64,512,inf")
+        raise LessdataError(
+            "pool_sizes needs at least one size, e.g. 8,64,512,inf", param="pool_sizes"
+        )
     if len(set(sizes)) != len(sizes):
-        raise LessdataError(f"--pool-sizes repeats a size: {text}")
+        raise LessdataError(f"pool_sizes repeats a size: {text}", param="pool_sizes")
     return sizes
 
 
@@ -72,8 +77,7 @@ class ICLSweepSpec:
 
     def runs(self) -> list[tuple[int | None, int]]:
         """Every ``(pool size, seed)``."""
-        if self.seeds < 1:
-            raise LessdataError(f"--seeds must be at least 1, got {self.seeds}")
+        check_int(self.seeds, "seeds", low=1)
         return [(m, s) for m in self.pool_sizes for s in range(self.seeds)]
 
 
@@ -102,8 +106,7 @@ def run_icl_sweep(spec: ICLSweepSpec, out: str | Path, *, device: str = "cpu") -
     runs = spec.runs()
     for pool_size, seed in runs:  # validate every run's settings before any training
         _specs(spec, pool_size, seed)
-    if spec.n_prompts < 10:
-        raise LessdataError(f"--prompts must be at least 10, got {spec.n_prompts}")
+    check_int(spec.n_prompts, "n_prompts", low=10)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {"done": 0, "ran": 0}
     for pool_size, seed in runs:

@@ -344,8 +344,8 @@ class TaskSampler:
     Attributes:
         spec: the validated spec.
         device: where the batches (and the pool) live.
-        pool: (M, d) pool weights for linear families (for :func:`~lessdata.labs.icl.baselines.dmmse`),
-            else None.
+        pool: (M, d) pool weights for linear families (for
+            :func:`~lessdata.labs.icl.baselines.dmmse`), else None.
         pool_params: the pool's task parameters for any family (see ``_draw_tasks``), or None.
 
     Example:

@@ -263,12 +263,12 @@ def _check_compatible(state: dict[str, Any], spec: TaskSpec, config: TrainConfig
     if diffs:
         raise LessdataError(
             f"{path} was trained with other settings: {'; '.join(diffs)}. "
-            "Use the same settings to resume, or another --out for a new run"
+            "Use the same settings to resume, or another `out` for a new run"
         )
     if state["step"] > config.steps:
         raise LessdataError(
             f"{path} has already trained {state['step']} steps, more than the {config.steps} "
-            f"asked; ask for steps >= {state['step']} or use another --out"
+            f"asked; ask for steps >= {state['step']} or use another `out`"
         )
 
 
