@@ -171,6 +171,17 @@ def _train_runs(
     return {k: v / runs for k, v in totals.items()}
 
 
+def _validate(
+    *,
+    proxy_model: str = PROXY_MODEL,
+    proxy_epochs: int = PROXY_EPOCHS,
+    proxy_runs: int = PROXY_RUNS,
+    width: int = PROXY_WIDTH,
+    early_epoch: int | None = None,
+) -> None:
+    check_proxy_options(proxy_model, proxy_epochs, proxy_runs, width, early_epoch)
+
+
 def _proxy_doc(fn: MetricFn) -> MetricFn:  # appends the shared options to the docstring
     fn.__doc__ = (fn.__doc__ or "") + (
         "\n    Options (shared by all dynamics metrics, so one set of proxy runs serves them):\n"
@@ -344,5 +355,6 @@ for _name, _fn, _summary, _high in _DYNAMICS:
             high_means=_high,
             needs_labels=True,
             needs_training=True,
+            validate=_validate,
         )
     )

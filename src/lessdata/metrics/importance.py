@@ -42,6 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from lessdata._progress import track
+from lessdata.checks import check_choice, check_int
 from lessdata.errors import LessdataError
 from lessdata.metrics.registry import Metric, ScoreInputs, register
 
@@ -141,13 +142,19 @@ def _columns(
 
 def check_dsir_options(buckets: Any, ngram: Any, normalize: Any) -> tuple[int, int, str]:
     """Validate the DSIR options at the border, with messages that say how to fix them."""
-    if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 2:
-        raise LessdataError(f"dsir buckets must be an integer of at least 2, got {buckets!r}")
-    if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
-        raise LessdataError(f"dsir ngram must be an integer of at least 1, got {ngram!r}")
-    if normalize not in NORMALIZE:
-        raise LessdataError(f"dsir normalize must be one of {NORMALIZE}, got {normalize!r}")
-    return int(buckets), int(ngram), str(normalize)
+    buckets = check_int(buckets, "buckets", low=2, hint="hash buckets of the n-gram features")
+    ngram = check_int(ngram, "ngram", low=1)
+    return buckets, ngram, check_choice(normalize, "normalize", NORMALIZE)
+
+
+def _validate(
+    *, target: Any = None, buckets: int = BUCKETS, ngram: int = NGRAM, normalize: str = "length"
+) -> None:
+    if target is None:
+        raise LessdataError(
+            "dsir needs a target sample: pass `target` (a corpus path or a list of texts)"
+        )
+    check_dsir_options(buckets, ngram, normalize)
 
 
 def _target_texts(target: Any) -> Texts:
@@ -238,5 +245,6 @@ register(
         ),
         needs_vectors=False,
         needs_text=True,
+        validate=_validate,
     )
 )

@@ -20,13 +20,13 @@ torch is imported on the first call, not when the metric registers.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lessdata._progress import log
+from lessdata.checks import check_float, check_int
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.metrics.registry import Metric, ScoreInputs, register
@@ -42,29 +42,27 @@ def check_options(
     reference_fraction: Any, lm_tokens: Any, lm_layers: Any, lm_width: Any
 ) -> None:
     """Validate the metric's options, with messages that say how to fix them."""
-    if (
-        isinstance(reference_fraction, bool)
-        or not isinstance(reference_fraction, (int, float))
-        or not math.isfinite(reference_fraction)
-        or not 0 < reference_fraction <= 1
-    ):
-        raise LessdataError(
-            f"reference_fraction must lie in (0, 1] (the share of the scored documents that "
-            f"trains the reference LM when no reference is given); got {reference_fraction!r}"
-        )
-    for name, value in (("lm_tokens", lm_tokens), ("lm_layers", lm_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise LessdataError(f"{name} must be a positive whole number, got {value!r}")
-    if (
-        isinstance(lm_width, bool)
-        or not isinstance(lm_width, int)
-        or lm_width < HEAD_WIDTH
-        or lm_width % HEAD_WIDTH
-    ):
+    check_float(
+        reference_fraction, "reference_fraction", low=0, high=1, closed="right",
+        hint="the share of the scored documents that trains the reference LM when no "
+        "reference is given",
+    )  # fmt: skip
+    check_int(lm_tokens, "lm_tokens", low=1)
+    check_int(lm_layers, "lm_layers", low=1)
+    width = check_int(lm_width, "lm_width", low=HEAD_WIDTH)
+    if width % HEAD_WIDTH:
         raise LessdataError(
             f"lm_width must be a positive multiple of {HEAD_WIDTH} (the width of one "
-            f"attention head), e.g. 64; got {lm_width!r}"
+            f"attention head), e.g. 64; got {lm_width!r}",
+            param="lm_width",
         )
+
+
+def _validate(
+    *, reference: Any = None, reference_fraction: float = 0.1, lm_tokens: int = 300_000,
+    lm_layers: int = 2, lm_width: int = 64,
+) -> None:  # fmt: skip
+    check_options(reference_fraction, lm_tokens, lm_layers, lm_width)
 
 
 def reference_texts(
@@ -185,5 +183,6 @@ register(
         high_means="less like the reference sample (surprising to the reference model)",
         needs_vectors=False,
         needs_text=True,
+        validate=_validate,
     )
 )

@@ -54,12 +54,20 @@ class Metric:
     needs_labels: bool = False
     needs_text: bool = False
     needs_training: bool = False
+    #: checks the options (keyword arguments of :attr:`fn`) before any work; None: none
+    validate: Callable[..., None] | None = None
 
     @property
     def options(self) -> tuple[str, ...]:
         """The keyword options the metric's function accepts."""
         params = inspect.signature(self.fn).parameters.values()
         return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+    def check(self, **options: Any) -> None:
+        """Check the options this metric takes (others are ignored), before any work."""
+        if self.validate is not None:
+            taken = {k: v for k, v in options.items() if k in self.options and v is not None}
+            self.validate(**taken)
 
     def __call__(self, inputs: ScoreInputs, **options: Any) -> dict[str, np.ndarray]:
         """Check the inputs it needs, pass it the options it accepts, and check its output."""

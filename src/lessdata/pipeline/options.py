@@ -43,6 +43,8 @@ def check_metric_options(chosen: list[Metric], options: dict[str, Any] | None) -
         given["eps"] = check_eps(given["eps"])
     if "survivor" in given:
         check_choice(given["survivor"], "survivor", SURVIVORS)
+    for metric in chosen:  # each metric's own knobs (proxy settings, DSIR's target, ...)
+        metric.check(**given)
     return given
 
 

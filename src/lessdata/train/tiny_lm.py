@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lessdata._progress import log, track
+from lessdata.checks import check_int
 from lessdata.errors import LessdataError
 from lessdata.train.gpt_block import CausalBlock
 
@@ -124,7 +125,7 @@ class TinyLMConfig:
     def check(self) -> TinyLMConfig:
         """Raise :class:`LessdataError` for an unusable setting; return self."""
         for name in ("n_layer", "n_head", "d_model", "context", "batch_size", "tokens"):
-            _check_positive_int(name, getattr(self, name))
+            check_int(getattr(self, name), name, low=1)
         if self.d_model % self.n_head:
             raise LessdataError(
                 f"n_head ({self.n_head}) must divide d_model ({self.d_model}); "
@@ -150,11 +151,6 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    """Validate a positive whole-number setting."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,7 +456,7 @@ def _check_eval(eval_texts: Any, eval_points: Any, eval_tokens: Any) -> int:
     if eval_points and eval_texts is None:
         raise LessdataError("eval_points > 0 needs eval_texts: give held-out documents")
     if eval_tokens is not None:
-        _check_positive_int("eval_tokens", eval_tokens)
+        check_int(eval_tokens, "eval_tokens", low=1)
     return int(eval_points)
 
 
@@ -480,8 +476,8 @@ def heldout_bits_per_byte(
     (deterministic). 8.0 is a uniform guess over the 256 bytes.
     """
     if max_tokens is not None:
-        _check_positive_int("max_tokens", max_tokens)
-    _check_positive_int("batch_size", batch_size)
+        check_int(max_tokens, "max_tokens", low=1)
+    check_int(batch_size, "batch_size", low=1)
     return _stream_bits(model, encode(texts), max_tokens=max_tokens, batch_size=batch_size)
 
 
@@ -530,7 +526,7 @@ def document_losses(model: TinyLM, texts: Any, *, batch_size: int = 32) -> np.nd
     sees only its own tokens. Windows are batched by length (longest first, about
     ``batch_size × context`` tokens per batch), so short documents are cheap.
     """
-    _check_positive_int("batch_size", batch_size)
+    check_int(batch_size, "batch_size", low=1)
     data, lengths = _bytes_and_lengths(texts)
     n = len(lengths)
     if n == 0:

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from lessdata._progress import log, track
+from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.model import ICLTransformer
@@ -108,10 +109,10 @@ class TrainConfig:
     def check(self) -> TrainConfig:
         """Raise :class:`LessdataError` for an unusable setting; return self."""
         for name in ("steps", "batch_size", "n_layer", "n_head", "width", "curriculum_every"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("checkpoint_every", self.checkpoint_every, minimum=1)
-        _check_int("warmup_steps", self.warmup_steps, minimum=0)
-        _check_int("seed", self.seed, minimum=0)
+            check_int(getattr(self, name), name, low=1)
+        check_int(self.checkpoint_every, "checkpoint_every", low=1)
+        check_int(self.warmup_steps, "warmup_steps", low=0)
+        check_int(self.seed, "seed", low=0)
         if self.width % self.n_head:
             raise LessdataError(
                 f"n_head ({self.n_head}) must divide width ({self.width}); "
@@ -156,11 +157,6 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> int:
-    """Validate a whole-number setting of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise LessdataError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------
