@@ -90,7 +90,7 @@ def test_duplicates_are_functions_on_texts_and_arrays(x):
 
 
 def test_errors_from_python_name_the_parameter(x):
-    with pytest.raises(LessdataError, match="^seed must be a non-negative whole number, got -1$"):
+    with pytest.raises(LessdataError, match=r"^seed must be a non-negative whole number, got -1$"):
         lessdata.prune(np.random.rand(100, 4), keep=0.5, seed=-1)
     with pytest.raises(LessdataError) as caught:
         lessdata.prune(x, 0.5, metric_options={"k": 0})

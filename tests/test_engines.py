@@ -299,16 +299,22 @@ def test_dedup_resumes_semdedup_shards_after_a_crash(tmp_path, monkeypatch):
         return real(shard, vectors, threshold)
 
     monkeypatch.setattr(semdedup, "dedup_shard", counted)
-    whole = lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c0")
+    whole = lessdata.dedup(
+        path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c0"
+    )
     n_shards = len(calls)
     assert n_shards >= 4
     calls.clear()
     crash_at.append(3)  # after two finished shards
     with pytest.raises(KeyboardInterrupt):
-        lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1")
+        lessdata.dedup(
+            path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1"
+        )
     calls.clear()
     crash_at.clear()
-    again = lessdata.dedup(path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1")
+    again = lessdata.dedup(
+        path, method="semantic", method_options={"eps": 0.01}, cache_dir=tmp_path / "c1"
+    )
     assert len(calls) == n_shards - 2  # the two finished shards were loaded, not recomputed
     np.testing.assert_array_equal(again.kept, whole.kept)
     assert again.manifest.equals(whole.manifest)
@@ -324,8 +330,7 @@ def test_prune_of_texts_embeds_on_ray_and_keeps_the_same_ids(ray_engine, tmp_pat
     rng = np.random.default_rng(0)
     words = ["parse", "tokens", "matrix", "server", "request", "cache", "graph", "model"]
     lines = [
-        json.dumps({"text": " ".join(rng.choice(words, 6)) + f" case {i % 50}"})
-        for i in range(700)
+        json.dumps({"text": " ".join(rng.choice(words, 6)) + f" case {i % 50}"}) for i in range(700)
     ]
     path = tmp_path / "texts.jsonl"
     path.write_text("\n".join(lines) + "\n")

@@ -70,7 +70,7 @@ def test_no_import_cycles_lazy_imports_included():
                 base = node.module or ""
                 if node.level:
                     base = ".".join(
-                        package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                        [*package.split(".")[:len(package.split(".")) - node.level + 1], base]
                     )
                 targets = [
                     f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base

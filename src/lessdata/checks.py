@@ -145,5 +145,7 @@ def check_options(given: dict[str, Any] | None, accepted: Collection[str], what:
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         known = ", ".join(sorted(accepted)) or "none"
-        raise LessdataError(f"{what} take no option {', '.join(unknown)}; options they take: {known}")
+        raise LessdataError(
+            f"{what} take no option {', '.join(unknown)}; options they take: {known}"
+        )
     return dict(given)

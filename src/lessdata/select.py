@@ -24,7 +24,8 @@ Policies:
 
 ``class_balanced=True`` (any policy but D4) first splits the budget across classes as
 evenly as their sizes allow, then applies the policy inside each class.
-D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see :mod:`lessdata.pipeline.pruning`.
+D4 (SemDeDup, then prototype pruning) needs vectors, not just scores: see
+:mod:`lessdata.pipeline.pruning`.
 """
 
 from __future__ import annotations
