@@ -135,7 +135,7 @@ def test_rerun_after_a_failure_resumes_from_finished_shards(
     _counting(monkeypatch, "minhash_shard", fail_after=3)
     with pytest.raises(RuntimeError, match="killed after 3"):
         curate(code_tree, engine=engine, **CODE_OPTIONS)
-    saved = {p.name.split("-")[1]: len(list(p.glob("*.pkl"))) for p in work.glob("curate-*")}
+    saved = {p.name.split("-")[1]: len(list(p.glob("*.npz"))) for p in work.glob("curate-*")}
     n_shards = -(-reference.manifest.num_rows // CODE_OPTIONS["shard_docs"])
     # the tree is one piece for the read step, cut into shards of shard_docs rows
     assert saved == {"read": 1, "quality": n_shards, "minhash": 3}
@@ -393,7 +393,7 @@ def test_a_rerun_reads_only_the_pieces_not_finished(
     with pytest.raises(RuntimeError, match="killed after 2"):
         curate(code_tree, engine=engine, **CODE_OPTIONS)
     (folder,) = work.glob("curate-read-*")
-    assert len(list(folder.glob("*.pkl"))) == 2
+    assert len(list(folder.glob("*.npz"))) == 2
     kept_files = sorted(p.name for p in (folder / "shards").glob("*.parquet"))
     assert kept_files and all(name.startswith(("piece-000000-", "piece-000001-"))
                               for name in kept_files)  # fmt: skip

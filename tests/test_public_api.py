@@ -54,6 +54,29 @@ def test_no_module_is_over_900_lines():
     assert not long, long
 
 
+#: the layers of the house, lowest first: a module imports only from its layer or below
+LAYERS = (
+    ("lessdata.errors", "lessdata._version", "lessdata.checks", "lessdata.extras",
+     "lessdata._progress", "lessdata.budget"),
+    ("lessdata.data",),
+    ("lessdata.engines",),
+    ("lessdata.embed", "lessdata.kmeans", "lessdata.train"),
+    ("lessdata.duplicates", "lessdata.filters", "lessdata.select"),
+    ("lessdata.metrics", "lessdata.report"),
+    ("lessdata.pipeline",),
+    ("lessdata",),
+    ("lessdata.labs",),
+    ("lessdata.cli",),
+)  # fmt: skip
+
+
+def _layer(module: str) -> int:
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes if p != "lessdata"):
+            return level
+    return LAYERS.index(("lessdata",))
+
+
 def test_no_import_cycles_lazy_imports_included():
     """Every ``import lessdata...`` anywhere in a module (inside functions too) is an edge;
     importing ``a.b.c`` also runs the ``__init__`` of ``a.b``. The graph has no cycle."""
@@ -83,6 +106,10 @@ def test_no_import_cycles_lazy_imports_included():
                     continue
                 parents = {".".join(target.split(".")[:i]) for i in range(1, target.count(".") + 1)}
                 edges[name] |= {target, *(p for p in parents - mine - {name} if p in modules)}
+    upward = [
+        f"{a} -> {b}" for a, targets in edges.items() for b in targets if _layer(b) > _layer(a)
+    ]
+    assert not upward, upward  # imports run one way: cli → labs → pipeline → ... → data
     # depth-first search for a back edge
     state: dict[str, int] = {}
 

@@ -58,4 +58,4 @@ def track(items: Iterable[T], total: int | None, description: str) -> Iterator[T
 def log(message: str) -> None:
     """Print one status line on stderr (unless quiet)."""
     if not quiet():
-        _console.print(message, highlight=False)
+        _console.print(message, highlight=False, soft_wrap=True)

@@ -26,7 +26,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from lessdata.engines.base import ENGINES, Engine, MappedArray, ShardCheckpoint, resolve
+from lessdata.engines.base import ENGINES, Engine, MappedArray, resolve
+from lessdata.engines.checkpoint import ShardCheckpoint
 from lessdata.engines.local import LocalEngine
 from lessdata.errors import LessdataError
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lessdata._progress import log, track
-from lessdata.data.atomic import atomic_path
+from lessdata.engines.checkpoint import DamagedCheckpoint, ShardCheckpoint
 
 ENGINES = ("local", "ray")
 
@@ -63,35 +61,6 @@ def resolve(value: Any) -> Any:
 def call_step(step: Callable[..., Any], item: Any, *shared: Any) -> Any:
     """Run ``step(item, *shared)`` with memory-mapped arrays reopened (how workers call)."""
     return step(item, *(resolve(value) for value in shared))
-
-
-class ShardCheckpoint:
-    """Finished shards of one step, one pickle each, written atomically.
-
-    ``folder`` should be specific to the step and its inputs (the callers name it by a hash
-    of both, see :func:`fingerprint`), so a resumed run never reads another run's shards.
-    """
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-
-    def _path(self, index: int) -> Path:
-        return self.folder / f"shard-{index:06d}.pkl"
-
-    def done(self, index: int) -> bool:
-        return self._path(index).is_file()
-
-    def load(self, index: int) -> Any:
-        with open(self._path(index), "rb") as f:
-            return pickle.load(f)
-
-    def save(self, index: int, result: Any) -> None:
-        with atomic_path(self._path(index)) as tmp, open(tmp, "wb") as f:
-            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def clear(self) -> None:
-        """Remove the folder once the step's result is safely stored elsewhere."""
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -207,8 +176,14 @@ class Engine:
         done = 0
         for index in range(len(items)):
             if checkpoint is not None and checkpoint.done(index):
+                try:
+                    stored = checkpoint.load(index)
+                except DamagedCheckpoint as exc:
+                    log(f"{label}: recomputing shard {index}: its checkpoint is damaged ({exc})")
+                    todo.append(index)
+                    continue
                 done += 1
-                yield index, checkpoint.load(index)
+                yield index, stored
             else:
                 todo.append(index)
         if done:
