@@ -272,7 +272,7 @@ def test_prune_writes_kept_rows_in_same_format(case: Case, tmp_path: Path) -> No
     target = out / path.name
     assert result.paths["data"] == target
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["manifest.parquet", path.name, *case.sidecars]
+        [".lessdata-output.json", "manifest.parquet", path.name, *case.sidecars]
     )
     manifest = pq.read_table(out / "manifest.parquet")
     assert manifest.column("id").to_pylist() == lessdata.load(path, **options).ids.to_pylist()

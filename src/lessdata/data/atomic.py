@@ -21,7 +21,8 @@ from pathlib import Path
 from lessdata.errors import LessdataError
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-creation mask (read without changing it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -40,7 +41,7 @@ def check_replaceable(final: Path, *, directory: bool = False, name: str = "out"
         return
     except OSError as exc:
         raise LessdataError(
-            f"{name} {final} cannot be checked ({exc.strerror})", param=name
+            f"{name} {final} cannot be used ({exc.strerror}); choose another path", param=name
         ) from None
     if stat.S_ISLNK(info.st_mode):
         raise LessdataError(
@@ -49,7 +50,8 @@ def check_replaceable(final: Path, *, directory: bool = False, name: str = "out"
             param=name,
         )
     if directory and not stat.S_ISDIR(info.st_mode):
-        raise LessdataError(f"{name} {final} exists and is not a folder", param=name)
+        kind = "a file" if stat.S_ISREG(info.st_mode) else "not a regular folder"
+        raise LessdataError(f"{name} {final} is {kind}; give a folder for the outputs", param=name)
     if not directory and not stat.S_ISREG(info.st_mode):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         raise LessdataError(
@@ -116,12 +118,12 @@ def atomic_path(
         prefix, suffix = f".{final.name}.{os.getpid()}-", ".tmp"
         if directory:
             tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
-            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; outputs get the usual mode
+            os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700; outputs get the usual mode
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
             os.close(fd)
             tmp = Path(name)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+            os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; outputs get the usual mode
     except OSError as exc:
         raise LessdataError(
             f"cannot write {final}: {exc.strerror or exc}; choose another output path"

@@ -155,6 +155,7 @@ def read_texts(
 
 # --- Batching -----------------------------------------------------------------------------
 
+
 def _batches(rows: Iterable[Row], batch_size: int, where: str) -> Iterator[pa.RecordBatch]:
     """Gather rows into record batches; refuse repeated ids; log a one-line summary at the end.
 
@@ -178,8 +179,3 @@ def _unique(rows: Iterable[Row], where: str, counts: list[int]) -> Iterator[Row]
 
 
 # --- Source folders -----------------------------------------------------------------------
-
-
-# --- Tables: JSONL, Parquet, CSV, Hugging Face --------------------------------------------
-
-

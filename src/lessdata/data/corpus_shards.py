@@ -233,5 +233,3 @@ def read_shard(piece: CorpusPiece, folder: str, shard_docs: int) -> PieceShards:
     for rows in shard_batches(batches, shard_docs):
         writer.write(rows)
     return writer.result()
-
-

@@ -392,7 +392,6 @@ def parquet_vectors(path: Path, column: str) -> np.ndarray:
     """
     import hashlib
 
-
     stat = path.stat()
     key = hashlib.sha256(
         repr((str(path.resolve()), stat.st_size, stat.st_mtime_ns, column, "v1")).encode()
@@ -621,5 +620,3 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
                         f"{where}: row {row} holds a value beyond float32 range (±3.4e38); "
                         "rescale the vectors"
                     )
-
-

@@ -103,7 +103,7 @@ from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS, check_unique
 from lessdata.data.corpus_shards import ShardedCorpus, assemble_pieces, read_shard
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
-from lessdata.data.paths import MANIFEST_NAME, check_not_input_path
+from lessdata.data.paths import MANIFEST_NAME, OutputFolder, check_not_input_path
 from lessdata.data.tables import corpus_format
 from lessdata.data.writers import subset_path, write_subset
 from lessdata.engines.base import Engine
@@ -113,7 +113,7 @@ from lessdata.filters.quality import rules_for
 from lessdata.pipeline.curation_stages import CurationRun
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
-from lessdata.pipeline.outputs import CurationResult, check_out_folder
+from lessdata.pipeline.outputs import CurationResult, final_paths, output_folder
 
 #: documents per shard: the unit of work of an engine, and of a checkpoint
 SHARD_DOCS = 8_192
@@ -184,9 +184,14 @@ def curate(
     check_int(shard_docs, "shard_docs", low=1)
     rules = _quality_rules(quality, thresholds)
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
-    out_dir = check_out_folder(empty, out)  # before reading: a bad out costs nothing
     read_options = _read_options(data, text_column, id_column, split, tuple(extensions))
-    with run_engine(engine, cache_dir) as running, _run_folder(running, out_dir) as folder:
+    with (
+        output_folder(
+            empty, out, [], "curate"
+        ) as outputs,  # before reading: a bad out costs nothing
+        run_engine(engine, cache_dir) as running,
+        _run_folder(running, outputs) as folder,
+    ):
         corpus = _read(data, read_options, running, folder, shard_docs)
         run = CurationRun(corpus, running, folder)
         outcome, columns = run.stages(
@@ -211,9 +216,9 @@ def curate(
             settings=settings,
         )  # fmt: skip
         result = CurationResult(manifest=manifest, kept=kept, stages=dict(outcome.removed))
-        if out_dir is not None:
-            result.paths = _write(ds, corpus, manifest, kept, out_dir, report=report)
-    return result
+        if outputs is not None:
+            result.paths = _write(ds, corpus, manifest, kept, outputs, report=report)
+        return result
 
 
 # --- checks ------------------------------------------------------------------------------
@@ -252,15 +257,15 @@ def _read_options(
 
 
 @contextlib.contextmanager
-def _run_folder(engine: Engine, out_dir: Path | None) -> Iterator[Path]:
+def _run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
     """A fresh folder for this run's shard files and signatures, removed afterwards.
 
     Under the engine's ``work_dir`` when it has one, else beside ``out``, else in the
     system's temporary folder.
     """
     base = engine.work_dir
-    if base is None and out_dir is not None:
-        base = out_dir.resolve().parent
+    if base is None and outputs is not None:
+        base = outputs.final.parent
     if base is not None:
         Path(base).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="curate-run-", dir=base))
@@ -349,9 +354,10 @@ def _shell(corpus: ShardedCorpus) -> Dataset:
 
 
 def _write(
-    ds: Dataset, corpus: ShardedCorpus, manifest: pa.Table, kept: np.ndarray, out_dir: Path,
-    *, report: bool,
+    ds: Dataset, corpus: ShardedCorpus, manifest: pa.Table, kept: np.ndarray,
+    outputs: OutputFolder, *, report: bool,
 ) -> dict[str, Path]:  # fmt: skip
+    out_dir = outputs.folder
     paths: dict[str, Path] = {}
     target = subset_path(ds, out_dir)
     if ds.format == "source":
@@ -367,9 +373,7 @@ def _write(
                 manifest, corpus.texts_of, out_dir, title=f"lessdata curate: {ds.source}"
             )
         )
-    for name, path in paths.items():
-        log(f"wrote {name}: {path}")
-    return paths
+    return final_paths(outputs, paths)
 
 
 def _write_documents(corpus: ShardedCorpus, kept: np.ndarray, target: Path) -> Path:

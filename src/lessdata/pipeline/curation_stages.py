@@ -80,7 +80,6 @@ def quality_shard(path: str, kind: str | None, rules: Any, hashes: bool) -> Shar
     failed = np.empty(0, dtype=np.int64)
     reasons: list[str] = []
     if kind is not None:
-
         local = quality_values(texts.take(pa.array(passed)), kind=kind)
         why = failure_reasons(local, rules)
         bad = np.array([i for i, reason in enumerate(why) if reason is not None], dtype=np.int64)
@@ -93,7 +92,6 @@ def quality_shard(path: str, kind: str | None, rules: Any, hashes: bool) -> Shar
         passed = np.delete(passed, bad)
     digests = None
     if hashes:
-
         digests = np.zeros(n, dtype="V16")
         digests[passed] = exact_hashes(texts.take(pa.array(passed)))
     return ShardQuality(values, failed, reasons, digests)

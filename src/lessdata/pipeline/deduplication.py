@@ -15,13 +15,20 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_seed
+from lessdata.data.dataset import Dataset
+from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import detect_format
 from lessdata.errors import LessdataError
 from lessdata.metrics import get_metric
 from lessdata.pipeline.curation import curate
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
-from lessdata.pipeline.outputs import PruneResult, check_out_folder, finish
+from lessdata.pipeline.outputs import (
+    PruneResult,
+    finish,
+    input_paths,
+    output_folder,
+)
 from lessdata.pipeline.scoring import score_columns
 
 #: load options that text deduplication (through curate) understands
@@ -86,13 +93,24 @@ def dedup(
             cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
         )  # fmt: skip
     ds = as_dataset(data, **load_options)
-    out_dir = check_out_folder(ds, out)
     eps, survivor, k = settings.eps, settings.survivor, settings.k
-    with run_engine(engine, cache_dir) as running:
+    inputs = input_paths(data, load_options)
+    with (
+        output_folder(ds, out, inputs, "dedup") as folder,
+        run_engine(engine, cache_dir) as running,
+    ):
         columns = score_columns(
             ds, [get_metric("semdedup")], dict(k=k, eps=eps, survivor=survivor),
             encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
         )  # fmt: skip
+        return _finish_semantic(ds, columns, eps, survivor, k, seed, encoder, folder, report)
+
+
+def _finish_semantic(
+    ds: Dataset, columns: dict[str, np.ndarray], eps: float, survivor: str, k: int | None,
+    seed: int, encoder: str, folder: OutputFolder | None, report: bool,
+) -> PruneResult:  # fmt: skip
+    """The manifest, kept rows and outputs of a semantic-only deduplication."""
     duplicate = columns["semdedup_duplicate_of"] >= 0
     kept = np.flatnonzero(~duplicate)
     reasons = (
@@ -107,7 +125,7 @@ def dedup(
         command="dedup", method="semantic", eps=eps, survivor=survivor, k=k, seed=seed,
         encoder=encoder,
     )  # fmt: skip
-    return finish(ds, columns, ["semdedup"], kept, reasons, record, out_dir, report=report)
+    return finish(ds, columns, ["semdedup"], kept, reasons, record, folder, report=report)
 
 
 def _is_source_folder(data: DataLike) -> bool:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +16,8 @@ import pyarrow as pa
 from lessdata._progress import log
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
-from lessdata.data.paths import MANIFEST_NAME
-from lessdata.data.writers import check_not_input, subset_path, write_subset
-from lessdata.errors import LessdataError
+from lessdata.data.paths import MANIFEST_NAME, OutputFolder
+from lessdata.data.writers import subset_path, write_subset
 from lessdata.report import write_report
 
 #: ``(codes, vocabulary)``: per row, an index into a list of reason strings
@@ -52,22 +54,37 @@ class CurationResult(PruneResult):
     stages: dict[str, int] = field(default_factory=dict)
 
 
-def check_out_folder(ds: Dataset, out: str | Path | None) -> Path | None:
-    """Validate the output folder before any work, so that bad input writes nothing."""
+def input_paths(
+    data: Any, load_options: dict[str, Any], *option_dicts: dict[str, Any] | None
+) -> list[str]:
+    """Every path a run reads: the data, a labels file, and any path among the options
+    (a DSIR ``target``, a perplexity ``reference``, ...)."""
+    found: list[str] = []
+    for value in (data, load_options.get("labels")):
+        if isinstance(value, (str, os.PathLike)):
+            found.append(str(value))
+    for options in option_dicts:
+        for value in (options or {}).values():
+            if isinstance(value, (str, os.PathLike)) and Path(value).exists():
+                found.append(str(value))
+    return found
+
+
+@contextlib.contextmanager
+def output_folder(
+    ds: Dataset, out: str | Path | None, inputs: Sequence[str], command: str
+) -> Iterator[OutputFolder | None]:
+    """The run's :class:`~lessdata.data.paths.OutputFolder` (None without ``out``): checked
+    and reserved now, before any work; swapped in when the block ends without an error,
+    discarded otherwise."""
     if out is None:
-        return None
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise LessdataError(
-            f"out {out_dir} is a file; give a folder for the outputs", param="out"
-        )
-    if ds.format != "array":
-        check_not_input(ds, subset_path(ds, out_dir))
-        if ds.format != "builtin" and out_dir.resolve() == Path(ds.source).resolve():
-            raise LessdataError(
-                f"out {out_dir} is the input itself; choose another folder", param="out"
-            )
-    return out_dir
+        yield None
+        return
+    if ds.format != "builtin" and ds.format != "array":
+        inputs = [ds.source, *inputs]
+    folder = OutputFolder(out, inputs, command=command)
+    with folder:
+        yield folder
 
 
 def two_reasons(n: int, kept: np.ndarray, yes: str, no: str) -> Reasons:
@@ -84,7 +101,7 @@ def finish(
     kept: np.ndarray,
     reasons: Reasons,
     settings: dict[str, Any],
-    out_dir: Path | None,
+    folder: OutputFolder | None,
     *,
     report: bool,
 ) -> PruneResult:
@@ -93,27 +110,30 @@ def finish(
         ds, columns, metrics=metrics, kept=kept, reasons=reasons, settings=settings
     )
     result = PruneResult(manifest=table, kept=kept)
-    if out_dir is not None:
+    if folder is not None:
         title = f"lessdata {settings['command']}: {ds.source}"
-        result.paths = write_outputs(ds, table, kept, out_dir, report=report, title=title)
+        result.paths = write_outputs(ds, table, kept, folder, report=report, title=title)
     return result
 
 
 def write_outputs(
-    ds: Dataset, table: pa.Table, kept: np.ndarray, out_dir: Path, *, report: bool, title: str
-) -> dict[str, Path]:
-    """The kept rows (in the input's format), the manifest and the report, in ``out_dir``."""
+    ds: Dataset, table: pa.Table, kept: np.ndarray, folder: OutputFolder, *, report: bool,
+    title: str,
+) -> dict[str, Path]:  # fmt: skip
+    """The kept rows (in the input's format), the manifest and the report, in ``folder``;
+    the paths they will have once the folder is swapped in."""
     paths: dict[str, Path] = {}
-    if ds.format != "array":  # the data first: if it fails, no manifest claims it exists
-        paths["data"] = write_subset(ds, kept, subset_path(ds, out_dir))
-    paths["manifest"] = write_manifest(table, out_dir / MANIFEST_NAME)
+    if ds.format != "array":
+        paths["data"] = write_subset(ds, kept, subset_path(ds, folder.folder))
+    paths["manifest"] = write_manifest(table, folder.path(MANIFEST_NAME))
     if report:
-        paths.update(write_report(table, out_dir, title=title))
-    log_paths(paths)
-    return paths
+        paths.update(write_report(table, folder.folder, title=title))
+    return final_paths(folder, paths)
 
 
-def log_paths(paths: dict[str, Path]) -> None:
-    """One status line per file written."""
-    for name, path in paths.items():
-        log(f"wrote {name}: {path}")
+def final_paths(folder: OutputFolder, paths: dict[str, Path]) -> dict[str, Path]:
+    """The paths of the files written in ``folder`` once it is swapped in (logged)."""
+    final = {name: folder.final_path(path) for name, path in paths.items()}
+    for name, path in final.items():
+        log(f"writing {name}: {path}")
+    return final

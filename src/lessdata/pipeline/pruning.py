@@ -20,7 +20,14 @@ from lessdata.kmeans import assign, check_k, fit_centroids
 from lessdata.metrics import get_metric
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
 from lessdata.pipeline.options import check_metric_options, check_policy_options
-from lessdata.pipeline.outputs import PruneResult, Reasons, check_out_folder, finish, two_reasons
+from lessdata.pipeline.outputs import (
+    PruneResult,
+    Reasons,
+    finish,
+    input_paths,
+    output_folder,
+    two_reasons,
+)
 from lessdata.pipeline.scoring import score_columns
 from lessdata.select import AUTO_THRESHOLD, auto_policy_name, keep_hard, kept_fraction, select
 
@@ -78,9 +85,11 @@ def prune(
         150
     """
     policy_opts = check_policy_options(policy, policy_options)
-    chosen = [get_metric("semdedup"), get_metric("prototypes")] if policy == "d4" else [
-        get_metric(metric)
-    ]
+    chosen = (
+        [get_metric("semdedup"), get_metric("prototypes")]
+        if policy == "d4"
+        else [get_metric(metric)]
+    )
     options = check_metric_options(chosen, metric_options)
     seed = check_seed(seed)
     check_bool(class_balanced, "class_balanced")
@@ -92,7 +101,6 @@ def prune(
     ds = as_dataset(data, **load_options)
     n = len(ds)
     budget = resolve_budget(keep, n)
-    out_dir = check_out_folder(ds, out)
     if class_balanced and ds.labels is None:
         raise LessdataError(
             "class-balanced selection needs labels: pass `label_column` (or `labels`)"
@@ -102,7 +110,11 @@ def prune(
         class_balanced=class_balanced, k=options.get("k"),
         distance=options.get("distance", "cosine"), encoder=encoder,
     )  # fmt: skip
-    with run_engine(engine, cache_dir) as running:
+    inputs = input_paths(data, load_options, metric_options, policy_options)
+    with (
+        output_folder(ds, out, inputs, "prune") as folder,
+        run_engine(engine, cache_dir) as running,
+    ):
         if policy == "d4":
             eps, survivor = options.get("eps", 0.05), options.get("survivor", "hard")
             columns, kept, reasons = _d4(
@@ -129,7 +141,7 @@ def prune(
             what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
             reasons = two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
             metrics = [metric]
-    return finish(ds, columns, metrics, kept, reasons, settings, out_dir, report=report)
+        return finish(ds, columns, metrics, kept, reasons, settings, folder, report=report)
 
 
 def _d4(

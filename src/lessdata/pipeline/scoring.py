@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,13 +12,14 @@ from lessdata._progress import log
 from lessdata.checks import check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
-from lessdata.data.paths import check_not_input_path
+from lessdata.data.paths import check_output_file
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import check_k
 from lessdata.metrics import Metric, ScoreInputs, get_metric
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options
+from lessdata.pipeline.outputs import input_paths
 
 
 def score(
@@ -77,9 +77,8 @@ def score(
     seed = check_seed(seed)
     ds = as_dataset(data, **load_options)
     if out is not None:
-        if Path(out).is_dir():
-            raise LessdataError(f"out {out} is a folder; give a .parquet file name", param="out")
-        check_not_input_path(ds.source, out)
+        inputs = input_paths(data, load_options, metric_options)
+        check_output_file(out, [ds.source, *inputs])
     with run_engine(engine, cache_dir) as running:
         columns = score_columns(
             ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running
