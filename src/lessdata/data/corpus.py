@@ -151,8 +151,6 @@ def read_texts(
     return texts
 
 
-# --- Pieces: a corpus cut into parts that workers read on their own ------------------------
-
 # --- Batching -----------------------------------------------------------------------------
 
 
@@ -176,6 +174,3 @@ def _unique(rows: Iterable[Row], where: str, counts: list[int]) -> Iterator[Row]
         counts[0] += 1
         counts[1] += row[2] is not None
         yield row
-
-
-# --- Source folders -----------------------------------------------------------------------

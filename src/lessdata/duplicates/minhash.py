@@ -57,12 +57,6 @@ _ASCII_WORDS = bytes(
 )
 
 
-# --- texts -----------------------------------------------------------------------------
-
-
-# --- exact duplicates ------------------------------------------------------------------
-
-
 # --- shingles and exact Jaccard -------------------------------------------------------
 
 
@@ -109,9 +103,6 @@ def pair_jaccard(texts: Any, pairs: np.ndarray, *, ngram: int = DEFAULT_NGRAM) -
         inter = len(sa & sb)
         out[k] = inter / (len(sa) + len(sb) - inter)
     return out
-
-
-# --- LSH parameters ---------------------------------------------------------------------
 
 
 # --- MinHash signatures -----------------------------------------------------------------
@@ -304,12 +295,6 @@ def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         equal = signatures[block[:, 0]] == signatures[block[:, 1]]
         out[p0 : p0 + len(block)] = equal.mean(axis=1)
     return out
-
-
-# --- LSH and components -----------------------------------------------------------------
-
-
-# --- near duplicates --------------------------------------------------------------------
 
 
 # --- validation -------------------------------------------------------------------------

@@ -344,12 +344,6 @@ def _shell(corpus: ShardedCorpus) -> Dataset:
     )
 
 
-# --- shard steps (top-level functions: engines run them, on Ray in worker processes) ----
-
-
-# --- stages ------------------------------------------------------------------------------
-
-
 # --- writing -----------------------------------------------------------------------------
 
 
