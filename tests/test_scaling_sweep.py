@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import lessdata
 from lessdata.cli.scale import parse_fractions, scale_app
 from lessdata.errors import LessdataError
-from lessdata.labs.scaling.report import analyse, write_scaling_report
+from lessdata.labs.scaling.analysis import analyse
+from lessdata.labs.scaling.report import write_scaling_report
 from lessdata.labs.scaling.store import ResultsStore
 from lessdata.labs.scaling.sweep import SweepSpec, run_sweep
 from lessdata.labs.scaling.tasks import Task, load_task

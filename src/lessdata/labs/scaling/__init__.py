@@ -10,10 +10,15 @@ fixed held-out set, and compare the curves with random selection::
     run_sweep(spec, "runs/scale")                  # resumable: finished runs are skipped
     write_scaling_report("runs/scale", "runs/scale/report")
 
-Modules: :mod:`~lessdata.labs.scaling.tasks` (built-in and user tasks), :mod:`~lessdata.labs.scaling.
-store` (SQLite results), :mod:`~lessdata.labs.scaling.sweep` (the sweep runner and its hooks),
+Modules: :mod:`~lessdata.labs.scaling.tasks` (built-in and user tasks),
+:mod:`~lessdata.labs.scaling.store` (SQLite results), :mod:`~lessdata.labs.scaling.sweep` (the
+sweep runner and its hooks),
 :mod:`~lessdata.labs.scaling.fit` (power laws, examples to reach an error, data saved, Pareto),
-:mod:`~lessdata.labs.scaling.report` (PNG and HTML report).
+:mod:`~lessdata.labs.scaling.analysis` (a sweep's runs as curves, fits and tables),
+:mod:`~lessdata.labs.scaling.figures` (their matplotlib plots),
+:mod:`~lessdata.labs.scaling.report` (the report folder: PNG files and an HTML page),
+:mod:`~lessdata.labs.scaling.code_lm` and :mod:`~lessdata.labs.scaling.code_lm_report` (the
+code-LM experiment and its report).
 """
 
 from lessdata.labs.scaling.fit import (

@@ -6,6 +6,12 @@ pool as the reference: selections keep equal numbers of documents, not of tokens
 panel: the learning curves (held-out loss against training tokens seen) at the smallest
 kept fraction, where the selections differ most. The HTML page adds the table of runs and
 each selection's difference to random at the same fraction.
+
+The module runs top down: the analysis (:func:`summarize_runs`, :func:`loss_vs_random`,
+:func:`smallest_fraction`: numbers only, no matplotlib, no HTML), the figure
+(:func:`render_png`), the page (:func:`render_html`) and :func:`write_code_lm_report`, which
+writes the files. It is small enough to stay one module; the scaling report's larger
+equivalents are :mod:`~lessdata.labs.scaling.analysis`, ``figures`` and ``report``.
 """
 
 from __future__ import annotations
@@ -34,8 +40,13 @@ _COLOURS = {
     "perplexity": "#d62728", "dsir": "#9467bd",
 }  # fmt: skip
 
+Summary = dict[tuple[str, float], dict[str, Any]]
 
-def summarize_runs(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
+
+# --- analysis ----------------------------------------------------------------------------
+
+
+def summarize_runs(rows: list[dict[str, Any]]) -> Summary:
     """``(selection, fraction)`` → mean/min/max loss, kept documents and bytes, histories."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -63,7 +74,25 @@ def _history(row: dict[str, Any]) -> list[tuple[int, float]]:
     return [(int(t), float(v)) for t, v in history or []]
 
 
-def render_png(summary: dict[tuple[str, float], dict[str, Any]]) -> bytes:
+def loss_vs_random(summary: Summary) -> dict[tuple[str, float], float | None]:
+    """Each run's mean loss minus random's at the same fraction (None: no random, or full)."""
+    out: dict[tuple[str, float], float | None] = {}
+    for (selection, fraction), v in summary.items():
+        random = summary.get(("random", fraction)) if selection != "full" else None
+        out[(selection, fraction)] = None if random is None else v["loss"] - random["loss"]
+    return out
+
+
+def smallest_fraction(summary: Summary) -> float | None:
+    """The smallest kept fraction of a selection (not the full pool), where they differ most."""
+    return min((f for s, f in summary if s != "full"), default=None)
+
+
+# --- figure ------------------------------------------------------------------------------
+
+
+def render_png(summary: Summary) -> bytes:
+    """Held-out loss against bytes kept, and the learning curves at the smallest fraction."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,7 +124,7 @@ def render_png(summary: dict[tuple[str, float], dict[str, Any]]) -> bytes:
     left.set_ylabel("held-out bits per byte")
     left.set_title("held-out loss vs tokens kept (same training budget)", fontsize=10)
     left.legend(fontsize=8)
-    smallest = min((f for s, f in summary if s != "full"), default=None)
+    smallest = smallest_fraction(summary)
     for selection in [*selections, "full"]:
         key = (selection, 1.0 if selection == "full" else smallest)
         if key not in summary:
@@ -117,11 +146,16 @@ def render_png(summary: dict[tuple[str, float], dict[str, Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def render_html(summary: dict[tuple[str, float], dict[str, Any]], png: bytes, meta: Any) -> str:
+# --- HTML --------------------------------------------------------------------------------
+
+
+def render_html(summary: Summary, png: bytes, meta: Any) -> str:
+    """The page: the plot inline, a table of runs (with the difference to random), settings."""
+    vs_random = loss_vs_random(summary)
     rows = []
     for (selection, fraction), v in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        random = summary.get(("random", fraction)) if selection != "full" else None
-        delta = "—" if random is None else f"{v['loss'] - random['loss']:+.4f}"
+        difference = vs_random[(selection, fraction)]
+        delta = "—" if difference is None else f"{difference:+.4f}"
         rows.append(
             f"<td>{escape(selection)}</td><td class='num'>{fraction:g}</td>"
             f"<td class='num'>{v['n_kept']:,}</td><td class='num'>{v['kept_bytes']:,}</td>"
@@ -147,6 +181,9 @@ selection of the pool (lower is better); held-out and target files are disjoint 
 <footer class="note">lessdata {escape(__version__)}</footer>
 </body></html>
 """
+
+
+# --- the report files --------------------------------------------------------------------
 
 
 def write_code_lm_report(out: str | Path) -> dict[str, Path]:

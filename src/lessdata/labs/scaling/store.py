@@ -200,7 +200,8 @@ class ResultsStore:
         else:
             if path.exists() and not path.is_dir():
                 raise LessdataError(
-                    f"--store {path} is a file; give a folder (or a .sqlite file) for the results"
+                    f"store {path} is a file; give a folder (or a .sqlite file) for the results",
+                    param="store",
                 )
             self.dir = path
             self.db_path = path / DB_NAME
@@ -215,7 +216,7 @@ class ResultsStore:
         except sqlite3.DatabaseError as exc:
             raise LessdataError(
                 f"{self.db_path} is not a usable results database ({exc}); "
-                "point --store at another folder"
+                "point `store` at another folder"
             ) from None
 
     # --- context management -------------------------------------------------------------
@@ -374,7 +375,9 @@ def export_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     if suffix not in (".parquet", ".csv", ".json"):
         raise LessdataError(f"cannot export to {path.name}: name a .parquet, .csv or .json file")
     if path.is_dir():
-        raise LessdataError(f"--out {path} is a folder; name a .parquet, .csv or .json file")
+        raise LessdataError(
+            f"cannot export to {path}: it is a folder; name a .parquet, .csv or .json file"
+        )
     table = rows_to_arrow(rows)
     with atomic_path(path) as tmp:
         if suffix == ".parquet":

@@ -40,6 +40,7 @@ import numpy as np
 
 from lessdata._progress import log, track
 from lessdata.budget import resolve_budget
+from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey, keep_text
@@ -117,9 +118,7 @@ class SweepSpec:
     def seed_list(self) -> list[int]:
         """The seeds: ``range(seeds)`` for a number, else the list given."""
         if isinstance(self.seeds, (int, np.integer)) and not isinstance(self.seeds, bool):
-            if self.seeds < 1:
-                raise LessdataError(f"--seeds must be at least 1, got {self.seeds}")
-            return list(range(int(self.seeds)))
+            return list(range(check_int(self.seeds, "seeds", low=1)))
         seeds = [int(s) for s in self.seeds]
         if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
             raise LessdataError(f"seeds must be distinct non-negative numbers, got {seeds}")
@@ -193,7 +192,7 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
     for metric in spec.metrics:
         get_metric(metric)
     if spec.class_balanced and "d4" in spec.policies:
-        raise LessdataError("d4 does not support --class-balanced; drop one of them")
+        raise LessdataError("d4 does not support `class_balanced`; drop one of them")
     widths = list(spec.widths)
     if not widths or any(
         isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in widths
@@ -209,7 +208,10 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
             f"{', '.join(sorted(accepted))}"
         )
     if not spec.fractions:
-        raise LessdataError("give at least one fraction (--fractions 0.1,0.5,1.0)")
+        raise LessdataError(
+            "fractions is empty; give at least one fraction or count, such as 0.1, 0.5 and 1.0",
+            param="fractions",
+        )
     partial: list[float | int] = []
     for keep in spec.fractions:
         if isinstance(keep, (np.integer, np.floating)):
@@ -329,7 +331,6 @@ class _Scores:
                 self.loaded += 1
         if metric in missing:
             import lessdata
-
             from lessdata.metrics import get_metric
 
             takes = set().union(*(get_metric(m).options for m in missing))
@@ -530,10 +531,9 @@ def run_sweep(
         A :class:`SweepSummary`; failed runs are listed there, not raised.
     """
     started = time.perf_counter()
-    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
-        raise LessdataError(f"--jobs must be a positive whole number, got {jobs!r}")
+    check_int(jobs, "jobs", low=1)
     if train_and_eval is not None and command is not None:
-        raise LessdataError("give either a train_and_eval callable or a --command, not both")
+        raise LessdataError("give either a `train_and_eval` callable or a `command`, not both")
     if command is not None:
         _check_template(command)
     if train_and_eval is not None and jobs > 1:
@@ -629,8 +629,9 @@ def _check_template(command: str) -> None:
         command.format_map(fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise LessdataError(
-            f"--command {command!r} is not a valid template ({exc}); use the fields "
-            f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} and write {{{{ }}}} for braces"
+            f"command {command!r} is not a valid template ({exc}); use the fields "
+            f"{', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)} and write {{{{ }}}} for braces",
+            param="command",
         ) from None
 
 
@@ -640,12 +641,12 @@ def _check_labels(spec: SweepSpec, task: Task, mode: str) -> None:
     if mode == "builtin" and (task.y_train is None or task.y_test is None or task.x_test is None):
         raise LessdataError(
             f"{task.name}: the built-in trainer needs labelled training and test data; "
-            "pass --label-column, or train with --command"
+            "pass `label_column`, or train with `command`"
         )
     needs = [m for m in spec.metrics if get_metric(m).needs_labels]
     if task.y_train is None and (needs or spec.class_balanced):
-        what = f"metric {needs[0]!r}" if needs else "--class-balanced"
-        raise LessdataError(f"{what} needs labels: pass --label-column")
+        what = f"metric {needs[0]!r}" if needs else "`class_balanced`"
+        raise LessdataError(f"{what} needs labels: pass `label_column`")
 
 
 def _model_and_train(

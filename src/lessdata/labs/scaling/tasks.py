@@ -94,13 +94,6 @@ def default_task_cache() -> Path:
     return default_cache_dir() / "tasks"
 
 
-def _check_count(value: int | None, what: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise LessdataError(f"{what} must be a positive whole number, got {value!r}")
-
-
 def load_task(
     name: str | Path,
     *,
@@ -134,12 +127,11 @@ def load_task(
         >>> task.x_train.shape[1], task.input_shape, task.n_classes
         (64, (8, 8), 10)
     """
-    _check_count(n_train, "--n-train")
-    from lessdata.checks import check_seed
+    from lessdata.checks import check_float, check_int, check_seed
 
+    check_int(n_train, "n_train", low=1, allow_none=True)
     check_seed(seed)
-    if not 0 < test_fraction < 1:
-        raise LessdataError(f"--test-fraction must lie in (0, 1), got {test_fraction}")
+    check_float(test_fraction, "test_fraction", low=0, high=1, closed="neither")
     text = str(name)
     short = text.removeprefix("builtin:")
     if short == "mnist1d":
@@ -148,7 +140,10 @@ def load_task(
         return _digits(n_train, seed, test_fraction)
     path = Path(text)
     if not path.exists():
-        raise LessdataError(f"--task {text}: no such file; give mnist1d, digits or a dataset path")
+        raise LessdataError(
+            f"task {text}: no such file; give mnist1d, digits or a dataset path",
+            param="task",
+        )
     return _user_task(
         path, n_train=n_train, seed=seed, label_column=label_column, test=test,
         test_fraction=test_fraction, encoder=encoder, **load_options,
@@ -250,7 +245,7 @@ def _split(
     rows = np.arange(n)
     n_test = max(1, round(test_fraction * n))
     if n - n_test < 1:
-        raise LessdataError(f"{n} examples leave nothing to train on; lower --test-fraction")
+        raise LessdataError(f"{n} examples leave nothing to train on; lower `test_fraction`")
     stratify = None
     if labels is not None:
         present = np.bincount(labels)
@@ -266,7 +261,8 @@ def _subsample(rows: np.ndarray, n_train: int | None, seed: int, where: str) -> 
         return rows
     if n_train > len(rows):
         raise LessdataError(
-            f"--n-train {n_train} exceeds the {len(rows)} training examples of {where}"
+            f"n_train {n_train} exceeds the {len(rows)} training examples of {where}",
+            param="n_train",
         )
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(rows, size=n_train, replace=False))
@@ -325,14 +321,15 @@ def _user_task(
     else:
         test_path = Path(test)
         if not test_path.exists():
-            raise LessdataError(f"--test {test_path}: no such file or directory")
+            raise LessdataError(f"test {test_path}: no such file or directory", param="test")
         x_test, test_labels, test_classes, _ = _vectors_and_labels(
             test_path, label_column, encoder, **load_options
         )
         if x_test.shape[1] != x.shape[1]:
             raise LessdataError(
-                f"--test {test_path} has {x_test.shape[1]} features per example, "
-                f"the training data {x.shape[1]}"
+                f"test {test_path} has {x_test.shape[1]} features per example, "
+                f"the training data {x.shape[1]}",
+                param="test",
             )
         if (labels is None) != (test_labels is None):
             raise LessdataError("label the training and the test data alike (or neither)")
