@@ -38,6 +38,7 @@ from lessdata.cli.options import (
     TextColumn,
     Verify,
     Workers,
+    ZeroVectors,
     engine_option,
     given,
     load_options,
@@ -73,6 +74,7 @@ def score(
     eps: Eps = None,
     survivor: Survivor = None,
     seed: Seed = 0,
+    zero_vectors: ZeroVectors = "refuse",
     metric_option: MetricOption = None,
     engine: EngineName = "local",
     address: Address = None,
@@ -94,7 +96,8 @@ def score(
     with engine_option(engine, address, workers) as chosen:
         table = run(
             data, metric, metric_options={**options, **parse_pairs(metric_option)},
-            encoder=encoder, seed=seed, engine=chosen, out=out, **loading,
+            encoder=encoder, seed=seed, engine=chosen, out=out, zero_vectors=zero_vectors,
+            **loading,
         )  # fmt: skip
     typer.echo(f"scored {table.num_rows} examples with {', '.join(metric)} → {out}")
 
@@ -158,6 +161,7 @@ def prune(
     eps: Eps = None,
     survivor: Survivor = None,
     seed: Seed = 0,
+    zero_vectors: ZeroVectors = "refuse",
     metric_option: MetricOption = None,
     engine: EngineName = "local",
     address: Address = None,
@@ -182,7 +186,7 @@ def prune(
             data, parse_keep(keep), metric=metric, policy=policy,
             metric_options={**options, **parse_pairs(metric_option)}, policy_options=policies,
             class_balanced=class_balanced, seed=seed, engine=chosen, out=out, encoder=encoder,
-            **loading,
+            zero_vectors=zero_vectors, **loading,
         )  # fmt: skip
     typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")
 
@@ -220,6 +224,7 @@ def dedup(
     encoder: Encoder = "minilm",
     k: K = None,
     seed: Seed = 0,
+    zero_vectors: ZeroVectors = "refuse",
     engine: EngineName = "local",
     address: Address = None,
     workers: Workers = None,
@@ -242,7 +247,7 @@ def dedup(
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, method=method, method_options=options, seed=seed, engine=chosen, out=out,
-            encoder=encoder, **loading,
+            encoder=encoder, zero_vectors=zero_vectors, **loading,
         )  # fmt: skip
     removed = result.manifest.num_rows - result.n_kept
     typer.echo(f"removed {removed} documents, kept {result.n_kept} → {out}")

@@ -125,6 +125,13 @@ Survivor = Annotated[
         show_default=False,
     ),
 ]
+ZeroVectors = Annotated[
+    str,
+    typer.Option(
+        help="All-zero vectors (failed or padded embeddings) have no direction for the "
+        "cosine metrics: refuse (stop, naming them) or drop (leave them out, never kept)."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Seed for k-means, tie-breaking and random draws.")]
 EngineName = Annotated[
     str,

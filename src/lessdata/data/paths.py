@@ -3,6 +3,7 @@ files lessdata writes into an output folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -41,6 +42,16 @@ def check_not_input_path(source: str | None, target: str | Path) -> None:
 
 #: the marker that says a folder is a lessdata output (so a later run may replace it)
 OUTPUT_MARKER = ".lessdata-output.json"
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
+    missing = []
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and not folder.is_symlink() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -112,6 +123,8 @@ class OutputFolder:
                     "or empty folder (an earlier lessdata output there is replaced whole)",
                     param=name,
                 )
+        # folders made here for ``out`` go again if the run fails: nothing is left behind
+        self.made = missing_folders(self.final.parent)
         try:  # reserve the temporary sibling now: an unwritable place fails before any work
             self.final.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.final)
@@ -150,8 +163,12 @@ class OutputFolder:
             os.replace(self.folder, self.final)
 
     def discard(self) -> None:
-        """Remove the temporary folder (the run failed: ``out`` stays as it was)."""
+        """Remove the temporary folder, and the folders made for it (the run failed: the
+        file system is as it was)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+        for folder in self.made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def __enter__(self) -> OutputFolder:
         return self
@@ -174,10 +191,13 @@ def check_output_file(
         raise LessdataError(f"{name} {out} is a folder; give a file name", param=name)
     check_replaceable(path, name=name)
     check_output_against_inputs(path, inputs, name=name)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    missing = missing_folders(path.parent)
+    where = missing[-1].parent if missing else path.parent  # the nearest existing folder
+    try:  # probe it with a temporary file: nothing is created for a run that fails later
+        if not where.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
         fd, probe = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                                     dir=path.parent)  # fmt: skip
+                                     dir=where)  # fmt: skip
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:

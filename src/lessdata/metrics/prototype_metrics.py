@@ -148,6 +148,7 @@ register(
         fn=_prototypes_columns,
         summary="distance to the nearest k-means centroid (Sorscher et al. 2022)",
         high_means="far from every prototype: atypical, hard",
+        directional=True,
     )
 )
 register(
@@ -157,5 +158,6 @@ register(
         summary="distance to the centroid of the example's own class",
         high_means="far from its class mean: atypical for its label, hard",
         needs_labels=True,
+        directional=True,
     )
 )

@@ -56,6 +56,15 @@ class Metric:
     needs_training: bool = False
     #: checks the options (keyword arguments of :attr:`fn`) before any work; None: none
     validate: Callable[..., None] | None = None
+    #: reads vectors as directions (cosine geometry, unless its ``distance`` option says
+    #: otherwise): a zero vector has no direction, so the pipeline refuses or drops it
+    directional: bool = False
+
+    def reads_directions(self, options: dict[str, Any]) -> bool:
+        """True when, with ``options``, this metric reads vectors as directions."""
+        if not self.directional:
+            return False
+        return "distance" not in self.options or options.get("distance", "cosine") == "cosine"
 
     @property
     def options(self) -> tuple[str, ...]:

@@ -82,5 +82,6 @@ register(
         fn=_columns,
         summary="SemDeDup: cosine distance to the nearest kept example in its k-means cluster",
         high_means="far from every kept neighbour: unique; duplicates score below eps",
+        directional=True,
     )
 )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lessdata.checks import check_seed
+from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import detect_format
@@ -29,7 +29,7 @@ from lessdata.pipeline.outputs import (
     input_paths,
     output_folder,
 )
-from lessdata.pipeline.scoring import score_columns
+from lessdata.pipeline.scoring import ZERO_VECTORS, Scored, score_columns
 
 #: load options that text deduplication (through curate) understands
 _TEXT_LOAD_OPTIONS = ("text_column", "id_column", "split", "extensions")
@@ -46,6 +46,7 @@ def dedup(
     encoder: str = "minilm",
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
+    zero_vectors: str = "refuse",
     **load_options: Any,
 ) -> PruneResult:
     """Remove duplicates and write the survivors (see :func:`lessdata.prune` for ``out``).
@@ -67,6 +68,8 @@ def dedup(
         encoder: how texts are embedded for ``semantic``.
         cache_dir: where embeddings and shard checkpoints are kept.
         report: write the report files beside the manifest.
+        zero_vectors: all-zero vectors (``semantic``): ``refuse`` (default) stops with their
+            count and ids; ``drop`` removes them (their own reason in the manifest).
         **load_options: how to read ``data`` (see :func:`lessdata.score`); text methods
             take ``text_column``, ``id_column``, ``split`` and ``extensions``.
 
@@ -81,6 +84,7 @@ def dedup(
     methods = dedup_methods(method)
     settings = resolve_dedup_options(methods, method_options)
     seed = check_seed(seed)
+    check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
     if methods != ("semantic",) or _is_source_folder(data):
         given = {k: v for k, v in load_options.items() if v is not None}
         text = {k: given.pop(k) for k in _TEXT_LOAD_OPTIONS if k in given}
@@ -99,28 +103,34 @@ def dedup(
         output_folder(ds, out, inputs, "dedup") as folder,
         run_engine(engine, cache_dir) as running,
     ):
-        columns = score_columns(
+        scored = score_columns(
             ds, [get_metric("semdedup")], dict(k=k, eps=eps, survivor=survivor),
             encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
+            zero_vectors=zero_vectors,
         )  # fmt: skip
-        return _finish_semantic(ds, columns, eps, survivor, k, seed, encoder, folder, report)
+        return _finish_semantic(ds, scored, eps, survivor, k, seed, encoder, folder, report)
 
 
 def _finish_semantic(
-    ds: Dataset, columns: dict[str, np.ndarray], eps: float, survivor: str, k: int | None,
+    ds: Dataset, scored: Scored, eps: float, survivor: str, k: int | None,
     seed: int, encoder: str, folder: OutputFolder | None, report: bool,
 ) -> PruneResult:  # fmt: skip
     """The manifest, kept rows and outputs of a semantic-only deduplication."""
+    columns = scored.columns
     duplicate = columns["semdedup_duplicate_of"] >= 0
+    codes = duplicate.astype(np.int32)
+    vocabulary = [
+        "kept: no kept example in its cluster is a near duplicate",
+        f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
+        "semdedup_duplicate_of",
+    ]
+    if scored.rows is not None:  # zero vectors left out: removed, with their own reason
+        dropped = np.setdiff1d(np.arange(len(ds)), scored.rows)
+        duplicate[dropped] = True
+        codes[dropped] = len(vocabulary)
+        vocabulary.append("removed: zero vector (no direction; zero_vectors=drop)")
     kept = np.flatnonzero(~duplicate)
-    reasons = (
-        duplicate.astype(np.int32),
-        [
-            "kept: no kept example in its cluster is a near duplicate",
-            f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
-            "semdedup_duplicate_of",
-        ],
-    )
+    reasons = (codes, vocabulary)
     record = dict(
         command="dedup", method="semantic", eps=eps, survivor=survivor, k=k, seed=seed,
         encoder=encoder,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.budget import resolve_budget
-from lessdata.checks import check_bool, check_seed
+from lessdata.checks import check_bool, check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
@@ -28,7 +28,7 @@ from lessdata.pipeline.outputs import (
     output_folder,
     two_reasons,
 )
-from lessdata.pipeline.scoring import score_columns
+from lessdata.pipeline.scoring import ZERO_VECTORS, expand, score_columns
 from lessdata.select import AUTO_THRESHOLD, auto_policy_name, keep_hard, kept_fraction, select
 
 
@@ -47,6 +47,7 @@ def prune(
     encoder: str = "minilm",
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
+    zero_vectors: str = "refuse",
     **load_options: Any,
 ) -> PruneResult:
     """Score, select ``keep`` examples with ``policy``, and write the results to ``out``.
@@ -73,6 +74,9 @@ def prune(
         encoder: how texts without vectors are embedded (see :func:`lessdata.score`).
         cache_dir: where embeddings and shard checkpoints are kept.
         report: write ``scores.png`` and ``report.html`` beside the manifest.
+        zero_vectors: all-zero vectors (failed or padded embeddings) have no direction for
+            the cosine metrics: ``refuse`` (default) stops with their count and ids;
+            ``drop`` leaves them out: never kept, and the budget is filled from the rest.
         **load_options: how to read ``data`` (see :func:`lessdata.score`).
 
     Returns:
@@ -93,6 +97,7 @@ def prune(
     options = check_metric_options(chosen, metric_options)
     seed = check_seed(seed)
     check_bool(class_balanced, "class_balanced")
+    check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
     if class_balanced and policy == "d4":
         raise LessdataError(
             "policy d4 does not support class-balanced selection; drop `class_balanced`",
@@ -119,19 +124,24 @@ def prune(
             eps, survivor = options.get("eps", 0.05), options.get("survivor", "hard")
             columns, kept, reasons = _d4(
                 ds, budget, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
-                engine=running,
+                engine=running, zero_vectors=zero_vectors,
             )  # fmt: skip
             metrics = ["semdedup", "prototypes"]
             settings.update(eps=eps, survivor=survivor, metric="semdedup+prototypes")
         else:
-            columns = score_columns(
+            scored = score_columns(
                 ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
-                engine=running,
+                engine=running, zero_vectors=zero_vectors,
             )  # fmt: skip
+            columns, rows, part = scored.columns, scored.rows, scored.scored
+            local_keep = keep if rows is None else _budget_of_rest(budget, len(rows))
             kept = select(
-                columns[metric], keep, policy=policy, labels=ds.labels,
-                class_balanced=class_balanced, seed=seed, **policy_opts,
+                columns[metric] if rows is None else columns[metric][rows], local_keep,
+                policy=policy, labels=part.labels, class_balanced=class_balanced, seed=seed,
+                **policy_opts,
             )  # fmt: skip
+            if rows is not None:
+                kept = rows[kept]
             rule = policy
             if policy == "auto":
                 threshold = policy_opts.get("auto_threshold", AUTO_THRESHOLD)
@@ -140,8 +150,34 @@ def prune(
             balance = ", class-balanced" if class_balanced else ""
             what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
             reasons = two_reasons(n, kept, f"kept: {what}", f"pruned: {what}")
+            reasons = _mark_zero_vectors(reasons, rows, n)
             metrics = [metric]
         return finish(ds, columns, metrics, kept, reasons, settings, folder, report=report)
+
+
+def _budget_of_rest(budget: int, rest: int) -> int:
+    """The budget among the rows left once zero vectors are out: refused when too large."""
+    if budget > rest:
+        raise LessdataError(
+            f"keep asks for {budget} examples but only {rest} have a nonzero vector; lower `keep`",
+            param="keep",
+        )
+    return budget
+
+
+def _mark_zero_vectors(reasons: Reasons, rows: np.ndarray | None, n: int) -> Reasons:
+    """Reasons with the left-out zero vectors given their own (they are never kept)."""
+    if rows is None:
+        return reasons
+    codes, vocabulary = reasons
+    if len(codes) != n:  # reasons of the scored rows only: spread them over all rows
+        local, codes = codes, np.zeros(n, dtype=np.int32)
+        codes[rows] = local
+    else:
+        codes = codes.copy()
+    dropped = np.setdiff1d(np.arange(n), rows)
+    codes[dropped] = len(vocabulary)
+    return codes, [*vocabulary, "pruned: zero vector (no direction; zero_vectors=drop)"]
 
 
 def _d4(
@@ -153,6 +189,7 @@ def _d4(
     cache_dir: Any,
     seed: int,
     engine: Engine,
+    zero_vectors: str,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, Reasons]:
     """D4 (Tirumala et al. 2023): SemDeDup, then re-cluster the survivors and keep the hardest.
 
@@ -160,10 +197,29 @@ def _d4(
     duplicates (highest SemDeDup distance) fill the rest, so exactly ``budget`` are kept.
     """
     semdedup_options = {k: v for k, v in options.items() if k in ("k", "eps", "survivor")}
-    columns = score_columns(
+    scored = score_columns(
         ds, [get_metric("semdedup")], semdedup_options, encoder=encoder, cache_dir=cache_dir,
-        seed=seed, engine=engine,
+        seed=seed, engine=engine, zero_vectors=zero_vectors,
     )  # fmt: skip
+    if scored.rows is not None:  # zero vectors left out: D4 on the rest, mapped back
+        rows, n = scored.rows, len(ds)
+        local = {name: column[rows] for name, column in scored.columns.items()}
+        local["semdedup_duplicate_of"] = np.searchsorted(
+            rows, scored.columns["semdedup_duplicate_of"][rows]
+        ).astype(np.int64)
+        local["semdedup_duplicate_of"][scored.columns["semdedup_duplicate_of"][rows] < 0] = -1
+        columns, kept, reasons = _d4_stages(
+            scored.scored, local, _budget_of_rest(budget, len(rows)), options, seed, engine
+        )
+        return expand(columns, rows, n), rows[kept], _mark_zero_vectors(reasons, rows, n)
+    return _d4_stages(ds, scored.columns, budget, options, seed, engine)
+
+
+def _d4_stages(
+    ds: Dataset, columns: dict[str, np.ndarray], budget: int, options: dict[str, Any],
+    seed: int, engine: Engine,
+) -> tuple[dict[str, np.ndarray], np.ndarray, Reasons]:  # fmt: skip
+    """D4's selection once SemDeDup's ``columns`` are known for every row of ``ds``."""
     vectors = ds.vectors
     assert vectors is not None
     duplicate = columns["semdedup_duplicate_of"] >= 0

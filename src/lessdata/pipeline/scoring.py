@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from lessdata._progress import log
-from lessdata.checks import check_seed
+from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
 from lessdata.data.paths import check_output_file
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
-from lessdata.kmeans import check_k
+from lessdata.kmeans import CHUNK_ROWS, check_k
 from lessdata.metrics import Metric, ScoreInputs, get_metric
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options
@@ -32,6 +33,7 @@ def score(
     engine: EngineLike = "local",
     out: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    zero_vectors: str = "refuse",
     **load_options: Any,
 ) -> pa.Table:
     """Score every example with one or more metrics; return (and optionally write) a manifest.
@@ -52,6 +54,9 @@ def score(
         out: a ``.parquet`` file to write the scores to.
         cache_dir: where embeddings and shard checkpoints are kept (default
             ``$LESSDATA_CACHE`` or ``~/.cache/lessdata``).
+        zero_vectors: rows whose vector is all zeros (failed or padded embeddings) have no
+            direction for the cosine metrics: ``refuse`` (default) stops with their count
+            and ids; ``drop`` leaves them out (NaN scores, never kept).
         **load_options: how to read ``data``: ``text_column``, ``embedding_column``,
             ``label_column``, ``id_column``, ``labels`` (an array or ``.npy`` path),
             ``split`` and ``extensions`` (source folders).
@@ -75,14 +80,16 @@ def score(
     chosen = [get_metric(name) for name in names]
     options = check_metric_options(chosen, metric_options)
     seed = check_seed(seed)
+    check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
     ds = as_dataset(data, **load_options)
     if out is not None:
         inputs = input_paths(data, load_options, metric_options)
         check_output_file(out, [ds.source, *inputs])
     with run_engine(engine, cache_dir) as running:
         columns = score_columns(
-            ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running
-        )
+            ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
+            engine=running, zero_vectors=zero_vectors,
+        ).columns  # fmt: skip
     settings = dict(
         command="score", k=options.get("k"), distance=options.get("distance", "cosine"),
         eps=options.get("eps", 0.05), seed=seed, encoder=encoder,
@@ -91,6 +98,11 @@ def score(
     if out is not None:
         write_manifest(table, out)
     return table
+
+
+#: what to do with zero vectors (failed or padded embeddings) where a metric reads
+#: directions: refuse the input (the default), or drop those rows (never kept, not scored)
+ZERO_VECTORS = ("refuse", "drop")
 
 
 def score_columns(
@@ -102,12 +114,15 @@ def score_columns(
     cache_dir: Any,
     seed: int,
     engine: Engine | None = None,
-) -> dict[str, np.ndarray]:
+    zero_vectors: str = "refuse",
+) -> Scored:
     """Every column the ``chosen`` metrics produce on ``ds``, with the checked ``options``.
 
     What each metric needs is checked before the (slow) embedding; the metrics share one
     :class:`ScoreInputs`, whose cache lets ``prototypes`` and ``semdedup`` share a k-means
-    fit and the dynamics metrics one set of proxy runs.
+    fit and the dynamics metrics one set of proxy runs. Rows whose vector is zero have no
+    direction: where a chosen metric reads directions they are refused, or with
+    ``zero_vectors="drop"`` left out (their scores NaN, their cluster and duplicate -1).
     """
     for metric in chosen:
         if metric.needs_labels and ds.labels is None:
@@ -118,11 +133,92 @@ def score_columns(
         check_k(options["k"], len(ds))
     if any(m.needs_vectors for m in chosen):
         vectors_of(ds, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=engine)
+    usable = None
+    if ds.vectors is not None and any(m.reads_directions(options) for m in chosen):
+        usable = usable_rows(ds, zero_vectors)
+    part = ds if usable is None else subset(ds, usable)
+    if usable is not None and options.get("k") is not None:
+        check_k(options["k"], len(part))
     inputs = ScoreInputs(
-        n=len(ds), vectors=ds.vectors, labels=ds.labels, texts=ds.texts, seed=seed, engine=engine
-    )
+        n=len(part), vectors=part.vectors, labels=part.labels, texts=part.texts, seed=seed,
+        engine=engine,
+    )  # fmt: skip
     columns: dict[str, np.ndarray] = {}
     for metric in chosen:
-        log(f"scoring {len(ds)} examples with {metric.name}")
+        log(f"scoring {len(part)} examples with {metric.name}")
         columns.update(metric(inputs, **options))
-    return columns
+    full = columns if usable is None else expand(columns, usable, len(ds))
+    return Scored(full, usable, part, columns)
+
+
+@dataclass
+class Scored:
+    """What :func:`score_columns` found: one column per metric output (one value per row
+    of the dataset), the rows that were scored (None: all of them), the dataset those
+    rows make (the dataset itself when all), and the columns over those rows alone."""
+
+    columns: dict[str, np.ndarray]
+    rows: np.ndarray | None
+    scored: Dataset
+    local: dict[str, np.ndarray]
+
+
+def zero_vector_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows whose vector is all zeros, streamed in chunks (a memory map is not loaded)."""
+    found = [
+        start + np.flatnonzero(~np.any(vectors[start : start + CHUNK_ROWS], axis=1))
+        for start in range(0, len(vectors), CHUNK_ROWS)
+    ]
+    return np.concatenate([np.empty(0, np.int64), *found]).astype(np.int64)
+
+
+def usable_rows(ds: Dataset, zero_vectors: str) -> np.ndarray | None:
+    """The rows with a direction (None: all): zero vectors are refused, or dropped."""
+    check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
+    assert ds.vectors is not None
+    zero = zero_vector_rows(ds.vectors)
+    if not len(zero):
+        return None
+    ids = ds.ids.take(pa.array(zero[:5])).to_pylist()
+    what = f"{len(zero)} of {len(ds)} rows are zero vectors (ids {ids}{', ...' * (len(zero) > 5)})"
+    if zero_vectors == "refuse":
+        raise LessdataError(
+            f"{what}: a zero vector has no direction, so cosine scores and duplicates are "
+            "meaningless for it (failed or padded embeddings?); fix the embeddings, or pass "
+            "`zero_vectors`=drop to leave those rows out"
+        )
+    if len(zero) == len(ds):
+        raise LessdataError(f"{what}: nothing is left to score")
+    log(f"{what}: left out, as zero_vectors=drop asks")
+    return np.setdiff1d(np.arange(len(ds)), zero)
+
+
+def subset(ds: Dataset, rows: np.ndarray) -> Dataset:
+    """The rows ``rows`` of ``ds`` as a dataset of their own (vectors copied)."""
+    assert ds.vectors is not None
+    return Dataset(
+        source=ds.source, format="array", ids=ds.ids.take(pa.array(rows)),
+        vectors=np.asarray(ds.vectors[rows]),
+        texts=None if ds.texts is None else ds.texts.take(pa.array(rows)),
+        labels=None if ds.labels is None else ds.labels[rows], classes=ds.classes,
+    )  # fmt: skip
+
+
+def expand(columns: dict[str, np.ndarray], rows: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Columns over ``rows`` as columns over all ``n`` rows: NaN (floats) or -1 (integers)
+    elsewhere; ``*_duplicate_of`` row numbers are mapped back to the whole dataset's."""
+    full: dict[str, np.ndarray] = {}
+    for name, local in columns.items():
+        local = np.asarray(local)
+        if name.endswith("_duplicate_of"):
+            out = np.full(n, -1, dtype=np.int64)
+            hit = local >= 0
+            out[rows[hit]] = rows[local[hit]]
+        elif np.issubdtype(local.dtype, np.integer):
+            out = np.full(n, -1, dtype=local.dtype)
+            out[rows] = local
+        else:
+            out = np.full(n, np.nan)
+            out[rows] = local
+        full[name] = out
+    return full
