@@ -99,8 +99,9 @@ def perceptron(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Run :func:`lessdata.labs.theory.perceptron.run` and print the paths and findings."""
-    from lessdata.labs.theory.perceptron import load_summary, run
+    """Run :func:`lessdata.labs.theory.experiment.run` and print the paths and findings."""
+    from lessdata.labs.theory.report import load_summary
+    from lessdata.labs.theory.experiment import run
 
     if quiet:
         os.environ["LESSDATA_QUIET"] = "1"
