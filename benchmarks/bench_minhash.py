@@ -41,7 +41,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import sparse  # noqa: E402
 
-from lessdata.duplicates import lsh
+from lessdata.duplicates import lsh  # noqa: E402
 from lessdata.duplicates import minhash as mh  # noqa: E402
 
 THRESHOLD = lsh.DEFAULT_THRESHOLD

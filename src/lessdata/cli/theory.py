@@ -100,8 +100,8 @@ def perceptron(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run :func:`lessdata.labs.theory.experiment.run` and print the paths and findings."""
-    from lessdata.labs.theory.report import load_summary
     from lessdata.labs.theory.experiment import run
+    from lessdata.labs.theory.report import load_summary
 
     if quiet:
         os.environ["LESSDATA_QUIET"] = "1"

@@ -8,9 +8,9 @@ by :mod:`~lessdata.labs.theory.report` and run end to end by :func:`run`
 (:mod:`~lessdata.labs.theory.experiment`, what ``lessdata theory perceptron`` calls).
 """
 
+from lessdata.labs.theory.experiment import run
 from lessdata.labs.theory.figures import figure, summarize
 from lessdata.labs.theory.replica import TheoryCurves, TheoryPoint, theory_error, theory_point
-from lessdata.labs.theory.experiment import run
 from lessdata.labs.theory.simulate import (
     POLICIES,
     PrunedSample,

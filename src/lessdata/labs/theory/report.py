@@ -409,6 +409,7 @@ def _json_default(value: Any) -> Any:
 
 
 def load_summary(json_path: Path) -> dict[str, Any]:
-    """Read the ``summary`` (and ``findings``) written by :func:`~lessdata.labs.theory.experiment.run`."""
+    """Read the ``summary`` and ``findings`` that :func:`~lessdata.labs.theory.experiment.run`
+    wrote."""
     document = json.loads(Path(json_path).read_text(encoding="utf-8"))
     return {"summary": document["summary"], "findings": document["findings"]}
