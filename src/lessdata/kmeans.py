@@ -16,10 +16,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from lessdata._progress import log
 from lessdata.checks import check_int
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 CHUNK_ROWS = 65_536
 MAX_POINTS_PER_CENTROID = 256

@@ -34,7 +34,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from lessdata._progress import log
 from lessdata.data.corpus_pieces import check_corpus_options, plan_corpus, rows_of_pieces
 from lessdata.data.corpus_rows import (
     CorpusLimits,
@@ -46,6 +45,7 @@ from lessdata.data.corpus_rows import (
 )
 from lessdata.data.tables import corpus_format
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 # The fixed vocabulary of the ``problem`` column.
 # --- Public API ---------------------------------------------------------------------------

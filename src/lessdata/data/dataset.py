@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lessdata._progress import log
 from lessdata.data.atomic import atomic_path
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.corpus import read_corpus
@@ -40,6 +39,7 @@ from lessdata.data.tables import (
     short_error,
 )
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 NPZ_VECTOR_KEYS = ("embeddings", "embedding", "features", "vectors", "x", "X")
 NPZ_LABEL_KEYS = ("labels", "label", "y", "Y", "targets", "target")

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from lessdata._progress import quiet
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset, read_csv_table
 from lessdata.data.paths import OUTPUT_NAMES, check_not_input_path
 from lessdata.data.tables import jsonl_rows
 from lessdata.errors import LessdataError
 from lessdata.extras import require
+from lessdata.progress import quiet
 
 _CHUNK_ROWS = 65_536
 #: file name of the kept documents of a source folder (id, path, line span, text)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import track
 from lessdata.duplicates.groups import check_keep, mark_groups, survivor_rank
 from lessdata.duplicates.texts import TextColumn
 from lessdata.errors import LessdataError
+from lessdata.progress import track
 
 
 def normalize_text(text: str) -> str:

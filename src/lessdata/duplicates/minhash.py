@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lessdata._progress import track
 from lessdata.checks import check_int
 from lessdata.duplicates.texts import TextColumn
 from lessdata.errors import LessdataError
+from lessdata.progress import track
 
 if TYPE_CHECKING:
     pass

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import log
 from lessdata.data.atomic import atomic_path
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.text_column import as_text_array, texts_fingerprint
 from lessdata.embed.encoders import Encoder, get_encoder
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 _KEY_VERSION = b"lessdata-embeddings-v1"
 #: texts per engine shard: a multiple of every encoder's batch (256), so batches match

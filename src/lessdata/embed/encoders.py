@@ -23,10 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import log, track
 from lessdata.data.text_column import TextInput, as_text_array, iter_text_batches, num_batches
 from lessdata.errors import LessdataError
 from lessdata.extras import require
+from lessdata.progress import log, track
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"
 MINILM_DIM = 384

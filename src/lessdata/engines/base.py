@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log, track
 from lessdata.engines.checkpoint import DamagedCheckpoint, ShardCheckpoint
+from lessdata.progress import log, track
 
 ENGINES = ("local", "ray")
 

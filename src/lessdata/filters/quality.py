@@ -58,8 +58,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import track
 from lessdata.errors import LessdataError
+from lessdata.progress import track
 
 KINDS = ("code", "prose")
 #: above this many documents, quality_values draws a progress bar

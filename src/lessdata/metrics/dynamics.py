@@ -51,12 +51,12 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log
 from lessdata.checks import check_choice, check_int
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.kmeans import cached
 from lessdata.metrics.registry import Metric, MetricFn, ScoreInputs, register
+from lessdata.progress import log
 from lessdata.train.model_names import MODELS
 
 #: default proxy settings

@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import track
 from lessdata.checks import check_choice, check_int
 from lessdata.errors import LessdataError
 from lessdata.metrics.registry import Metric, ScoreInputs, register
+from lessdata.progress import track
 
 BUCKETS = 10_000
 NGRAM = 2

@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log
 from lessdata.checks import check_float, check_int
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.metrics.registry import Metric, ScoreInputs, register
+from lessdata.progress import log
 
 #: the reference LM's context (bytes) and windows per step
 LM_CONTEXT = 128

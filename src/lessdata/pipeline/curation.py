@@ -95,7 +95,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lessdata._progress import log
 from lessdata.checks import check_choice, check_int, check_seed
 from lessdata.data.atomic import atomic_path
 from lessdata.data.corpus_pieces import CorpusPiece, count_piece_rows, plan_corpus
@@ -114,6 +113,7 @@ from lessdata.pipeline.curation_stages import CurationRun
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
 from lessdata.pipeline.outputs import CurationResult, final_paths, output_folder
+from lessdata.progress import log
 
 #: documents per shard: the unit of work of an engine, and of a checkpoint
 SHARD_DOCS = 8_192

@@ -13,7 +13,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lessdata._progress import log
 from lessdata.data.corpus_shards import ShardedCorpus, read_rows, shard_texts
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import CURATION_STAGES
@@ -26,6 +25,7 @@ from lessdata.kmeans import check_k
 from lessdata.metrics.registry import ScoreInputs, get_metric
 from lessdata.pipeline.inputs import vectors_of
 from lessdata.pipeline.options import DedupOptions
+from lessdata.progress import log
 
 #: candidate pairs per shard of exact Jaccard similarities (``verify``)
 VERIFY_PAIRS = 1 << 14

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import log
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.dataset import Dataset, check_vectors, external_labels, load
 from lessdata.embed import embed_texts, get_encoder
 from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 #: what the pipeline functions accept as data: a path, a loaded dataset or an (N, d) array
 DataLike = str | os.PathLike[str] | Dataset | np.ndarray

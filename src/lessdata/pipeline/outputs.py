@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import log
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
 from lessdata.data.paths import MANIFEST_NAME, OutputFolder
 from lessdata.data.writers import subset_path, write_subset
+from lessdata.progress import log
 from lessdata.report import write_report
 
 #: ``(codes, vocabulary)``: per row, an index into a list of reason strings

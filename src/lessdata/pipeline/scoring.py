@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from lessdata._progress import log
 from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
@@ -21,6 +20,7 @@ from lessdata.metrics import Metric, ScoreInputs, get_metric
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options
 from lessdata.pipeline.outputs import input_paths
+from lessdata.progress import log
 
 
 def score(

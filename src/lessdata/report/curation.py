@@ -25,7 +25,7 @@ from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.data.manifest import CURATION_STAGES, manifest_settings
 from lessdata.data.paths import CURATION_PLOT_NAME, REPORT_NAME
-from lessdata.report.html import BASE_CSS, _table
+from lessdata.report.html import BASE_CSS, html_table
 
 #: duplicate columns written by the dedup stages, in stage order
 DUPLICATE_COLUMNS = {
@@ -178,7 +178,9 @@ def _stages_html(manifest: pa.Table) -> str:
         f"<td class='num'>{100 * gone / max(n_in, 1):.1f}%</td><td class='num'>{left:,}</td>"
         for stage, n_in, gone, left in stage_counts(manifest)
     ]
-    return _table(["stage", "documents in", "removed", "share", "remaining"], rows, (1, 2, 3, 4))
+    return html_table(
+        ["stage", "documents in", "removed", "share", "remaining"], rows, (1, 2, 3, 4)
+    )
 
 
 def _reasons_html(manifest: pa.Table) -> str:
@@ -187,7 +189,7 @@ def _reasons_html(manifest: pa.Table) -> str:
         f"<td>{escape(reason)}</td><td class='num'>{count:,}</td>"
         for reason, count in reasons.most_common()
     ]
-    return _table(["reason", "documents"], rows, (1,))
+    return html_table(["reason", "documents"], rows, (1,))
 
 
 def largest_clusters(manifest: pa.Table, column: str, top: int) -> list[tuple[int, list[int]]]:
@@ -274,7 +276,7 @@ def render_curation_html(
 <h2>Largest duplicate clusters</h2>
 {_clusters_html(manifest, texts)}
 <h2>Settings</h2>
-{_table(["setting", "value"], settings_rows)}
+{html_table(["setting", "value"], settings_rows)}
 <footer>lessdata {escape(__version__)}</footer>
 </body></html>
 """

@@ -43,12 +43,20 @@ footer { margin-top: 3rem; color: #888; font-size: .85em; }
 )
 
 
-def _cell(text: str, cls: str | None = None) -> str:
+def html_image(png: bytes, alt: str) -> str:
+    """A PNG embedded in the page as a data URI (the page stays one self-contained file)."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def html_cell(text: str, cls: str | None = None) -> str:
+    """One escaped table cell, with an optional class (``num`` right-aligns)."""
     attr = f' class="{cls}"' if cls else ""
     return f"<td{attr}>{escape(text)}</td>"
 
 
-def _table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[int] = ()) -> str:
+def html_table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[int] = ()) -> str:
+    """A table of ``header`` and rendered ``rows``; columns in ``numeric`` right-aligned."""
     head = "".join(
         f'<th class="num">{escape(h)}</th>' if i in numeric else f"<th>{escape(h)}</th>"
         for i, h in enumerate(header)
@@ -59,32 +67,32 @@ def _table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[int] = 
 
 def _counts(summary: Summary) -> str:
     parts = ['<h2 id="counts">Counts</h2>']
-    rows = [_cell("examples") + _cell(fmt.count(summary.n), "num") + _cell("")]
+    rows = [html_cell("examples") + html_cell(fmt.count(summary.n), "num") + html_cell("")]
     if summary.kept is not None:
         rows.append(
-            _cell("kept")
-            + _cell(fmt.count(summary.kept), "num")
-            + _cell(fmt.percent(summary.kept, summary.n), "num")
+            html_cell("kept")
+            + html_cell(fmt.count(summary.kept), "num")
+            + html_cell(fmt.percent(summary.kept, summary.n), "num")
         )
         rows.append(
-            _cell("pruned")
-            + _cell(fmt.count(summary.pruned), "num")
-            + _cell(fmt.percent(summary.pruned, summary.n), "num")
+            html_cell("pruned")
+            + html_cell(fmt.count(summary.pruned), "num")
+            + html_cell(fmt.percent(summary.pruned, summary.n), "num")
         )
     else:
         parts.append('<p class="note">No kept column: this manifest only scores examples.</p>')
-    parts.append(_table(["", "examples", "share"], rows, numeric=(1, 2)))
+    parts.append(html_table(["", "examples", "share"], rows, numeric=(1, 2)))
 
     if summary.reasons:
         parts.append("<h3>Per reason</h3>")
         rows = [
-            _cell(fmt.value(r.reason))
-            + _cell(fmt.count(r.count), "num")
-            + _cell(fmt.percent(r.count, summary.n), "num")
-            + _cell(fmt.count(r.kept), "num")
+            html_cell(fmt.value(r.reason))
+            + html_cell(fmt.count(r.count), "num")
+            + html_cell(fmt.percent(r.count, summary.n), "num")
+            + html_cell(fmt.count(r.kept), "num")
             for r in summary.reasons
         ]
-        parts.append(_table(["reason", "examples", "share", "kept"], rows, numeric=(1, 2, 3)))
+        parts.append(html_table(["reason", "examples", "share", "kept"], rows, numeric=(1, 2, 3)))
         if summary.reasons_total > len(summary.reasons):
             more = summary.reasons_total - len(summary.reasons)
             parts.append(f'<p class="note">… and {more:,} more reasons.</p>')
@@ -92,13 +100,13 @@ def _counts(summary: Summary) -> str:
     if summary.labels:
         parts.append("<h3>Per label</h3>")
         rows = [
-            _cell(fmt.value(lab.label), "id")
-            + _cell(fmt.count(lab.kept), "num")
-            + _cell(fmt.count(lab.total), "num")
-            + _cell(fmt.percent(lab.kept, lab.total), "num")
+            html_cell(fmt.value(lab.label), "id")
+            + html_cell(fmt.count(lab.kept), "num")
+            + html_cell(fmt.count(lab.total), "num")
+            + html_cell(fmt.percent(lab.kept, lab.total), "num")
             for lab in summary.labels
         ]
-        parts.append(_table(["label", "kept", "of", "kept %"], rows, numeric=(1, 2, 3)))
+        parts.append(html_table(["label", "kept", "of", "kept %"], rows, numeric=(1, 2, 3)))
         if summary.labels_total > len(summary.labels):
             parts.append(
                 f'<p class="note">Showing {len(summary.labels):,} of '
@@ -116,11 +124,13 @@ def _scores(summary: Summary, png: bytes) -> str:
     header.append("missing")
     rows = []
     for m in summary.metrics:
-        row = _cell(m.name, "id") + _cell(m.direction)
-        row += "".join(_cell(fmt.score(v), "num") for v in (m.min, m.median, m.max, m.mean))
+        row = html_cell(m.name, "id") + html_cell(m.direction)
+        row += "".join(html_cell(fmt.score(v), "num") for v in (m.min, m.median, m.max, m.mean))
         if has_kept:
-            row += _cell(fmt.score(m.kept_mean), "num") + _cell(fmt.score(m.pruned_mean), "num")
-        row += _cell(fmt.count(m.missing), "num")
+            row += html_cell(fmt.score(m.kept_mean), "num") + html_cell(
+                fmt.score(m.pruned_mean), "num"
+            )
+        row += html_cell(fmt.count(m.missing), "num")
         rows.append(row)
     numeric = tuple(range(2, len(header)))
     return "\n".join(
@@ -128,7 +138,7 @@ def _scores(summary: Summary, png: bytes) -> str:
             '<h2 id="scores">Score distributions</h2>',
             f'<img class="plot" alt="Histogram of each score, kept vs pruned" '
             f'src="data:image/png;base64,{data}">',
-            _table(header, rows, numeric=numeric),
+            html_table(header, rows, numeric=numeric),
         ]
     )
 
@@ -143,17 +153,17 @@ def _examples(summary: Summary, examples: list[Example]) -> str:
         header.append("preview")
     rows = []
     for rank, ex in enumerate(examples, start=1):
-        row = _cell(str(rank), "num") + _cell(fmt.value(ex.id), "id")
-        row += _cell(fmt.score(ex.score), "num")
+        row = html_cell(str(rank), "num") + html_cell(fmt.value(ex.id), "id")
+        row += html_cell(fmt.score(ex.score), "num")
         if summary.has_label:
-            row += _cell(fmt.value(ex.label), "id")
+            row += html_cell(fmt.value(ex.label), "id")
         if summary.kept is not None:
             flag = fmt.kept_flag(ex.kept)
-            row += _cell(flag, flag if ex.kept is not None else None)
+            row += html_cell(flag, flag if ex.kept is not None else None)
         if summary.has_preview:
-            row += _cell(fmt.clean_text(ex.preview), "preview")
+            row += html_cell(fmt.clean_text(ex.preview), "preview")
         rows.append(row)
-    return _table(header, rows, numeric=(0, 2))
+    return html_table(header, rows, numeric=(0, 2))
 
 
 def _extremes(summary: Summary) -> str:
@@ -204,12 +214,12 @@ def _duplicates(summary: Summary) -> str:
         if more > 0:
             items.append(f'<li class="note">… and {more:,} more</li>')
         rows.append(
-            _cell(str(rank), "num")
-            + _cell(fmt.count(group.size), "num")
+            html_cell(str(rank), "num")
+            + html_cell(fmt.count(group.size), "num")
             + f"<td>{_example_html(group.survivor, show_score=False)}</td>"
             + f'<td><ul class="dups">{"".join(items)}</ul></td>'
         )
-    parts.append(_table(["#", "size", "kept example", "its duplicates"], rows, numeric=(0, 1)))
+    parts.append(html_table(["#", "size", "kept example", "its duplicates"], rows, numeric=(0, 1)))
     return "\n".join(parts)
 
 
@@ -217,7 +227,7 @@ def _run(summary: Summary) -> str:
     items = fmt.meta_items(summary.meta)
     if not items:
         return '<p class="note">No lessdata metadata in this manifest.</p>'
-    rows = [f"<th>{escape(k)}</th>{_cell(v)}" for k, v in items]
+    rows = [f"<th>{escape(k)}</th>{html_cell(v)}" for k, v in items]
     body = "\n".join(f"<tr>{r}</tr>" for r in rows)
     return f'<table class="run">\n{body}\n</table>'
 

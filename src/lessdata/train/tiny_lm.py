@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lessdata._progress import log, track
 from lessdata.checks import check_int
 from lessdata.errors import LessdataError
+from lessdata.progress import log, track
 from lessdata.train.gpt_block import CausalBlock
 
 #: the end-of-document token; tokens 0..255 are bytes

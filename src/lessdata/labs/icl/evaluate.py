@@ -28,11 +28,11 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from lessdata._progress import log
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.baselines import BASELINES, gd_steps_to_match
 from lessdata.labs.icl.model import ICLTransformer
 from lessdata.labs.icl.tasks import DENSE_FAMILIES, SHIFTS, SOURCES, TaskSampler, TaskSpec
+from lessdata.progress import log
 
 __all__ = [
     "DEFAULT_BASELINES",

@@ -28,7 +28,6 @@ ridge-like; dMMSE within :data:`SAME_CURVES` of ridge counts as ridge-like). A s
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
@@ -44,7 +43,7 @@ import pyarrow.compute as pc
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.labs.icl.evaluate import TRANSFORMER
-from lessdata.report.html import BASE_CSS, _table
+from lessdata.report.html import BASE_CSS, html_image, html_table
 
 BREAK_RATIO = 1.5
 #: fresh-task error above this multiple of the pool-task error (at the last k) = memorising
@@ -307,11 +306,6 @@ def render_shifts(table: pa.Table, verdict: Verdict) -> bytes:
 # --- the page ----------------------------------------------------------------------------
 
 
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
 def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], settings: Any) -> str:
     ratio = {m: verdict.fresh_error[m] / verdict.pool_error[m] for m in verdict.pool_error}
     runs = [
@@ -333,13 +327,28 @@ def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], setti
 <style>{BASE_CSS} pre {{ font-size: 12px; }}</style></head><body>
 <h1>Does in-context learning generalise beyond its pretraining tasks?</h1>
 <h2>Verdict</h2><ul>{verdict_html}</ul>
-<h2>Error against pool size</h2>{_img(pngs["m"], "error vs pool size")}
-{_table(["M", "behaviour", f"fresh / pool error (>{GAP_RATIO:g} = memorising)",
-         "position (0 ridge, 1 dMMSE)", f"pool tasks, k={verdict.last_k}",
-         f"fresh tasks, k={verdict.last_k}"], runs, numeric=(2, 3, 4, 5))}
-<h2>Error against in-context examples</h2>{_img(pngs["k"], "error vs k per pool size")}
-<h2>Distribution shifts</h2>{_img(pngs["shifts"], "shift battery")}
-{_table(["shift", "transformer", "ridge", f"verdict (>{BREAK_RATIO:g}× ridge)"], shifts, (1, 2))}
+<h2>Error against pool size</h2>{html_image(pngs["m"], "error vs pool size")}
+{
+        html_table(
+            [
+                "M",
+                "behaviour",
+                f"fresh / pool error (>{GAP_RATIO:g} = memorising)",
+                "position (0 ridge, 1 dMMSE)",
+                f"pool tasks, k={verdict.last_k}",
+                f"fresh tasks, k={verdict.last_k}",
+            ],
+            runs,
+            numeric=(2, 3, 4, 5),
+        )
+    }
+<h2>Error against in-context examples</h2>{html_image(pngs["k"], "error vs k per pool size")}
+<h2>Distribution shifts</h2>{html_image(pngs["shifts"], "shift battery")}
+{
+        html_table(
+            ["shift", "transformer", "ridge", f"verdict (>{BREAK_RATIO:g}× ridge)"], shifts, (1, 2)
+        )
+    }
 <h2>Settings</h2><pre>{escape(json.dumps(settings, indent=1, default=str))}</pre>
 <footer class="note">lessdata {escape(__version__)}</footer>
 </body></html>

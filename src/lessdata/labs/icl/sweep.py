@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lessdata._progress import log
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 EVAL_NAME = "eval.parquet"
 DEFAULT_POOL_SIZES: tuple[int | None, ...] = (1, 8, 64, 512, 4096, None)

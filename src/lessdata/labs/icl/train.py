@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from lessdata._progress import log, track
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.model import ICLTransformer
 from lessdata.labs.icl.tasks import TaskSampler, TaskSpec
+from lessdata.progress import log, track
 
 __all__ = [
     "CHECKPOINT_NAME",

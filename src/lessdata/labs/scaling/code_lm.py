@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lessdata._progress import log
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey
+from lessdata.progress import log
 
 TASK = "pycode"
 MODEL = "tiny-lm"

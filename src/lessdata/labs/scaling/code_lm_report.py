@@ -31,7 +31,7 @@ from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.scaling.code_lm import MODEL, TASK
 from lessdata.labs.scaling.store import FULL, ResultsStore
-from lessdata.report.html import BASE_CSS, _table
+from lessdata.report.html import BASE_CSS, html_table
 
 PLOT_NAME = "code_lm.png"
 HTML_NAME = "code_lm.html"
@@ -176,7 +176,7 @@ selection of the pool (lower is better); held-out and target files are disjoint 
 <img class="plot" alt="held-out loss vs data kept, and learning curves"
  src="data:image/png;base64,{image}">
 <h2>Runs</h2>
-{_table(header, rows, numeric=tuple(range(1, 9)))}
+{html_table(header, rows, numeric=tuple(range(1, 9)))}
 <h2>Settings</h2><pre>{settings}</pre>
 <footer class="note">lessdata {escape(__version__)}</footer>
 </body></html>

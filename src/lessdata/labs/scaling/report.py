@@ -28,7 +28,6 @@ others. Imports run one way: report → figures → analysis.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
@@ -42,7 +41,7 @@ from lessdata.errors import LessdataError
 from lessdata.labs.scaling.analysis import BASELINE, Analysis, analyse, curve_label, load_rows
 from lessdata.labs.scaling.figures import render_scaling_png, render_widths_png
 from lessdata.labs.scaling.store import ResultsStore
-from lessdata.report.html import BASE_CSS
+from lessdata.report.html import BASE_CSS, html_cell, html_image, html_table
 
 _MISSING = "—"
 
@@ -77,25 +76,6 @@ def _pct(value: float | None, signed: bool = False) -> str:
     return f"{100 * value:+.1f}%" if signed else f"{100 * value:.1f}%"
 
 
-def _td(text: str, cls: str | None = None) -> str:
-    attr = f' class="{cls}"' if cls else ""
-    return f"<td{attr}>{escape(text)}</td>"
-
-
-def _table(header: Sequence[str], rows: Iterable[str], numeric: Sequence[int] = ()) -> str:
-    head = "".join(
-        f'<th class="num">{escape(h)}</th>' if i in numeric else f"<th>{escape(h)}</th>"
-        for i, h in enumerate(header)
-    )
-    body = "\n".join(f"<tr>{row}</tr>" for row in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _img(png: bytes, alt: str) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="plot" alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
 def _settings(analysis: Analysis) -> str:
     meta = analysis.meta
     items: list[tuple[str, str]] = [
@@ -117,7 +97,7 @@ def _settings(analysis: Analysis) -> str:
     elif meta.get("mode") == "callable":
         items.append(("trainer", str(meta.get("hook"))))
     items.append(("configuration hash", analysis.config))
-    body = "\n".join(f"<tr><th>{escape(k)}</th>{_td(v)}</tr>" for k, v in items)
+    body = "\n".join(f"<tr><th>{escape(k)}</th>{html_cell(v)}</tr>" for k, v in items)
     return f"<table>\n{body}\n</table>"
 
 
@@ -145,16 +125,16 @@ def _policy_html(analysis: Analysis) -> str:
             else f"{100 * gap:+.2f} pt at {100 * row.smallest_fraction:.0f}% kept"
         )
         rows.append(
-            _td(row.label, "id")
-            + _td(_num(row.b, ".3f"), "num")
-            + _td(interval, "num")
-            + _td(_count(row.examples_to_full), "num")
-            + _td(
+            html_cell(row.label, "id")
+            + html_cell(_num(row.b, ".3f"), "num")
+            + html_cell(interval, "num")
+            + html_cell(_count(row.examples_to_full), "num")
+            + html_cell(
                 "baseline" if row.label == BASELINE else _pct(row.saved_vs_random, signed=True),
                 saved_cls or "num",
             )
-            + _td(_MISSING if near is None else f"{100 * near:.0f}%", "num")
-            + _td(gap_text, "num")
+            + html_cell(_MISSING if near is None else f"{100 * near:.0f}%", "num")
+            + html_cell(gap_text, "num")
         )
     note = (
         f'<p class="note">Target error {_num(analysis.target, ".4f")} (the full-data error at '
@@ -163,7 +143,7 @@ def _policy_html(analysis: Analysis) -> str:
         "curve needs) / (examples random needs). The exponent b is fitted to every seed's "
         "point, with a bootstrap interval over the points.</p>"
     )
-    return _table(header, rows, numeric=tuple(range(1, len(header)))) + "\n" + note
+    return html_table(header, rows, numeric=tuple(range(1, len(header)))) + "\n" + note
 
 
 def _points_html(analysis: Analysis) -> str:
@@ -173,23 +153,24 @@ def _points_html(analysis: Analysis) -> str:
     for curve in analysis.curves[analysis.main_width].values():
         for p in curve.points:
             rows.append(
-                _td(curve.label, "id") + _td(p.keep, "num") + _td(_pct(p.fraction), "num")
-                + _td(f"{p.n:,}", "num") + _td(str(len(p.errors)), "num")
-                + _td(_pct(p.accuracy), "num")
-                + _td(f"{100 * float(np.std(p.accuracies)):.2f} pt", "num")
-                + _td(_num(p.error, ".4f"), "num")
-                + _td(f"{min(p.errors):.4f}–{max(p.errors):.4f}", "num")
+                html_cell(curve.label, "id") + html_cell(p.keep, "num")
+                + html_cell(_pct(p.fraction), "num")
+                + html_cell(f"{p.n:,}", "num") + html_cell(str(len(p.errors)), "num")
+                + html_cell(_pct(p.accuracy), "num")
+                + html_cell(f"{100 * float(np.std(p.accuracies)):.2f} pt", "num")
+                + html_cell(_num(p.error, ".4f"), "num")
+                + html_cell(f"{min(p.errors):.4f}–{max(p.errors):.4f}", "num")
             )  # fmt: skip
-    return _table(header, rows, numeric=tuple(range(1, len(header))))
+    return html_table(header, rows, numeric=tuple(range(1, len(header))))
 
 
 def _frontier_html(analysis: Analysis) -> str:
     rows = [
-        _td(label, "id") + _td(f"{p.n:,}", "num") + _td(_pct(p.fraction), "num")
-        + _td(_num(p.error, ".4f"), "num")
+        html_cell(label, "id") + html_cell(f"{p.n:,}", "num") + html_cell(_pct(p.fraction), "num")
+        + html_cell(_num(p.error, ".4f"), "num")
         for label, p in analysis.frontier
     ]  # fmt: skip
-    return _table(["curve", "examples", "fraction", "mean error"], rows, numeric=(1, 2, 3))
+    return html_table(["curve", "examples", "fraction", "mean error"], rows, numeric=(1, 2, 3))
 
 
 def _widths_html(analysis: Analysis) -> str:
@@ -198,13 +179,15 @@ def _widths_html(analysis: Analysis) -> str:
     rows = []
     for width in analysis.widths:
         full = analysis.full.get(width)
-        cells = _td(str(width), "num") + _td(_pct(full.accuracy) if full else _MISSING, "num")
+        cells = html_cell(str(width), "num") + html_cell(
+            _pct(full.accuracy) if full else _MISSING, "num"
+        )
         for label in labels:
             curve = analysis.curves[width].get(label)
             b = curve.fit.b if curve is not None and curve.fit is not None else None
-            cells += _td(_num(b, ".3f"), "num")
+            cells += html_cell(_num(b, ".3f"), "num")
         rows.append(cells)
-    return _table(header, rows, numeric=tuple(range(len(header))))
+    return html_table(header, rows, numeric=tuple(range(len(header))))
 
 
 def _failures_html(analysis: Analysis) -> str:
@@ -212,11 +195,12 @@ def _failures_html(analysis: Analysis) -> str:
     for r in analysis.failures:
         what = curve_label(str(r["policy"]), str(r["metric"]))
         rows.append(
-            _td(what, "id") + _td(str(r["keep"]), "num") + _td(str(r["seed"]), "num")
-            + _td(str(r["width"]), "num")
+            html_cell(what, "id") + html_cell(str(r["keep"]), "num")
+            + html_cell(str(r["seed"]), "num")
+            + html_cell(str(r["width"]), "num")
             + f'<td><pre class="msg">{escape(str(r.get("message") or ""))}</pre></td>'
         )  # fmt: skip
-    return _table(["curve", "kept", "seed", "width", "message"], rows, numeric=(1, 2, 3))
+    return html_table(["curve", "kept", "seed", "width", "message"], rows, numeric=(1, 2, 3))
 
 
 def _section(analysis: Analysis, images: Mapping[str, bytes], heading: str | None) -> str:
@@ -231,7 +215,9 @@ def _section(analysis: Analysis, images: Mapping[str, bytes], heading: str | Non
             f"<b>{_pct(full.accuracy)}</b>, error {_num(full.error, '.4f')}.</p>"
         )
     parts.append("<h3>Scaling curves</h3>")
-    parts.append(_img(images["scaling"], "Test error vs examples kept, and accuracy vs fraction"))
+    parts.append(
+        html_image(images["scaling"], "Test error vs examples kept, and accuracy vs fraction")
+    )
     parts.append("<h3>Per curve</h3>")
     parts.append(_policy_html(analysis))
     parts.append("<h3>Pareto frontier (examples, mean error)</h3>")
@@ -242,7 +228,7 @@ def _section(analysis: Analysis, images: Mapping[str, bytes], heading: str | Non
     parts.append(_frontier_html(analysis))
     if "widths" in images:
         parts.append("<h3>Model widths</h3>")
-        parts.append(_img(images["widths"], "Test error vs examples for each width"))
+        parts.append(html_image(images["widths"], "Test error vs examples for each width"))
         parts.append(_widths_html(analysis))
     parts.append("<h3>Every point</h3>")
     parts.append(_points_html(analysis))

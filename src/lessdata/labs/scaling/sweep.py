@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log, track
 from lessdata.budget import resolve_budget
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey, keep_text
 from lessdata.labs.scaling.tasks import Task, load_task
+from lessdata.progress import log, track
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DEFAULT_POLICIES: tuple[str, ...] = ("random", "keep-easy", "keep-hard")

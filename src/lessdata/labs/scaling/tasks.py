@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.progress import log
 
 BUILTIN_TASKS = ("mnist1d", "digits")
 #: size and generator seed of MNIST-1D's fixed test set

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import log
 from lessdata.checks import check_int
 from lessdata.errors import LessdataError
 from lessdata.labs.theory.figures import figure, summarize
@@ -37,6 +36,7 @@ from lessdata.labs.theory.replica import (
 )
 from lessdata.labs.theory.report import output_paths, write_results
 from lessdata.labs.theory.simulate import grid_key, run_tasks, simulate_seeds
+from lessdata.progress import log
 
 
 @dataclass(frozen=True)

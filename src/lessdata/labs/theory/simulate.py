@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from lessdata._progress import track
 from lessdata.checks import check_choice, check_float, check_int
 from lessdata.errors import LessdataError
+from lessdata.progress import track
 
 POLICIES = ("hard", "easy", "random")
 """Pruning policies: keep the smallest probe margins, the largest, or a uniform subset."""
