@@ -63,3 +63,12 @@ def test_a_missing_extra_names_it(monkeypatch):
         from lessdata.data.tables import read_hf_table
 
         read_hf_table(".")
+
+
+def test_the_labs_name_their_extra(monkeypatch):
+    from lessdata.labs.scaling.tasks import load_task
+
+    monkeypatch.setitem(sys.modules, "mnist1d", None)
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(LessdataError, match=r"pip install 'lessdata\[labs\]'"):
+        load_task("mnist1d", n_train=100)

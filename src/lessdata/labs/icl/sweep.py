@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.progress import log
 
 EVAL_NAME = "eval.parquet"
@@ -99,6 +100,7 @@ def _specs(spec: ICLSweepSpec, pool_size: int | None, seed: int) -> tuple[Any, A
 
 def run_icl_sweep(spec: ICLSweepSpec, out: str | Path, *, device: str = "cpu") -> dict[str, int]:
     """Train and evaluate every run not yet evaluated in ``out``; return counts."""
+    require("torch", "the ICL lab", "labs")
     from lessdata.labs.icl.evaluate import evaluate
     from lessdata.labs.icl.train import train_icl
 

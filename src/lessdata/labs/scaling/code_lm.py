@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey
 from lessdata.progress import log
 
@@ -313,6 +314,7 @@ def _key(selection: str, fraction: float, seed: int, width: int, config: str) ->
 
 def run_code_lm(spec: CodeLMSpec, out: str | Path) -> dict[str, int]:
     """Run every run of ``spec`` not yet in ``out``'s store, then write the report."""
+    require("torch", "the code-LM experiment", "labs")
     from lessdata.train.tiny_lm import TinyLMConfig, train_tiny_lm
 
     spec.check()

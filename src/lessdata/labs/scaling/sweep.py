@@ -42,6 +42,7 @@ from lessdata.budget import resolve_budget
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey, keep_text
 from lessdata.labs.scaling.tasks import Task, load_task
 from lessdata.progress import log, track
@@ -530,6 +531,7 @@ def run_sweep(
     Returns:
         A :class:`SweepSummary`; failed runs are listed there, not raised.
     """
+    require("torch", "the scaling lab", "labs")
     started = time.perf_counter()
     check_int(jobs, "jobs", low=1)
     if train_and_eval is not None and command is not None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
+from lessdata.extras import require
 from lessdata.progress import log
 
 BUILTIN_TASKS = ("mnist1d", "digits")
@@ -159,13 +160,10 @@ def _mnist1d_raw(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     Classes cycle (example i has class i mod 10) and the rows are then shuffled; mnist1d's
     transform draws from NumPy's global generator, whose state is restored afterwards.
     """
-    try:
-        from mnist1d.data import get_dataset_args, get_templates
-        from mnist1d.transform import transform
-    except ImportError:  # pragma: no cover - it is a dependency of the scaling lab
-        raise LessdataError(
-            "the mnist1d task needs the mnist1d package: pip install mnist1d"
-        ) from None
+    require("mnist1d", "the mnist1d task", "labs")
+    from mnist1d.data import get_dataset_args, get_templates
+    from mnist1d.transform import transform
+
     args = get_dataset_args()
     templates = get_templates()
     state = np.random.get_state()
