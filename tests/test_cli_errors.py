@@ -21,8 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lessdata.cli import main
-
 N = 100
 DIM = 8
 
@@ -220,18 +218,6 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str]):
-    """Run ``lessdata ARGS`` in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["lessdata", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def _prepare(tmp_path: Path, make: Callable[[Path], Path], command: str, extra: list[str]):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -267,15 +253,14 @@ def test_error_is_one_line_and_writes_nothing(
     extra: list[str],
     words: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture,
+    cli: Callable[..., tuple[int, str, str]],
 ) -> None:
     if "--encoder" not in extra:  # text inputs: the fast encoder
         extra = [*extra, "--encoder", "tfidf"]
     inputs, out, args = _prepare(tmp_path, make, command, extra)
     before = snapshot(inputs)
 
-    code, stdout, stderr = run_main(monkeypatch, capsys, args)
+    code, stdout, stderr = cli(*args)
 
     _assert_clean_failure(code, stdout, stderr, words)
     assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
@@ -284,14 +269,14 @@ def test_error_is_one_line_and_writes_nothing(
 
 
 def test_out_folder_with_old_files_is_left_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     """A failing run into an existing --out folder leaves the files already there as they are."""
     _, out, args = _prepare(tmp_path, nan_npy, "prune", ["--keep", "0.5"])
     out.mkdir()
     (out / "manifest.parquet").write_bytes(b"from an earlier run")
     before = snapshot(out)
-    code, stdout, stderr = run_main(monkeypatch, capsys, args)
+    code, stdout, stderr = cli(*args)
     _assert_clean_failure(code, stdout, stderr, "NaN")
     assert snapshot(out) == before
 

@@ -104,3 +104,19 @@ def test_run_records_every_run_and_resumes(root: Path, tmp_path: Path) -> None:
 def test_bad_settings(root: Path, tmp_path: Path, changes: dict, message: str) -> None:
     with pytest.raises(LessdataError, match=message):
         run_code_lm(_spec(root, **changes), tmp_path)
+
+
+def test_small_samples_parse_few_files(root: Path, tmp_path: Path, monkeypatch) -> None:
+    import lessdata.data.source_files as source_files
+
+    read: list[Path] = []
+    real = source_files.read_source_file
+
+    def counting(path, limits):
+        read.append(path)
+        return real(path, limits)
+
+    monkeypatch.setattr(source_files, "read_source_file", counting)
+    corpus = build_corpus(_spec(root, pool_docs=4, heldout_docs=2, target_docs=2), tmp_path)
+    assert corpus.pool.num_rows == 4
+    assert len(read) < len(MODULES) // 2  # the files needed for 4 × 8 documents, not all 21

@@ -92,3 +92,15 @@ def test_a_pool_so_large_that_dmmse_is_ridge_counts_as_ridge_like() -> None:
     verdict = analyse(pa.Table.from_pylist(rows))
     assert verdict.behaviour["4096"] == "ridge-like (dMMSE ≈ ridge)"
     assert verdict.switch == "4096"
+
+
+def test_an_untrained_model_is_not_learned_not_ridge_like() -> None:
+    flat = np.full(len(K), 0.953)  # error/d of a model that never learned: no drop with k
+    rows = _rows("inf", "transformer", flat) + _rows("inf", "ridge", RIDGE)
+    rows += _rows("8", "transformer", flat) + _rows("8", "transformer", flat, source="pool")
+    rows += _rows("8", "ridge", RIDGE) + _rows("8", "dmmse", DMMSE * 3)
+    verdict = analyse(pa.Table.from_pylist(rows))
+    assert verdict.behaviour == {"8": "not learned", "inf": "not learned"}
+    assert verdict.switch is None
+    text = " ".join(verdict.sentences())
+    assert "Not learned at M = 8, inf" in text and "ridge-like from" not in text.lower()

@@ -57,7 +57,7 @@ def test_no_module_is_over_900_lines():
 #: the layers of the house, lowest first: a module imports only from its layer or below
 LAYERS = (
     ("lessdata.errors", "lessdata._version", "lessdata.checks", "lessdata.extras",
-     "lessdata.progress", "lessdata.budget"),
+     "lessdata.progress", "lessdata.budget", "lessdata.workers"),
     ("lessdata.data",),
     ("lessdata.engines",),
     ("lessdata.embed", "lessdata.kmeans", "lessdata.train"),
@@ -93,7 +93,7 @@ def test_no_import_cycles_lazy_imports_included():
                 base = node.module or ""
                 if node.level:
                     base = ".".join(
-                        [*package.split(".")[:len(package.split(".")) - node.level + 1], base]
+                        [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
                     )
                 targets = [
                     f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base

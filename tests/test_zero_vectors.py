@@ -13,7 +13,7 @@ from lessdata.errors import LessdataError
 @pytest.fixture
 def x() -> np.ndarray:
     rng = np.random.default_rng(0)
-    x = (rng.normal(size=(6, 16))[rng.integers(0, 6, 450)] + rng.normal(size=(450, 16)) * 0.3)
+    x = rng.normal(size=(6, 16))[rng.integers(0, 6, 450)] + rng.normal(size=(450, 16)) * 0.3
     x[400:] = 0.0  # 50 failed embeddings
     return x.astype(np.float32)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from lessdata.errors import LessdataError
 
 
@@ -16,8 +18,8 @@ def parse_keep(text: str | float | int) -> float | int:
         raise LessdataError(
             f"keep must be a fraction in (0, 1] or a count, got {text!r}", param="keep"
         )
-    if isinstance(text, (int, float)):
-        return text
+    if isinstance(text, (int, float, np.integer, np.floating)):
+        return _plain(text)
     s = str(text).strip()
     try:
         return int(s)
@@ -40,6 +42,7 @@ def resolve_budget(keep: float | int, n: int) -> int:
     """
     if n <= 0:
         raise LessdataError("the dataset is empty: there is nothing to select from")
+    keep = _plain(keep)
     if isinstance(keep, bool):
         raise LessdataError(f"the budget must be a fraction or a count, got {keep!r}")
     if isinstance(keep, float):
@@ -62,3 +65,24 @@ def resolve_budget(keep: float | int, n: int) -> int:
             )
         return keep
     raise LessdataError(f"the budget must be a fraction or a count, got {keep!r}")
+
+
+def _plain(keep: object) -> object:
+    """NumPy scalars as the Python numbers they hold (``np.int64(100)`` is a count)."""
+    if isinstance(keep, np.integer):
+        return int(keep)
+    if isinstance(keep, np.floating):
+        return float(keep)
+    return keep
+
+
+def describe_budget(keep: float | int) -> str:
+    """How a budget was read, for the line a run ends with: ``a count`` or ``a fraction``."""
+    return f"--keep {keep}: {'a count' if isinstance(keep, int) else 'a fraction of the data'}"
+
+
+def one_is_a_count(keep: float | int) -> str | None:
+    """A warning for ``--keep 1``: one example, which is seldom what was meant."""
+    if isinstance(keep, int) and keep == 1:
+        return "--keep 1 keeps one example (a count); write --keep 1.0 to keep them all"
+    return None

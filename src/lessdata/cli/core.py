@@ -172,10 +172,11 @@ def prune(
 
     Example: lessdata prune train.parquet --metric prototypes --keep 0.5 --policy auto --out pruned/
     """
-    from lessdata.budget import parse_keep
+    from lessdata.budget import describe_budget, one_is_a_count, parse_keep
     from lessdata.pipeline import prune as run
 
     set_quiet(quiet)
+    budget = parse_keep(keep)
     options = given(k=k, distance=distance, eps=eps, survivor=survivor)
     policies = given(auto_threshold=auto_threshold, ccs_beta=ccs_beta, ccs_strata=ccs_strata)
     loading = load_options(
@@ -183,12 +184,15 @@ def prune(
     )
     with engine_option(engine, address, workers) as chosen:
         result = run(
-            data, parse_keep(keep), metric=metric, policy=policy,
+            data, budget, metric=metric, policy=policy,
             metric_options={**options, **parse_pairs(metric_option)}, policy_options=policies,
             class_balanced=class_balanced, seed=seed, engine=chosen, out=out, encoder=encoder,
             zero_vectors=zero_vectors, **loading,
         )  # fmt: skip
-    typer.echo(f"kept {result.n_kept} of {result.manifest.num_rows} examples → {out}")
+    n = result.manifest.num_rows
+    typer.echo(f"kept {result.n_kept} of {n} examples ({describe_budget(budget)}) → {out}")
+    if warning := one_is_a_count(budget):  # after the run: an error stays one line
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @core_app.command()

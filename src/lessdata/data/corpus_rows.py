@@ -54,6 +54,9 @@ UNREADABLE_FOLDER = "unreadable folder"
 NOT_A_REGULAR_FILE = "not a regular file"
 
 
+LINK_OUTSIDE = "symlink out of the folder"  # never followed: the folder is what was asked for
+
+
 BINARY_FILE = "binary file"
 
 
@@ -88,6 +91,7 @@ PROBLEMS = (
     UNREADABLE_FILE,
     UNREADABLE_FOLDER,
     NOT_A_REGULAR_FILE,
+    LINK_OUTSIDE,
     BINARY_FILE,
     UNDECODABLE,
     EMPTY_DOCUMENT,
@@ -255,8 +259,10 @@ def table_rows(
             raise LessdataError(f"{path}: not a readable CSV file ({short_error(exc)})") from None
         text_col, id_col = _pick_columns(path, table.column_names, text_column, id_column)
         texts = table.column(text_col)
-        if not _is_text_type(texts.type):  # CSV has no types: a column of digits is still text,
-            texts = pc.fill_null(texts.cast(pa.string()), "")  # and an empty cell empty text
+        binary = pa.types.is_binary(texts.type) or pa.types.is_large_binary(texts.type)
+        if not (binary or _is_text_type(texts.type)):
+            # CSV has no types: a column of digits is still text, and an empty cell empty text
+            texts = pc.fill_null(texts.cast(pa.string()), "")
             table = table.set_column(table.column_names.index(text_col), text_col, texts)
         return arrow_rows(path, table.to_batches(max_chunksize=65_536), text_col, id_col, limits)
     table = read_hf_table(path)
@@ -317,15 +323,39 @@ def arrow_rows(
     row = first_row
     try:
         for batch in batches:
-            texts = batch.column(text_col).to_pylist()
-            ids = batch.column(id_col).to_pylist() if id_col else [None] * len(texts)
+            texts = _decoded(batch.column(text_col))
+            ids = _decoded(batch.column(id_col)) if id_col else [None] * len(texts)
             for text, raw_id in zip(texts, ids, strict=True):
                 rid = _id_str(raw_id, row) if id_col else str(row)
-                problem = MISSING_TEXT if text is None else check_text(text, limits)
+                if text is None:
+                    problem = MISSING_TEXT
+                elif isinstance(text, bytes):
+                    problem = UNDECODABLE
+                else:
+                    problem = check_text(text, limits)
                 yield rid, None if problem else text, problem, None, None, None
                 row += 1
     except (OSError, pa.ArrowException) as exc:
         raise LessdataError(f"{path}: cannot read row {row} onwards ({short_error(exc)})") from None
+
+
+def _decoded(column: pa.Array) -> list[Any]:
+    """The column's values; a text cell that is not UTF-8 stays ``bytes`` (CSV reads unchecked)."""
+    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        try:
+            return column.to_pylist()
+        except UnicodeDecodeError:
+            column = column.cast(pa.large_binary())
+    return [_utf8_or_bytes(value) for value in column.to_pylist()]
+
+
+def _utf8_or_bytes(value: bytes | None) -> str | bytes | None:
+    if value is None:
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def _id_str(value: Any, row: int) -> str:
@@ -334,6 +364,8 @@ def _id_str(value: Any, row: int) -> str:
         return f"#{row}"
     if isinstance(value, str):
         return value
+    if isinstance(value, bytes):  # an id cell that is not UTF-8
+        return value.decode("utf-8", "backslashreplace")
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     try:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from lessdata.data.atomic import atomic_path
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.corpus import read_corpus
-from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS
+from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS, CorpusLimits, check_text
 from lessdata.data.tables import (
     EMBEDDING_COLUMNS,
     ID_COLUMNS,
@@ -194,7 +194,7 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
                 f"{path} is a bare .npy array with no columns; pass labels with `labels` "
                 "(a .npy file), or use an .npz with named arrays"
             )
-        vectors = _open_npy(path)
+        vectors = _check_2d(_open_npy(path), str(path))
         return Dataset(
             source=str(path),
             format="npy",
@@ -222,6 +222,7 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
         ) from None
     except Exception as exc:
         raise LessdataError(f"{path}: corrupt .npz file ({short_error(exc)})") from None
+    _check_2d(vectors, f"{path}[{vec_key}]")
     ds = Dataset(
         source=str(path),
         format="npz",
@@ -359,6 +360,8 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
                 f"{source}: the id column {names['id']!r} holds {ids.type}; ids must be "
                 "whole numbers or text"
             ) from None
+        if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+            check_utf8(ids, f"{source}: the id column {names['id']!r}")
         ds.ids = ids
     if names["embedding"] and fmt == "parquet":
         ds.vectors = parquet_vectors(Path(source), names["embedding"])
@@ -370,6 +373,7 @@ def _from_table(table: pa.Table, source: str, fmt: str, names: dict[str, str | N
         texts = table.column(names["text"])
         if pa.types.is_dictionary(texts.type):  # e.g. a pandas categorical
             texts = texts.cast(texts.type.value_type)
+        check_utf8(texts, f"{source}: the text column {names['text']!r}")
         if not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
             raise LessdataError(
                 f"{source}: the text column {names['text']!r} holds {texts.type}, not text"
@@ -501,6 +505,64 @@ def _parse_json_lists(chunk: pa.Array, where: str) -> pa.Array:
         ) from None
 
 
+def check_text_limits(ds: Dataset, limits: CorpusLimits | None = None) -> None:
+    """Refuse documents over the per-document limits that ``curate`` applies.
+
+    A 10 MB document or a 100,000-character line is a dump, a minified bundle or a data
+    file, not an example; it would also cost gigabytes to tokenise. ``curate`` reports such
+    rows and skips them; ``score``/``prune``/``dedup`` name them and stop.
+    """
+    if ds.texts is None:
+        return
+    limits = CorpusLimits() if limits is None else limits
+    floor = min(limits.max_line_chars, limits.max_doc_bytes)  # neither limit is hit below it
+    long_rows = pc.indices_nonzero(pc.greater(pc.binary_length(ds.texts), floor)).to_numpy()
+    found: dict[str, list[str]] = {}
+    for row in long_rows.tolist():
+        problem = check_text(ds.texts[row].as_py(), limits)
+        if problem:
+            found.setdefault(problem, []).append(str(ds.ids[row].as_py()))
+    if found:
+        what = "; ".join(
+            f"{len(ids)} {problem} (ids {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
+            for problem, ids in found.items()
+        )
+        raise LessdataError(
+            f"{ds.source}: documents over the per-document limits ({limits.max_doc_bytes:,} "
+            f"bytes, lines of {limits.max_line_chars:,} characters): {what}; drop them first "
+            "(`lessdata curate` reports and skips them)"
+        )
+
+
+def check_utf8(column: pa.ChunkedArray | pa.Array, where: str) -> None:
+    """Refuse a string column holding bytes that are not UTF-8 (JSON and CSV readers let them in).
+
+    Arrow checks the whole column in C; only a column that fails is walked in Python, to
+    name the first bad row.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    row = 0
+    for chunk in chunks:
+        try:
+            if pa.types.is_binary(chunk.type) or pa.types.is_large_binary(chunk.type):
+                chunk.cast(pa.large_string())
+            else:
+                chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            for offset, value in enumerate(chunk.cast(pa.large_binary()).to_pylist()):
+                try:
+                    (value or b"").decode("utf-8")
+                except UnicodeDecodeError:
+                    row += offset
+                    break
+            raise LessdataError(
+                f"{where} is not UTF-8 text at row {row}; re-encode the file as UTF-8 (e.g. "
+                "`iconv -f latin1 -t utf-8`), or run `lessdata curate`, which reports such rows "
+                "and goes on"
+            ) from None
+        row += len(chunk)
+
+
 def _encode_labels(column: pa.ChunkedArray | pa.Array, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Labels of any type → (int64 class indices, the sorted distinct classes)."""
     if column.null_count:
@@ -514,6 +576,16 @@ def _encode_labels(column: pa.ChunkedArray | pa.Array, where: str) -> tuple[np.n
     values = np.asarray(column.to_numpy(zero_copy_only=False))
     if values.ndim != 1:
         raise LessdataError(f"{where}: labels must be one value per row, got shape {values.shape}")
+    if values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise LessdataError(f"{where}: labels hold NaN or infinity; give every row a class")
+        fractional = values != np.round(values)
+        if fractional.any():
+            raise LessdataError(
+                f"{where}: labels are classes, but {int(fractional.sum())} of {len(values)} are "
+                f"not whole numbers (e.g. {float(values[fractional][0]):g}); round or bin "
+                "real-valued targets into classes first"
+            )
     try:
         classes, codes = np.unique(values, return_inverse=True)
     except TypeError:
@@ -585,6 +657,15 @@ def _validate(ds: Dataset) -> None:
         raise LessdataError(f"{ds.source}: {len(ds.labels)} labels for {n} examples")
 
 
+def _check_2d(vectors: np.ndarray, where: str) -> np.ndarray:
+    """``vectors`` when it is a 2-D array (its rows are the examples); else the error."""
+    if vectors.ndim != 2:
+        raise LessdataError(
+            f"{where}: vectors must be a 2-D array (examples × dims), got shape {vectors.shape}"
+        )
+    return vectors
+
+
 def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
     """Raise LessdataError unless ``vectors`` is a non-empty, finite, 2-D numeric array.
 
@@ -592,10 +673,7 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
     """
     if vectors.dtype == object:
         raise LessdataError(f"{where}: vectors are ragged or hold objects; use equal-length rows")
-    if vectors.ndim != 2:
-        raise LessdataError(
-            f"{where}: vectors must be a 2-D array (examples × dims), got shape {vectors.shape}"
-        )
+    _check_2d(vectors, where)
     if vectors.shape[0] == 0:
         raise LessdataError(f"{where}: the dataset is empty")
     if vectors.shape[1] == 0:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from lessdata.data.corpus_rows import (
     BINARY_FILE,
     BINARY_SNIFF_BYTES,
+    LINK_OUTSIDE,
     NOT_A_REGULAR_FILE,
     TOO_LARGE,
     UNDECODABLE,
@@ -108,9 +109,12 @@ def walk_sources(root: Path, exts: tuple[str, ...]) -> Iterator[tuple[str, str |
     """Yield ``(relative posix path, problem)`` for each matching file under ``root``.
 
     Deterministic: names sorted, a folder's files before its sub-folders. Hidden folders and
-    ``__pycache__`` are skipped, symlinked folders are not followed (no loops), an unreadable
-    sub-folder is one row with the problem "unreadable folder".
+    ``__pycache__`` are skipped, symlinked folders are not followed (no loops), a symlinked
+    file that leads out of ``root`` is one row with the problem "symlink out of the folder"
+    (it is never read), an unreadable sub-folder is one row with the problem "unreadable
+    folder".
     """
+    real_root = os.path.realpath(root)
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -129,7 +133,8 @@ def walk_sources(root: Path, exts: tuple[str, ...]) -> Iterator[tuple[str, str |
                 if not entry.name.startswith(".") and entry.name != "__pycache__":
                     subdirs.append(child)
             elif entry.name.lower().endswith(exts) and not _is_dir_link(entry):
-                yield child, None
+                outside = entry.is_symlink() and not _is_inside(entry.path, real_root)
+                yield child, LINK_OUTSIDE if outside else None
         stack.extend(reversed(subdirs))
 
 
@@ -139,6 +144,11 @@ def _is_real_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir(follow_symlinks=False)
     except OSError:
         return False
+
+
+def _is_inside(path: str, real_root: str) -> bool:
+    """True when ``path``, with every link resolved, lies inside ``real_root``."""
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
 
 
 def _is_dir_link(entry: os.DirEntry[str]) -> bool:
@@ -167,8 +177,11 @@ def file_rows(
 ) -> Iterator[Row]:
     """Rows for the walked ``files`` (``(relative path, problem)``): whole files, or their
     top-level functions and classes."""
+    real_root = os.path.realpath(root)
     for rel, problem in files:
         text = None
+        if problem is None and not _is_inside(os.path.join(root, rel), real_root):
+            problem = LINK_OUTSIDE  # the link changed since the walk
         if problem is None:
             text, problem = read_source_file(root / rel, limits)
         shown = _shown_path(rel)

@@ -70,16 +70,23 @@ def detect_format(path: Path) -> str:
 
 
 def read_csv_table(path: str | Path) -> pa.Table:
-    """Read a whole CSV file; quoted cells may span lines. Shared by the reader and writer."""
+    """Read a whole CSV file; quoted cells may span lines. Shared by the reader and writer.
+
+    UTF-8 is not checked here (Arrow would fail the whole file, or type a column binary from
+    its first block alone): the dataset reader refuses a bad text column by row, and the
+    corpus reader reports bad rows as undecodable.
+    """
     return pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(check_utf8=False),
     )
 
 
 def read_jsonl_table(path: str | Path) -> pa.Table:
     """Read a JSONL file (one object a line; blank lines skipped), however long its lines."""
+    _refuse_null_rows(path)
     block = _JSON_BLOCK_BYTES
     while True:
         try:
@@ -88,6 +95,17 @@ def read_jsonl_table(path: str | Path) -> pa.Table:
             if "straddl" not in str(exc) or block >= _JSON_BLOCK_CAP:
                 raise
             block *= 4
+
+
+def _refuse_null_rows(path: str | Path) -> None:
+    """Refuse a ``null`` line before Arrow sees it: Arrow 26 crashes (segfault) on a file
+    whose first row is ``null``, and a null row is no example anyway."""
+    for row, line in enumerate(jsonl_rows(path)):
+        if len(line) < 64 and line.strip() == b"null":
+            raise LessdataError(
+                f"{path}: row {row} is null, not a JSON object; put one object such as "
+                '{"text": "..."} on each line'
+            )
 
 
 def jsonl_rows(path: str | Path) -> Iterator[bytes]:

@@ -17,6 +17,8 @@ import hashlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,7 +28,7 @@ import pyarrow as pa
 from lessdata.data.text_column import TextInput, as_text_array, iter_text_batches, num_batches
 from lessdata.errors import LessdataError
 from lessdata.extras import require
-from lessdata.progress import log, track
+from lessdata.progress import log, quiet, track
 
 MINILM_NAME = "minilm:all-MiniLM-L6-v2"
 MINILM_DIM = 384
@@ -108,7 +110,8 @@ def _load_sentence_transformer(path: Path) -> Any:
         ).SentenceTransformer
 
         try:
-            model = SentenceTransformer(key, device="cpu", local_files_only=True)
+            with _model_bars_off(quiet()):
+                model = SentenceTransformer(key, device="cpu", local_files_only=True)
         except Exception as exc:  # any load failure is a bad model directory
             raise LessdataError(
                 f"could not load a sentence-transformers model from {key}: {exc}; "
@@ -117,6 +120,24 @@ def _load_sentence_transformer(path: Path) -> Any:
         model.eval()
         _MODELS[key] = model
         return model
+
+
+@contextmanager
+def _model_bars_off(on: bool) -> Iterator[None]:
+    """Silence transformers' own "Loading weights" bar and log lines while a quiet run loads."""
+    if not on:
+        yield
+        return
+    logging = require("transformers", "a sentence-transformers encoder").utils.logging
+    was_enabled, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if was_enabled:
+            logging.enable_progress_bar()
 
 
 class SentenceTransformerEncoder:
@@ -137,7 +158,7 @@ class SentenceTransformerEncoder:
         batches = iter_text_batches(arr, self.batch_size)
         for batch in track(batches, num_batches(n, self.batch_size), f"embedding ({self.name})"):
             emb = model.encode(
-                batch,
+                [window_prefix(text, model) for text in batch],
                 batch_size=64,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -149,6 +170,30 @@ class SentenceTransformerEncoder:
             start += len(batch)
         assert out is not None and start == n
         return l2_normalize(out)
+
+
+_CHARS_PER_TOKEN = 32  # a first guess at how many characters hold a window's tokens
+
+
+def window_prefix(text: str, model: Any) -> str:
+    """The shortest prefix of ``text`` that the model embeds exactly as the whole text.
+
+    The model reads only its first ``max_seq_length`` tokens, but its tokenizer would split a
+    10 MB document in full first (gigabytes, minutes). A prefix cut mid-word tokenises like the
+    whole text up to that word, so a prefix with more tokens than the window (plus one spare
+    word) gives the same input ids; the prefix doubles until it has them, or is the text.
+    """
+    window = int(getattr(model, "max_seq_length", 0) or 0)
+    if window <= 0:
+        return text
+    cut = window * _CHARS_PER_TOKEN
+    while cut < len(text):
+        prefix = text[:cut]
+        tokens = model.tokenizer(prefix, add_special_tokens=False, verbose=False)["input_ids"]
+        if len(tokens) > window + 8:
+            return prefix
+        cut *= 2
+    return text
 
 
 def _minilm_encoder() -> SentenceTransformerEncoder:

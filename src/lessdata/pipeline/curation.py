@@ -113,12 +113,13 @@ from lessdata.pipeline.curation_stages import CurationRun
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
 from lessdata.pipeline.outputs import CurationResult, final_paths, output_folder
-from lessdata.progress import log
+from lessdata.progress import honours_quiet, log
 
 #: documents per shard: the unit of work of an engine, and of a checkpoint
 SHARD_DOCS = 8_192
 
 
+@honours_quiet
 def curate(
     data: str | os.PathLike[str],
     *,
@@ -137,6 +138,7 @@ def curate(
     split: str = "file",
     extensions: Sequence[str] = (".py",),
     shard_docs: int = SHARD_DOCS,
+    quiet: bool = False,
 ) -> CurationResult:
     """Run the curation stages on a corpus and write what survives.
 
@@ -163,6 +165,7 @@ def curate(
         split, extensions: for a source folder, one document per file or per top-level
             function/class, and which file suffixes to read.
         shard_docs: documents per shard (the unit of work and of checkpoints).
+        quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
 
     Finished shards are checkpointed under ``<cache_dir>/work`` (an :class:`Engine`
     passed in keeps its own ``work_dir``), so a rerun after a killed driver resumes. See the

@@ -30,11 +30,13 @@ from lessdata.pipeline.outputs import (
     output_folder,
 )
 from lessdata.pipeline.scoring import ZERO_VECTORS, Scored, score_columns
+from lessdata.progress import honours_quiet
 
 #: load options that text deduplication (through curate) understands
 _TEXT_LOAD_OPTIONS = ("text_column", "id_column", "split", "extensions")
 
 
+@honours_quiet
 def dedup(
     data: DataLike,
     *,
@@ -47,6 +49,7 @@ def dedup(
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",
+    quiet: bool = False,
     **load_options: Any,
 ) -> PruneResult:
     """Remove duplicates and write the survivors (see :func:`lessdata.prune` for ``out``).
@@ -70,6 +73,7 @@ def dedup(
         report: write the report files beside the manifest.
         zero_vectors: all-zero vectors (``semantic``): ``refuse`` (default) stops with their
             count and ids; ``drop`` removes them (their own reason in the manifest).
+        quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data`` (see :func:`lessdata.score`); text methods
             take ``text_column``, ``id_column``, ``split`` and ``extensions``.
 

@@ -12,7 +12,13 @@ import numpy as np
 import pyarrow as pa
 
 from lessdata.data.cache_dir import default_cache_dir
-from lessdata.data.dataset import Dataset, check_vectors, external_labels, load
+from lessdata.data.dataset import (
+    Dataset,
+    check_text_limits,
+    check_vectors,
+    external_labels,
+    load,
+)
 from lessdata.embed import embed_texts, get_encoder
 from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
@@ -51,7 +57,10 @@ def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
         if labels is not None:
             ds.labels, ds.classes = external_labels(labels, len(data))
         return ds
-    return load(data, **load_options)
+    ds = load(data, **load_options)
+    if ds.vectors is None:
+        check_text_limits(ds)  # the texts are what will be embedded or read
+    return ds
 
 
 def vectors_of(

@@ -29,9 +29,11 @@ from lessdata.pipeline.outputs import (
     two_reasons,
 )
 from lessdata.pipeline.scoring import ZERO_VECTORS, expand, score_columns
+from lessdata.progress import honours_quiet
 from lessdata.select import AUTO_THRESHOLD, auto_policy_name, keep_hard, kept_fraction, select
 
 
+@honours_quiet
 def prune(
     data: DataLike,
     keep: float | int,
@@ -48,6 +50,7 @@ def prune(
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",
+    quiet: bool = False,
     **load_options: Any,
 ) -> PruneResult:
     """Score, select ``keep`` examples with ``policy``, and write the results to ``out``.
@@ -77,6 +80,7 @@ def prune(
         zero_vectors: all-zero vectors (failed or padded embeddings) have no direction for
             the cosine metrics: ``refuse`` (default) stops with their count and ids;
             ``drop`` leaves them out: never kept, and the budget is filled from the rest.
+        quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data`` (see :func:`lessdata.score`).
 
     Returns:

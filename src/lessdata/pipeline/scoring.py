@@ -20,9 +20,10 @@ from lessdata.metrics import Metric, ScoreInputs, get_metric
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options
 from lessdata.pipeline.outputs import input_paths
-from lessdata.progress import log
+from lessdata.progress import honours_quiet, log
 
 
+@honours_quiet
 def score(
     data: DataLike,
     metrics: str | list[str] = "prototypes",
@@ -34,6 +35,7 @@ def score(
     out: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     zero_vectors: str = "refuse",
+    quiet: bool = False,
     **load_options: Any,
 ) -> pa.Table:
     """Score every example with one or more metrics; return (and optionally write) a manifest.
@@ -57,6 +59,7 @@ def score(
         zero_vectors: rows whose vector is all zeros (failed or padded embeddings) have no
             direction for the cosine metrics: ``refuse`` (default) stops with their count
             and ids; ``drop`` leaves them out (NaN scores, never kept).
+        quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data``: ``text_column``, ``embedding_column``,
             ``label_column``, ``id_column``, ``labels`` (an array or ``.npy`` path),
             ``split`` and ``extensions`` (source folders).

@@ -21,7 +21,10 @@ log-error curve is projected onto the segment from ridge's curve (0) to dMMSE's 
 reported but not used for the verdict, because for large pools dMMSE and ridge nearly agree
 and the projection becomes ill-conditioned (an under-trained model worse than both then
 lands beyond either end). Runs without pool rows fall back to the projection (< 0.5 =
-ridge-like; dMMSE within :data:`SAME_CURVES` of ridge counts as ridge-like). A shift
+ridge-like; dMMSE within :data:`SAME_CURVES` of ridge counts as ridge-like). A run whose
+error at the last k exceeds :data:`NOT_LEARNED_RATIO` times ridge's on fresh *and* on pool
+tasks has learned neither to regress in context nor to recall its pool: it is *not learned*
+(an under-trained model), never called ridge-like, and no switch is read past it. A shift
 *breaks* in-context learning when the transformer's error at the last k exceeds
 :data:`BREAK_RATIO` times ridge's under the same shift.
 """
@@ -48,6 +51,9 @@ from lessdata.report.html import BASE_CSS, html_image, html_table
 BREAK_RATIO = 1.5
 #: fresh-task error above this multiple of the pool-task error (at the last k) = memorising
 GAP_RATIO = 1.5
+#: error above this multiple of ridge's on fresh and pool tasks (at the last k) = not learned
+NOT_LEARNED_RATIO = 3.0
+NOT_LEARNED = "not learned"
 #: dMMSE and ridge curves closer than this (mean |log error difference|) cannot be told apart
 SAME_CURVES = 0.05
 _COLOURS = {
@@ -99,6 +105,14 @@ class Verdict:
     def sentences(self) -> list[str]:
         """The verdict in plain words."""
         lines = []
+        unlearned = [m for m, b in self.behaviour.items() if b == NOT_LEARNED]
+        if unlearned:
+            lines.append(
+                f"Not learned at M = {', '.join(unlearned)}: error/d at the last k above "
+                f"{NOT_LEARNED_RATIO:g}× ridge's on fresh and pool tasks alike, so the model has "
+                "learned neither in-context regression nor its pool; train longer (--steps) "
+                "before reading these runs."
+            )
         if self.switch is None:
             lines.append("No switch in the range swept: no pool size gives ridge-like behaviour "
                          "on fresh tasks for it and every larger one.")  # fmt: skip
@@ -150,6 +164,10 @@ def analyse(table: pa.Table) -> Verdict:
         ridge_fresh = ridge
         if pool is not None:
             verdict.pool_error[m] = float(pool[1][-1])
+        best = min(verdict.fresh_error[m], verdict.pool_error.get(m, math.inf))
+        if best > NOT_LEARNED_RATIO * float(ridge[1][-1]):
+            verdict.behaviour[m] = NOT_LEARNED
+            continue
         if dmmse is None:  # an infinite pool: no finite-pool posterior to resemble
             verdict.behaviour[m] = "ridge-like"
             continue

@@ -1,6 +1,6 @@
 """The code-LM experiment: which selection of real Python code trains a tiny LM best?
 
-The corpus is the installed Python itself: every top-level function and class of the
+The corpus is the installed Python itself: top-level functions and classes of the
 standard library and of site-packages (``split="function"``). Files, not functions, are
 split three ways by a hash of their path, so no file contributes to two of them:
 
@@ -49,7 +49,7 @@ SELECTIONS: dict[str, tuple[str, str]] = {
     "perplexity": ("perplexity", "keep-easy"),
     "dsir": ("dsir", "importance"),
 }
-_CORPUS_VERSION = "v1"
+_CORPUS_VERSION = "v2"
 
 
 @dataclass
@@ -148,65 +148,84 @@ def _split_of(path: str, spec: CodeLMSpec) -> str:
     return "pool"
 
 
-def build_corpus(spec: CodeLMSpec, folder: Path) -> CodeCorpus:
-    """Read the roots into three file-disjoint splits and sample each to its size.
+#: documents read per split before the uniform draw, as a multiple of the split's size, so the
+#: draw spans many files (a file holds a few dozen functions) without parsing every file
+_OVERSAMPLE = 4
 
-    Every document of every split is cached as Parquet in ``folder`` (reading and parsing
-    site-packages takes minutes), so a rerun with other sample sizes only samples again.
+
+def build_corpus(spec: CodeLMSpec, folder: Path) -> CodeCorpus:
+    """List the roots' files, split them three ways, and sample each split to its size.
+
+    Only file names are listed up front; each split then reads its files in a seeded random
+    order until it holds :data:`_OVERSAMPLE` times the documents it needs, and draws its
+    sample uniformly from those. The smallest settings thus parse a few hundred files, not
+    all 79,000 functions of the standard library. The sample is cached as Parquet in
+    ``folder``, keyed by every setting it depends on.
     """
     names = ("pool", "heldout", "target")
+    wanted = {"pool": spec.pool_docs, "heldout": spec.heldout_docs, "target": spec.target_docs}
     key = json.dumps(
         [_CORPUS_VERSION, [str(r) for r in spec.root_list()], spec.heldout_share,
-         spec.target_share, spec.max_doc_bytes, spec.data_seed],
+         spec.target_share, spec.max_doc_bytes, spec.data_seed, wanted],
     )  # fmt: skip
     cache = folder / f"corpus-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if not all((cache / f"{n}.parquet").exists() for n in (*names, "files")):
-        _read_roots(spec, cache)
-    everything = {n: pq.read_table(cache / f"{n}.parquet") for n in names}
+        _sample_roots(spec, wanted, cache)
+    tables = {n: pq.read_table(cache / f"{n}.parquet") for n in names}
     files = {r["split"]: r["files"] for r in pq.read_table(cache / "files.parquet").to_pylist()}
-    wanted = {"pool": spec.pool_docs, "heldout": spec.heldout_docs, "target": spec.target_docs}
-    rng = np.random.default_rng(spec.data_seed)
-    tables = {}
     for name in names:
-        n = everything[name].num_rows
-        if n < 2:
-            raise LessdataError(f"the {name} split holds {n} documents; add roots or files")
-        take = np.sort(rng.choice(n, size=min(n, wanted[name]), replace=False))
-        tables[name] = everything[name].take(pa.array(take))
+        if tables[name].num_rows < 2:
+            raise LessdataError(
+                f"the {name} split holds {tables[name].num_rows} documents; add roots or files"
+            )
     return CodeCorpus(**tables, files=files)
 
 
-def _read_roots(spec: CodeLMSpec, cache: Path) -> None:
-    """Read every function and class under the roots and write the three splits to ``cache``."""
-    from lessdata.data.corpus import read_corpus
+def _list_files(spec: CodeLMSpec) -> dict[str, list[tuple[Path, str, str]]]:
+    """Every ``.py`` file under the roots as ``(root, relative path, shown name)``, by split."""
+    from lessdata.data.source_files import walk_sources
 
-    names = ("pool", "heldout", "target")
-    rows: dict[str, dict[str, list]] = {n: {"id": [], "text": []} for n in names}
-    files = dict.fromkeys(names, 0)
     stdlib = Path(sysconfig.get_paths()["stdlib"])
+    found: dict[str, list[tuple[Path, str, str]]] = {"pool": [], "heldout": [], "target": []}
     for root in spec.root_list():
         prefix = "stdlib" if root == stdlib else root.name
-        log(f"reading the functions and classes of {root}")
-        seen: set[str] = set()
-        for batch in read_corpus(root, split="function"):
-            ok = batch.filter(pc.is_null(batch["problem"]))
-            for doc_id, text, path in zip(
-                ok["id"].to_pylist(), ok["text"].to_pylist(), ok["path"].to_pylist(), strict=True
-            ):
-                if len(text.encode()) > spec.max_doc_bytes:
-                    continue
-                split = _split_of(f"{prefix}/{path}", spec)
-                if path not in seen:
-                    seen.add(path)
-                    files[split] += 1
-                rows[split]["id"].append(f"{prefix}/{doc_id}")
-                rows[split]["text"].append(text)
+        for rel, problem in walk_sources(root, (".py",)):
+            if problem is None:
+                found[_split_of(f"{prefix}/{rel}", spec)].append((root, rel, f"{prefix}/{rel}"))
+    return found
+
+
+def _sample_roots(spec: CodeLMSpec, wanted: dict[str, int], cache: Path) -> None:
+    """Read each split's files in a seeded random order until it has enough documents, draw
+    the split's sample uniformly from them, and write the three samples to ``cache``."""
+    from lessdata.data.corpus_rows import CorpusLimits
+    from lessdata.data.source_files import file_rows
+
+    log("listing the Python files of " + ", ".join(str(r) for r in spec.root_list()))
+    listed = _list_files(spec)
+    limits = CorpusLimits()
+    rng = np.random.default_rng(spec.data_seed)
     cache.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        table = pa.table({k: pa.array(v, pa.string()) for k, v in rows[name].items()})
+    for name, entries in listed.items():
+        ids: list[str] = []
+        texts: list[str] = []
+        for index in rng.permutation(len(entries)):
+            if len(ids) >= _OVERSAMPLE * wanted[name]:
+                break
+            root, rel, shown = entries[int(index)]
+            prefix = shown[: len(shown) - len(rel)]
+            for doc_id, text, problem, *_ in file_rows(root, [(rel, None)], "function", limits):
+                if problem is None and len(text.encode()) <= spec.max_doc_bytes:
+                    ids.append(prefix + doc_id)
+                    texts.append(text)
+        take = np.sort(rng.choice(len(ids), size=min(len(ids), wanted[name]), replace=False))
+        table = pa.table(
+            {"id": pa.array([ids[i] for i in take], pa.string()),
+             "text": pa.array([texts[i] for i in take], pa.string())}
+        )  # fmt: skip
         with atomic_path(cache / f"{name}.parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd")
-    counts = pa.table({"split": list(files), "files": list(files.values())})
+    counts = pa.table({"split": list(listed), "files": [len(v) for v in listed.values()]})
     with atomic_path(cache / "files.parquet") as tmp:  # last: marks the cache complete
         pq.write_table(counts, tmp)
 

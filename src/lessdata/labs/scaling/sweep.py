@@ -46,6 +46,7 @@ from lessdata.extras import require
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore, RunKey, keep_text
 from lessdata.labs.scaling.tasks import Task, load_task
 from lessdata.progress import log, track
+from lessdata.workers import exit_with_parent
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DEFAULT_POLICIES: tuple[str, ...] = ("random", "keep-easy", "keep-hard")
@@ -383,6 +384,7 @@ def _init_worker(state: dict[str, Any], parallel: bool) -> None:
     global _STATE
     _STATE = state
     if parallel:
+        exit_with_parent()  # a killed sweep leaves no workers behind
         os.environ["LESSDATA_QUIET"] = "1"
         try:
             from threadpoolctl import threadpool_limits

@@ -48,6 +48,7 @@ import numpy as np
 from lessdata.checks import check_choice, check_float, check_int
 from lessdata.errors import LessdataError
 from lessdata.progress import track
+from lessdata.workers import exit_with_parent
 
 POLICIES = ("hard", "easy", "random")
 """Pruning policies: keep the smallest probe margins, the largest, or a uniform subset."""
@@ -264,7 +265,9 @@ def simulate_seeds(
 
 
 def _one_thread() -> None:
-    """Worker initialiser: one BLAS thread per process, so workers do not oversubscribe."""
+    """Worker initialiser: one BLAS thread per process, so workers do not oversubscribe, and
+    an exit when the parent dies, so a killed run leaves no workers behind."""
+    exit_with_parent()
     _load_blas_users()
     try:
         from threadpoolctl import threadpool_limits
