@@ -99,8 +99,10 @@ def test_an_untrained_model_is_not_learned_not_ridge_like() -> None:
     rows = _rows("inf", "transformer", flat) + _rows("inf", "ridge", RIDGE)
     rows += _rows("8", "transformer", flat) + _rows("8", "transformer", flat, source="pool")
     rows += _rows("8", "ridge", RIDGE) + _rows("8", "dmmse", DMMSE * 3)
+    rows += _rows("inf", "transformer", flat, shift="orthants")
+    rows += _rows("inf", "ridge", RIDGE, shift="orthants")
     verdict = analyse(pa.Table.from_pylist(rows))
     assert verdict.behaviour == {"8": "not learned", "inf": "not learned"}
-    assert verdict.switch is None
+    assert verdict.switch is None and not verdict.shifts  # no shift reading of an unlearned run
     text = " ".join(verdict.sentences())
     assert "Not learned at M = 8, inf" in text and "ridge-like from" not in text.lower()

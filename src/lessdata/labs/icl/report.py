@@ -188,7 +188,8 @@ def analyse(table: pa.Table) -> Verdict:
         if all(verdict.behaviour[x].startswith("ridge-like") for x in ordered[i:]):
             verdict.switch = m
             break
-    verdict.shift_run, verdict.shifts = _shift_battery(table, ordered)
+    learned = [m for m in ordered if verdict.behaviour[m] != NOT_LEARNED]
+    verdict.shift_run, verdict.shifts = _shift_battery(table, learned)  # unlearned: no reading
     return verdict
 
 
