@@ -263,3 +263,38 @@ def test_killing_a_parallel_sweep_leaves_no_workers(tmp_path):
         for pid in workers | {parent.pid}:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_d4_refuses_class_balanced_selection():
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    with pytest.raises(LessdataError, match="d4 does not support class-balanced"):
+        lessdata.prune(x, 0.5, policy="d4", class_balanced=True, labels=np.arange(60) % 3)
+
+
+def test_hugging_face_outputs_get_the_usual_mode(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    texts = [f"example number {i} on topic {i % 4}" for i in range(40)]
+    datasets.Dataset.from_dict({"text": texts}).save_to_disk(str(tmp_path / "hf"))
+    lessdata.prune(tmp_path / "hf", 0.5, encoder="tfidf", out=tmp_path / "out")
+    written = [p for p in (tmp_path / "out").rglob("*")]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert written and (tmp_path / "out" / "hf").is_dir()
+    for path in [tmp_path / "out", *written]:
+        usual = (0o777 if path.is_dir() else 0o666) & ~mask
+        assert path.stat().st_mode & 0o777 == usual, path
+
+
+def test_quiet_cli_prints_only_its_result_even_while_loading_the_model(tmp_path):
+    pytest.importorskip("sentence_transformers")
+    jsonl(tmp_path / "x.jsonl", WORDS)
+    env = {**os.environ, "LESSDATA_CACHE": str(tmp_path / "fresh-cache")}
+    env.pop("LESSDATA_QUIET")
+    done = subprocess.run(
+        [sys.executable, "-m", "lessdata.cli", "prune", "x.jsonl", "--keep", "0.5", "-q",
+         "--out", "o"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no "Loading weights" bar, no transformers warnings
+    assert done.stdout.startswith("kept 6 of 12 examples")
