@@ -5,7 +5,8 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> import lessdata
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
-The public functions are ``score``, ``prune``, ``dedup``, ``curate`` (the pipeline),
+The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data`` (the
+pipeline),
 ``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
 score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
 semantic duplicates of texts or arrays).
@@ -15,7 +16,15 @@ from lessdata import duplicates, metrics
 from lessdata._version import __version__
 from lessdata.data.dataset import Dataset, load
 from lessdata.errors import LessdataError
-from lessdata.pipeline import CurationResult, PruneResult, curate, dedup, prune, score
+from lessdata.pipeline import (
+    CurationResult,
+    PruneResult,
+    curate,
+    dedup,
+    embed_data,
+    prune,
+    score,
+)
 from lessdata.select import select
 
 __all__ = [
@@ -27,6 +36,7 @@ __all__ = [
     "curate",
     "dedup",
     "duplicates",
+    "embed_data",
     "load",
     "metrics",
     "prune",

@@ -1,4 +1,5 @@
-"""The core commands: ``score``, ``prune``, ``dedup``, ``curate``, ``inspect``, ``metrics``.
+"""The core commands: ``score``, ``prune``, ``dedup``, ``curate``, ``embed``, ``inspect``,
+``metrics``.
 
 Each parses its options and calls the public function of the same name; flags the user left
 unset are not passed on, so the library's defaults apply.
@@ -338,6 +339,63 @@ def curate(
     for stage, removed in result.stages.items():
         typer.echo(f"{stage:>9}: removed {removed:,}")
     typer.echo(f"kept {result.n_kept:,} of {n:,} documents → {out}")
+
+
+@core_app.command()
+def embed(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Data to embed: .npy (2-D signals or vectors; 3-D/4-D images), .npz, a "
+            "folder of image files, a table with a text or embedding column, a folder of "
+            "source files, or builtin:digits.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Output: .npy (vectors in input order) or .parquet (id, embedding)."),
+    ],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="ssl: train a small SimCLR encoder on the data itself (arrays, images); or a "
+            "text encoder: minilm, tfidf, or a local sentence-transformers folder."
+        ),
+    ] = "ssl",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="For ssl: signal (1-D signals: shift, stretch, noise, masking), vectors "
+            "(features without order), image (crops, flips, colour jitter), or auto "
+            "(3-D/4-D arrays and image folders are images, 2-D arrays vectors)."
+        ),
+    ] = "auto",
+    dim: Annotated[int, typer.Option(help="For ssl: size of the embedding.")] = 64,
+    steps: Annotated[int, typer.Option(help="For ssl: training steps (batches of 256).")] = 1500,
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    id_column: IdColumn = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Embed every example; the output feeds prototypes, semdedup, D4 and D2 pruning.
+
+    With --method ssl an encoder is trained on the data by SimCLR (seeded, resumable after
+    a kill, cached). Example: lessdata embed signals.npy --kind signal --out emb.npy, then
+    lessdata prune emb.npy --keep 0.3 --labels labels.npy --out pruned
+    """
+    from lessdata.pipeline import embed_data
+
+    set_quiet(quiet)
+    loading = load_options(text_column, embedding_column, None, id_column, None, split, extensions)
+    result = embed_data(
+        data, method=method, out=out, kind=kind, dim=dim, steps=steps, seed=seed, **loading
+    )
+    n, d = result.vectors.shape
+    typer.echo(f"embedded {n:,} examples ({d} dimensions, {method}) → {out}")
 
 
 @core_app.command()

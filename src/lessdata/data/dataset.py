@@ -194,7 +194,7 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
                 f"{path} is a bare .npy array with no columns; pass labels with `labels` "
                 "(a .npy file), or use an .npz with named arrays"
             )
-        vectors = _check_2d(_open_npy(path), str(path))
+        vectors = _check_2d(open_npy(path), str(path))
         return Dataset(
             source=str(path),
             format="npy",
@@ -237,7 +237,7 @@ def _load_numpy(path: Path, fmt: str, names: dict[str, str | None]) -> Dataset:
     return ds
 
 
-def _open_npy(path: Path) -> np.ndarray:
+def open_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
