@@ -227,6 +227,7 @@ def test_command_without_json_result_is_a_failed_run(tmp_path):
         ({"widths": [0]}, "widths"),
         ({"class_balanced": True, "policies": ["d4"]}, "d4"),
         ({"seeds": 0}, "seeds"),
+        ({"metrics": ["forgetting@ssl"]}, "only metrics measured on vectors"),
     ],
 )
 def test_bad_specs_fail_before_any_run(tmp_path, changes, match):
@@ -409,3 +410,30 @@ def test_mnist1d_task_has_a_fixed_test_set(tmp_path):
     assert len(list(tmp_path.glob("mnist1d-*.npz"))) == 3  # test set + two training sets
     again = load_task("mnist1d", n_train=50, seed=0, cache_dir=tmp_path)  # from the cache
     assert np.array_equal(again.x_train, small.x_train)
+
+
+def test_ssl_metrics_and_d2_in_a_sweep(tmp_path, monkeypatch):
+    """``prototypes@ssl`` scores the SSL embedding (not the raw rows), cached apart from
+    ``prototypes``; d2 builds its graph in the metric's own space."""
+    pytest.importorskip("torch")
+    monkeypatch.setenv("LESSDATA_CACHE", str(tmp_path / "cache"))
+    counter = _CountingScore()
+    seen: list[bool] = []  # per call: were the rows unit vectors (the SSL embedding)?
+
+    def score(data, metrics, **options):
+        seen.append(bool(np.allclose(np.linalg.norm(np.asarray(data), axis=1), 1, atol=1e-4)))
+        return counter(data, metrics, **options)
+
+    monkeypatch.setattr(lessdata, "score", score)
+    spec = SweepSpec(**{**DIGITS, "metrics": ["prototypes", "prototypes@ssl"],
+                        "policies": ["random", "d2"], "fractions": [0.5], "seeds": 1,
+                        "score_options": {"ssl_steps": 3}})  # fmt: skip
+    summary = run_sweep(spec, tmp_path / "store")
+    assert summary.failed == 0
+    rows = ResultsStore(tmp_path / "store").rows()
+    assert {(r["metric"], r["policy"]) for r in rows} == {
+        ("-", "full"), ("-", "random"), ("prototypes", "d2"), ("prototypes@ssl", "d2")
+    }
+    assert sorted(seen) == [False, True]  # raw pixels once, the SSL embedding once
+    cached = sorted(p.name.split("-seed")[0] for p in (tmp_path / "store").rglob("*.npy"))
+    assert cached == ["prototypes", "prototypes_ssl"]

@@ -22,13 +22,16 @@ def scores_labels():
 @pytest.mark.parametrize("balanced", [False, True])
 def test_exact_unique_sorted_and_seeded(scores_labels, policy, keep, balanced):
     scores, labels = scores_labels
-    idx = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4)
+    vectors = np.random.default_rng(1).normal(size=(N, 5)).astype(np.float32)
+    idx = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4,
+                 vectors=vectors)  # fmt: skip
     budget = keep if isinstance(keep, int) else round(keep * N)
     assert len(idx) == budget
     assert len(np.unique(idx)) == budget
     assert np.all(np.diff(idx) > 0)
     assert idx.dtype == np.int64 and idx.min() >= 0 and idx.max() < N
-    again = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4)
+    again = select(scores, keep, policy=policy, labels=labels, class_balanced=balanced, seed=4,
+                   vectors=vectors)  # fmt: skip
     assert np.array_equal(idx, again)
 
 
@@ -141,3 +144,48 @@ def test_importance_policy_is_seeded_and_exact_in_size():
     b = select(scores, 0.2, policy="importance", seed=3)
     np.testing.assert_array_equal(a, b)
     assert len(a) == 100 and len(np.unique(a)) == 100
+
+
+def _two_blobs():
+    rng = np.random.default_rng(0)
+    dense_hard = rng.normal(size=(200, 2)) * 0.5
+    easy = rng.normal(size=(200, 2)) * 0.5 + [10, 0]
+    vectors = np.vstack([dense_hard, easy]).astype(np.float32)
+    scores = np.r_[rng.random(200) + 1, rng.random(200)]
+    return scores, vectors
+
+
+def test_d2_covers_both_regions_where_keep_hard_takes_one():
+    scores, vectors = _two_blobs()
+    hard = select(scores, 0.2, policy="keep-hard")
+    d2 = select(scores, 0.2, policy="d2", vectors=vectors)
+    assert (hard >= 200).sum() == 0
+    assert (d2 >= 200).sum() >= 10 and (d2 < 200).sum() > (d2 >= 200).sum()
+    # with no messages (gamma so large that neighbours share nothing) D2 is keep-hard
+    flat = select(scores, 0.2, policy="d2", vectors=vectors, d2_gamma=1000)
+    assert np.array_equal(flat, hard)
+
+
+def test_d2_handles_duplicates_and_needs_vectors():
+    scores, vectors = _two_blobs()
+    repeated = np.repeat(vectors[:50], 4, axis=0)
+    kept = select(scores[:200], 60, policy="d2", vectors=repeated)
+    assert len(np.unique(kept)) == 60
+    with pytest.raises(LessdataError, match="needs each example's vector"):
+        select(scores, 0.2, policy="d2")
+    with pytest.raises(LessdataError, match="one vector per score"):
+        select(scores, 0.2, policy="d2", vectors=vectors[:10])
+    with pytest.raises(LessdataError, match="d2_k"):
+        select(scores, 0.2, policy="d2", vectors=vectors, d2_k=0)
+
+
+def test_prune_with_d2_uses_the_data_vectors():
+    import lessdata
+
+    _scores, vectors = _two_blobs()
+    result = lessdata.prune(vectors, 0.2, policy="d2", metric="prototypes", report=False,
+                            metric_options={"k": 4}, quiet=True)  # fmt: skip
+    assert result.n_kept == 80
+    assert 0 < (result.kept >= 200).sum() < 80  # both regions covered
+    reasons = set(result.manifest.column("reason").to_pylist())
+    assert any(r.startswith("kept: d2 on prototypes") for r in reasons)

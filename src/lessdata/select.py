@@ -21,6 +21,9 @@ Policies:
                 ``ccs_beta`` fraction (mislabelled / noisy examples), split the remaining
                 score range into ``ccs_strata`` equal-width strata and fill the budget from
                 the smallest stratum up, drawing at random inside each.
+    d2          D2 pruning (Maharana et al. 2023): difficulty spread over a kNN graph of the
+                examples' ``vectors``, then a greedy pick that lowers each pick's neighbours
+                (difficulty and coverage at once; :mod:`lessdata.message_passing`).
 
 ``class_balanced=True`` (any policy but D4) first splits the budget across classes as
 evenly as their sizes allow, then applies the policy inside each class.
@@ -39,6 +42,7 @@ import numpy as np
 from lessdata.budget import resolve_budget
 from lessdata.checks import check_choice, check_float, check_int, check_options
 from lessdata.errors import LessdataError
+from lessdata.message_passing import D2_GAMMA, D2_K, d2_select
 
 Policy = Callable[..., np.ndarray]
 
@@ -155,6 +159,23 @@ def importance(scores: np.ndarray, budget: int, rng: np.random.Generator) -> np.
     return np.sort(np.argsort(-noisy, kind="stable")[:budget])
 
 
+def d2(
+    scores: np.ndarray,
+    budget: int,
+    rng: np.random.Generator,
+    *,
+    vectors: np.ndarray,
+    d2_k: int = D2_K,
+    d2_gamma: float = D2_GAMMA,
+) -> np.ndarray:
+    """D2 pruning: forward message passing of difficulty on the ``d2_k``-NN graph of
+    ``vectors``, then reverse message passing while picking (see
+    :mod:`lessdata.message_passing`). Deterministic: ``rng`` is not used."""
+    d2_k = check_int(d2_k, "d2_k", low=1, high=1000)
+    d2_gamma = check_float(d2_gamma, "d2_gamma", low=0, high=1000, closed="both")
+    return d2_select(scores, vectors, budget, k=d2_k, gamma=d2_gamma)
+
+
 POLICIES: dict[str, Policy] = {
     "keep-hard": keep_hard,
     "keep-easy": keep_easy,
@@ -163,7 +184,11 @@ POLICIES: dict[str, Policy] = {
     "moderate": moderate,
     "ccs": ccs,
     "importance": importance,
+    "d2": d2,
 }
+
+#: policies that need each example's vector, not only its score
+NEEDS_VECTORS = ("d2",)
 
 
 def split_budget(labels: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
@@ -198,6 +223,7 @@ def select(
     labels: np.ndarray | None = None,
     class_balanced: bool = False,
     seed: int = 0,
+    vectors: np.ndarray | None = None,
     **options: Any,
 ) -> np.ndarray:
     """Choose which examples to keep; return their sorted int64 indices.
@@ -209,8 +235,9 @@ def select(
         labels: class index per example, needed for ``class_balanced``.
         class_balanced: split the budget evenly across classes first.
         seed: seeds tie-breaking and random draws.
+        vectors: ``(N, d)`` embeddings, for the policies that need them (``d2``).
         **options: the policy's options (``auto_threshold`` for auto; ``ccs_beta`` and
-            ``ccs_strata`` for ccs); others are refused.
+            ``ccs_strata`` for ccs; ``d2_k`` and ``d2_gamma`` for d2); others are refused.
 
     Example:
         >>> select(np.array([0.1, 0.9, 0.5, 0.7]), 2, policy="keep-hard")
@@ -229,8 +256,11 @@ def select(
     if policy == "auto":
         options = {**options, "fraction": kept_fraction(keep, n)}
     accepted = {k: v for k, v in options.items() if v is not None}
+    vectors = _check_vectors(vectors, n, policy) if policy in NEEDS_VECTORS else None
     rng = np.random.default_rng(seed)
     if not class_balanced:
+        if vectors is not None:
+            accepted["vectors"] = vectors
         return fn(scores, budget, rng, **accepted).astype(np.int64)
     if labels is None:
         raise LessdataError("class-balanced selection needs labels: pass `labels`")
@@ -242,6 +272,8 @@ def select(
     kept = []
     for cls in np.flatnonzero(shares):
         members = np.flatnonzero(labels == cls)
+        if vectors is not None:
+            accepted["vectors"] = vectors[members]
         local = fn(scores[members], int(shares[cls]), rng, **accepted)
         kept.append(members[local])
     return np.sort(np.concatenate(kept)).astype(np.int64)
@@ -252,4 +284,19 @@ def policy_options_of(policy: str) -> tuple[str, ...]:
     :func:`select`'s to set)."""
     params = inspect.signature(POLICIES[policy]).parameters.values()
     names = (p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
-    return tuple(name for name in names if name != "fraction")
+    return tuple(name for name in names if name not in ("fraction", "vectors"))
+
+
+def _check_vectors(vectors: np.ndarray | None, n: int, policy: str) -> np.ndarray:
+    if vectors is None:
+        raise LessdataError(
+            f"policy {policy} needs each example's vector: pass `vectors`", param="vectors"
+        )
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or len(vectors) != n:
+        raise LessdataError(
+            f"policy {policy} needs one vector per score: got shape {vectors.shape} for {n} "
+            "scores",
+            param="vectors",
+        )
+    return vectors

@@ -129,7 +129,9 @@ def prune(
             help="keep-hard | keep-easy | auto (hard when keeping >= --auto-threshold of the "
             "data, easy below: Sorscher et al. 2022) | random | moderate (scores nearest the "
             "median) | ccs (coverage-centric) | importance (sample in proportion to exp(score), "
-            "DSIR's Gumbel top-k; use with --metric dsir) | d4 (SemDeDup, then prototypes)."
+            "DSIR's Gumbel top-k; use with --metric dsir) | d2 (difficulty spread over a kNN "
+            "graph, then coverage-aware picks: Maharana et al. 2023) | d4 (SemDeDup, then "
+            "prototypes)."
         ),
     ] = "auto",
     class_balanced: Annotated[
@@ -148,6 +150,13 @@ def prune(
     ] = None,
     ccs_strata: Annotated[
         int | None, typer.Option(help="CCS: number of score strata (default 50).")
+    ] = None,
+    d2_k: Annotated[
+        int | None, typer.Option(help="D2: neighbours per example in the graph (default 10).")
+    ] = None,
+    d2_gamma: Annotated[
+        float | None,
+        typer.Option(help="D2: decay of messages with distance / mean distance (default 1)."),
     ] = None,
     text_column: TextColumn = None,
     embedding_column: EmbeddingColumn = None,
@@ -179,7 +188,10 @@ def prune(
     set_quiet(quiet)
     budget = parse_keep(keep)
     options = given(k=k, distance=distance, eps=eps, survivor=survivor)
-    policies = given(auto_threshold=auto_threshold, ccs_beta=ccs_beta, ccs_strata=ccs_strata)
+    policies = given(
+        auto_threshold=auto_threshold, ccs_beta=ccs_beta, ccs_strata=ccs_strata, d2_k=d2_k,
+        d2_gamma=d2_gamma,
+    )  # fmt: skip
     loading = load_options(
         text_column, embedding_column, label_column, id_column, labels, split, extensions
     )

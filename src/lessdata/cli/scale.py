@@ -140,14 +140,16 @@ def run(
         list[str],
         typer.Option(
             help="Score to prune by; repeat for several (see `lessdata metrics`). Training-"
-            "dynamics metrics (el2n, forgetting, ...) use the labels."
+            "dynamics metrics (el2n, forgetting, ...) use the labels. NAME@ssl (e.g. "
+            "prototypes@ssl) measures a vector metric in a self-supervised embedding of the "
+            "training set (lessdata embed --method ssl)."
         ),
     ] = ["prototypes"],  # noqa: B006
     policy: Annotated[
         list[str],
         typer.Option(
             help="Selection policy; repeat for several: random (the baseline), keep-easy, "
-            "keep-hard, auto, moderate, ccs, d4. Keep random to measure data saved."
+            "keep-hard, auto, moderate, ccs, d2, d4. Keep random to measure data saved."
         ),
     ] = ["random", "keep-easy", "keep-hard"],  # noqa: B006
     fractions: Annotated[

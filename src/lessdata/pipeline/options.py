@@ -58,6 +58,9 @@ def check_policy_options(policy: str, options: dict[str, Any] | None) -> dict[st
     if given.get("ccs_beta") is not None:
         check_float(given["ccs_beta"], "ccs_beta", low=0, high=1, closed="left")
     check_int(given.get("ccs_strata"), "ccs_strata", low=1, allow_none=True)
+    check_int(given.get("d2_k"), "d2_k", low=1, high=1000, allow_none=True)
+    if given.get("d2_gamma") is not None:
+        check_float(given["d2_gamma"], "d2_gamma", low=0, high=1000, closed="both")
     return {k: v for k, v in given.items() if v is not None}
 
 

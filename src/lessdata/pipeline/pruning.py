@@ -18,7 +18,7 @@ from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
 from lessdata.metrics import get_metric
-from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
+from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options, check_policy_options
 from lessdata.pipeline.outputs import (
     PruneResult,
@@ -30,7 +30,14 @@ from lessdata.pipeline.outputs import (
 )
 from lessdata.pipeline.scoring import ZERO_VECTORS, expand, score_columns
 from lessdata.progress import honours_quiet
-from lessdata.select import AUTO_THRESHOLD, auto_policy_name, keep_hard, kept_fraction, select
+from lessdata.select import (
+    AUTO_THRESHOLD,
+    NEEDS_VECTORS,
+    auto_policy_name,
+    keep_hard,
+    kept_fraction,
+    select,
+)
 
 
 @honours_quiet
@@ -61,13 +68,14 @@ def prune(
         keep: the budget: a fraction in (0, 1] (``0.5``) or a count (``1000``).
         metric: the score to prune by (see ``lessdata.metrics.REGISTRY``); ignored by D4.
         policy: ``keep-hard``, ``keep-easy``, ``auto``, ``random``, ``moderate``, ``ccs``,
-            ``importance`` (see :mod:`lessdata.select`) or ``d4`` (SemDeDup, then
-            prototypes on the survivors).
+            ``importance``, ``d2`` (difficulty by ``metric`` spread over a kNN graph of the
+            vectors, then coverage-aware picks; see :mod:`lessdata.select`) or ``d4``
+            (SemDeDup, then prototypes on the survivors).
         metric_options: the metric's knobs (``k``, ``distance``; for the training-dynamics
             metrics ``proxy_model``, ``proxy_epochs``, ``proxy_runs``, ``width``,
             ``early_epoch``); for ``d4``: ``k``, ``eps``, ``survivor``.
         policy_options: the policy's knobs: ``auto_threshold`` (auto), ``ccs_beta`` and
-            ``ccs_strata`` (ccs).
+            ``ccs_strata`` (ccs), ``d2_k`` and ``d2_gamma`` (d2).
         class_balanced: split the budget evenly across classes first (needs labels; not
             with ``d4``).
         seed: seeds k-means, proxy training, tie-breaking and random draws.
@@ -139,10 +147,15 @@ def prune(
             )  # fmt: skip
             columns, rows, part = scored.columns, scored.rows, scored.scored
             local_keep = keep if rows is None else _budget_of_rest(budget, len(rows))
+            vectors = None
+            if policy in NEEDS_VECTORS:
+                vectors = vectors_of(
+                    part, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running
+                )
             kept = select(
                 columns[metric] if rows is None else columns[metric][rows], local_keep,
                 policy=policy, labels=part.labels, class_balanced=class_balanced, seed=seed,
-                **policy_opts,
+                vectors=vectors, **policy_opts,
             )  # fmt: skip
             if rows is not None:
                 kept = rows[kept]

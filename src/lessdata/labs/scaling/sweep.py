@@ -52,9 +52,13 @@ DEFAULT_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DEFAULT_POLICIES: tuple[str, ...] = ("random", "keep-easy", "keep-hard")
 #: policies whose subset does not depend on a metric's scores
 SCORE_FREE_POLICIES = ("random", "d4")
+#: a metric named ``NAME@ssl`` is computed in the task's self-supervised embedding
+SSL_SUFFIX = "@ssl"
 #: score options passed on to ``lessdata.score`` / ``lessdata.prune``
 BASE_SCORE_OPTIONS = ("k", "distance", "eps", "survivor")
-SCORE_OPTIONS = (*BASE_SCORE_OPTIONS, "encoder")
+SCORE_OPTIONS = (*BASE_SCORE_OPTIONS, "encoder", "ssl_steps")
+#: SSL training steps of ``NAME@ssl`` metrics (``score_options["ssl_steps"]``)
+SSL_STEPS = 1_500
 #: lines of a failed command's stderr kept in the store
 STDERR_TAIL_LINES = 20
 STDERR_TAIL_CHARS = 2000
@@ -192,7 +196,14 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
     if not spec.metrics or len(set(spec.metrics)) != len(spec.metrics):
         raise LessdataError(f"name each metric once (at least one), got {list(spec.metrics)}")
     for metric in spec.metrics:
-        get_metric(metric)
+        base, in_ssl = split_metric(metric)
+        chosen = get_metric(base)
+        if in_ssl and (chosen.needs_training or not chosen.needs_vectors):
+            raise LessdataError(
+                f"metric {metric}: only metrics measured on vectors (prototypes, semdedup, "
+                f"...) can be computed in the SSL embedding; {base} is not one",
+                param="metrics",
+            )
     if spec.class_balanced and "d4" in spec.policies:
         raise LessdataError("d4 does not support `class_balanced`; drop one of them")
     widths = list(spec.widths)
@@ -202,7 +213,9 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
         raise LessdataError(f"widths must be positive whole numbers, got {widths}")
     if len(set(widths)) != len(widths):
         raise LessdataError(f"name each width once, got {widths}")
-    accepted = set(SCORE_OPTIONS).union(*(get_metric(m).options for m in spec.metrics))
+    accepted = set(SCORE_OPTIONS).union(
+        *(get_metric(split_metric(m)[0]).options for m in spec.metrics)
+    )
     unknown = sorted(set(spec.score_options) - accepted)
     if unknown:
         raise LessdataError(
@@ -295,7 +308,10 @@ class _Scores:
         """The options that can change ``metric``'s scores."""
         from lessdata.metrics import get_metric
 
-        takes = set(BASE_SCORE_OPTIONS).union(get_metric(metric).options)
+        base, in_ssl = split_metric(metric)
+        takes = set(BASE_SCORE_OPTIONS).union(get_metric(base).options)
+        if in_ssl:
+            takes.add("ssl_steps")
         return {k: v for k, v in self.options.items() if k in takes}
 
     def path(self, metric: str, seed: int) -> Path:
@@ -332,22 +348,52 @@ class _Scores:
                 self.memory[(name, seed)] = cached
                 self.loaded += 1
         if metric in missing:
-            import lessdata
-            from lessdata.metrics import get_metric
-
-            takes = set().union(*(get_metric(m).options for m in missing))
-            options = {k: v for k, v in self.options.items() if k in takes}
-            table = lessdata.score(
-                self.task.x_train, missing, labels=self.task.y_train, seed=seed,
-                metric_options=options,
-            )  # fmt: skip
-            for name in missing:
-                scores = np.asarray(table[name].to_numpy(), dtype=np.float64)
-                self.computed += 1
-                with atomic_path(self.path(name, seed)) as tmp, open(tmp, "wb") as handle:
-                    np.save(handle, scores)
-                self.memory[(name, seed)] = scores
+            for in_ssl in (False, True):
+                group = [m for m in missing if split_metric(m)[1] == in_ssl]
+                if group:
+                    self._compute(group, seed, in_ssl)
         return self.memory[(metric, seed)]
+
+    def _compute(self, names: list[str], seed: int, in_ssl: bool) -> None:
+        """Score ``names`` together (one ``lessdata.score`` call) and cache each."""
+        import lessdata
+        from lessdata.metrics import get_metric
+
+        bases = [split_metric(m)[0] for m in names]
+        takes = set().union(*(get_metric(m).options for m in bases))
+        options = {k: v for k, v in self.options.items() if k in takes}
+        steps = self.options.get("ssl_steps", SSL_STEPS)
+        x = ssl_embedding(self.task, seed, steps) if in_ssl else self.task.x_train
+        table = lessdata.score(
+            x, bases, labels=self.task.y_train, seed=seed, metric_options=options,
+        )  # fmt: skip
+        for name, base in zip(names, bases, strict=True):
+            scores = np.asarray(table[base].to_numpy(), dtype=np.float64)
+            self.computed += 1
+            with atomic_path(self.path(name, seed)) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, scores)
+            self.memory[(name, seed)] = scores
+
+
+def split_metric(metric: str) -> tuple[str, bool]:
+    """``"prototypes@ssl"`` → ``("prototypes", True)``; ``"prototypes"`` → ``(.., False)``."""
+    if metric.endswith(SSL_SUFFIX):
+        return metric[: -len(SSL_SUFFIX)], True
+    return metric, False
+
+
+def ssl_embedding(task: Task, seed: int, steps: int = SSL_STEPS) -> np.ndarray:
+    """The task's training set embedded by :func:`lessdata.embed.ssl` (cached on disk):
+    mnist1d as signals, 2-D inputs as images, anything else as feature vectors."""
+    from lessdata.embed import ssl
+
+    shape = tuple(task.input_shape)
+    x, kind = task.x_train, "vectors"
+    if task.name == "mnist1d":
+        kind = "signal"
+    elif len(shape) == 2 and min(shape) >= 8:
+        x, kind = x.reshape(len(x), *shape), "image"
+    return ssl(x, kind=kind, steps=steps, seed=seed)
 
 
 def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.ndarray | None:
@@ -368,9 +414,14 @@ def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.nda
     import lessdata
 
     values = np.zeros(task.n_train) if key.metric == NO_METRIC else scores.get(key.metric, key.seed)
+    vectors = None
+    if key.policy == "d2":  # the graph lives in the space the metric was measured in
+        steps = spec.score_options.get("ssl_steps", SSL_STEPS)
+        in_ssl = split_metric(key.metric)[1]
+        vectors = ssl_embedding(task, key.seed, steps) if in_ssl else task.x_train
     return lessdata.select(
         values, key.keep, policy=key.policy, labels=task.y_train,
-        class_balanced=spec.class_balanced, seed=key.seed,
+        class_balanced=spec.class_balanced, seed=key.seed, vectors=vectors,
     )  # fmt: skip
 
 
@@ -647,7 +698,7 @@ def _check_labels(spec: SweepSpec, task: Task, mode: str) -> None:
             f"{task.name}: the built-in trainer needs labelled training and test data; "
             "pass `label_column`, or train with `command`"
         )
-    needs = [m for m in spec.metrics if get_metric(m).needs_labels]
+    needs = [m for m in spec.metrics if get_metric(split_metric(m)[0]).needs_labels]
     if task.y_train is None and (needs or spec.class_balanced):
         what = f"metric {needs[0]!r}" if needs else "`class_balanced`"
         raise LessdataError(f"{what} needs labels: pass `label_column`")
