@@ -61,7 +61,7 @@ LAYERS = (
     ("lessdata.data",),
     ("lessdata.engines",),
     ("lessdata.embed", "lessdata.kmeans", "lessdata.train"),
-    ("lessdata.duplicates", "lessdata.filters", "lessdata.select"),
+    ("lessdata.duplicates", "lessdata.filters", "lessdata.select", "lessdata.message_passing"),
     ("lessdata.metrics", "lessdata.report"),
     ("lessdata.pipeline",),
     ("lessdata",),

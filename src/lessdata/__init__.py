@@ -5,8 +5,8 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> import lessdata
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
-The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data`` (the
-pipeline),
+The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data``,
+``calibrate`` (the pipeline),
 ``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
 score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
 semantic duplicates of texts or arrays).
@@ -17,8 +17,10 @@ from lessdata._version import __version__
 from lessdata.data.dataset import Dataset, load
 from lessdata.errors import LessdataError
 from lessdata.pipeline import (
+    Calibration,
     CurationResult,
     PruneResult,
+    calibrate,
     curate,
     dedup,
     embed_data,
@@ -28,11 +30,13 @@ from lessdata.pipeline import (
 from lessdata.select import select
 
 __all__ = [
+    "Calibration",
     "CurationResult",
     "Dataset",
     "LessdataError",
     "PruneResult",
     "__version__",
+    "calibrate",
     "curate",
     "dedup",
     "duplicates",

@@ -1,5 +1,5 @@
-"""The core commands: ``score``, ``prune``, ``dedup``, ``curate``, ``embed``, ``inspect``,
-``metrics``.
+"""The core commands: ``score``, ``prune``, ``dedup``, ``curate``, ``embed``, ``calibrate``,
+``inspect``, ``metrics``.
 
 Each parses its options and calls the public function of the same name; flags the user left
 unset are not passed on, so the library's defaults apply.
@@ -48,6 +48,7 @@ from lessdata.cli.options import (
     parse_thresholds,
     set_quiet,
 )
+from lessdata.errors import LessdataError
 
 core_app = typer.Typer()
 
@@ -158,6 +159,13 @@ def prune(
         float | None,
         typer.Option(help="D2: decay of messages with distance / mean distance (default 1)."),
     ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --policy auto: a calibration.json from `lessdata calibrate` on this data "
+            "and metric; auto then uses the policy measured best at the nearest fraction."
+        ),
+    ] = None,
     text_column: TextColumn = None,
     embedding_column: EmbeddingColumn = None,
     label_column: LabelColumn = None,
@@ -200,7 +208,7 @@ def prune(
             data, budget, metric=metric, policy=policy,
             metric_options={**options, **parse_pairs(metric_option)}, policy_options=policies,
             class_balanced=class_balanced, seed=seed, engine=chosen, out=out, encoder=encoder,
-            zero_vectors=zero_vectors, **loading,
+            zero_vectors=zero_vectors, calibration=calibration, **loading,
         )  # fmt: skip
     n = result.manifest.num_rows
     typer.echo(f"kept {result.n_kept} of {n} examples ({describe_budget(budget)}) → {out}")
@@ -408,6 +416,90 @@ def embed(
     )
     n, d = result.vectors.shape
     typer.echo(f"embedded {n:,} examples ({d} dimensions, {method}) → {out}")
+
+
+def _fractions(text: str) -> list[float]:
+    """``"0.1,0.3"`` → ``[0.1, 0.3]``; anything else is a one-line error."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        message = f"--fractions takes numbers such as 0.1,0.3,0.5; got {text!r}"
+        raise LessdataError(message) from None
+
+
+@core_app.command()
+def calibrate(
+    data: Input,
+    out: Annotated[
+        Path, typer.Option(help="Folder for calibration.json, calibration.png and .html.")
+    ],
+    metric: Annotated[
+        str, typer.Option(help="Score the policies rank by (see `lessdata metrics`).")
+    ] = "prototypes",
+    scores: Annotated[
+        Path | None,
+        typer.Option(help="Scores from `lessdata score` (its --metric column), not recomputed."),
+    ] = None,
+    fractions: Annotated[
+        str, typer.Option(help="Kept fractions to calibrate, comma-separated.")
+    ] = "0.1,0.2,0.3,0.5,0.7,0.9",
+    policy: Annotated[
+        list[str],
+        typer.Option(help="Candidate policy; repeat for several. random is always one."),
+    ] = ["keep-easy", "keep-hard", "random", "ccs", "d2"],  # noqa: B006
+    pools: Annotated[
+        int, typer.Option(help="Pool sizes measured: 1/2, 1/4, ... of the data (this many).")
+    ] = 3,
+    seeds: Annotated[int, typer.Option(help="Repeats per pool size.")] = 2,
+    budget_share: Annotated[
+        float,
+        typer.Option(help="Most the pilot may cost, as a share of one full training run."),
+    ] = 0.15,
+    full_run_seconds: Annotated[
+        float | None,
+        typer.Option(
+            help="How long one full training run of your model takes (default: estimated "
+            "for the scaling lab's mlp, a lower bound).",
+            show_default=False,
+        ),
+    ] = None,
+    text_column: TextColumn = None,
+    embedding_column: EmbeddingColumn = None,
+    label_column: LabelColumn = None,
+    id_column: IdColumn = None,
+    labels: LabelsFile = None,
+    split: Split = "file",
+    extensions: Extensions = ".py",
+    encoder: Encoder = "minilm",
+    k: K = None,
+    metric_option: MetricOption = None,
+    seed: Seed = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Measure which policy beats random at which kept fraction, on your data (a pilot).
+
+    Trains a cheap proxy on subsets chosen by each candidate policy from pools of growing
+    size, extrapolates each policy's gain over random to the full data, and writes the choice
+    per fraction. Example: lessdata calibrate emb.npy --labels y.npy --out calib, then
+    lessdata prune emb.npy --keep 0.2 --calibration calib/calibration.json --out pruned
+    """
+    from lessdata.pipeline import calibrate as run
+
+    set_quiet(quiet)
+    loading = load_options(
+        text_column, embedding_column, label_column, id_column, labels, split, extensions
+    )
+    options = {**given(k=k), **parse_pairs(metric_option)}
+    result = run(
+        data, metric=metric, scores=scores, fractions=_fractions(fractions),
+        policies=policy, pools=pools, seeds=seeds, budget_share=budget_share,
+        full_run_seconds=full_run_seconds, metric_options=options, out=out, encoder=encoder,
+        seed=seed, **loading,
+    )  # fmt: skip
+    choices = ", ".join(f"{f:g} → {p}" for f, p in result.choices.items())
+    cost = result.record["cost"]
+    typer.echo(f"auto will use: {choices}")
+    typer.echo(f"pilot cost {cost['share']:.1%} of one full run → {result.path}")
 
 
 @core_app.command()

@@ -1,12 +1,13 @@
 """The pipeline: load → (embed) → score → select → manifest, kept data and report.
 
-``score``, ``prune``, ``dedup``, ``curate`` and ``embed_data`` are what the CLI commands
-``score``, ``prune``, ``dedup``, ``curate`` and ``embed`` call; each module holds one of
-them, and they share :mod:`~lessdata.pipeline.inputs`
-(dataset, vectors, engine), :mod:`~lessdata.pipeline.options` (option dicts checked before
-any work) and :mod:`~lessdata.pipeline.outputs` (result objects and the output folder).
+``score``, ``prune``, ``dedup``, ``curate``, ``embed_data`` and ``calibrate`` are what the
+CLI commands ``score``, ``prune``, ``dedup``, ``curate``, ``embed`` and ``calibrate`` call;
+each module holds one of them, and they share :mod:`~lessdata.pipeline.inputs` (dataset,
+vectors, engine), :mod:`~lessdata.pipeline.options` (option dicts checked before any work)
+and :mod:`~lessdata.pipeline.outputs` (result objects and the output folder).
 """
 
+from lessdata.pipeline.calibration import Calibration, calibrate
 from lessdata.pipeline.curation import curate
 from lessdata.pipeline.deduplication import dedup
 from lessdata.pipeline.embedding import embed_data
@@ -14,4 +15,14 @@ from lessdata.pipeline.outputs import CurationResult, PruneResult
 from lessdata.pipeline.pruning import prune
 from lessdata.pipeline.scoring import score
 
-__all__ = ["CurationResult", "PruneResult", "curate", "dedup", "embed_data", "prune", "score"]
+__all__ = [
+    "Calibration",
+    "CurationResult",
+    "PruneResult",
+    "calibrate",
+    "curate",
+    "dedup",
+    "embed_data",
+    "prune",
+    "score",
+]

@@ -18,6 +18,7 @@ from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
 from lessdata.metrics import get_metric
+from lessdata.pipeline.calibration import Calibration, check_calibration, read_calibration
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options, check_policy_options
 from lessdata.pipeline.outputs import (
@@ -57,6 +58,7 @@ def prune(
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",
+    calibration: str | os.PathLike[str] | Calibration | None = None,
     quiet: bool = False,
     **load_options: Any,
 ) -> PruneResult:
@@ -88,6 +90,9 @@ def prune(
         zero_vectors: all-zero vectors (failed or padded embeddings) have no direction for
             the cosine metrics: ``refuse`` (default) stops with their count and ids;
             ``drop`` leaves them out: never kept, and the budget is filled from the rest.
+        calibration: with ``policy="auto"``: a ``calibration.json`` written by
+            :func:`lessdata.calibrate` on this data and metric; auto then uses the policy
+            measured best at the nearest calibrated fraction.
         quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data`` (see :func:`lessdata.score`).
 
@@ -115,9 +120,19 @@ def prune(
             "policy d4 does not support class-balanced selection; drop `class_balanced`",
             param="class_balanced",
         )
+    if calibration is not None:
+        if policy != "auto":
+            raise LessdataError(
+                f"a calibration is read by policy auto only; this run uses {policy}",
+                param="calibration",
+            )
+        if not isinstance(calibration, Calibration):
+            calibration = read_calibration(calibration)
     ds = as_dataset(data, **load_options)
     n = len(ds)
     budget = resolve_budget(keep, n)
+    if calibration is not None:
+        check_calibration(calibration, ds, ds.vectors, metric, options)
     if class_balanced and ds.labels is None:
         raise LessdataError(
             "class-balanced selection needs labels: pass `label_column` (or `labels`)"
@@ -128,6 +143,8 @@ def prune(
         distance=options.get("distance", "cosine"), encoder=encoder,
     )  # fmt: skip
     inputs = input_paths(data, load_options, metric_options, policy_options)
+    if calibration is not None and calibration.path is not None:
+        inputs.append(str(calibration.path))
     with (
         output_folder(ds, out, inputs, "prune") as folder,
         run_engine(engine, cache_dir) as running,
@@ -147,20 +164,26 @@ def prune(
             )  # fmt: skip
             columns, rows, part = scored.columns, scored.rows, scored.scored
             local_keep = keep if rows is None else _budget_of_rest(budget, len(rows))
+            rule, applied = policy, policy
+            if policy == "auto" and calibration is not None:
+                applied, at = calibration.policy_for(kept_fraction(keep, n))
+                rule = f"auto (calibrated at keep {at:g}) → {applied}"
+                settings["calibration"] = str(calibration.path or "<in memory>")
+                settings["calibrated_policy"] = applied
+                policy_opts = {}
             vectors = None
-            if policy in NEEDS_VECTORS:
+            if applied in NEEDS_VECTORS:
                 vectors = vectors_of(
                     part, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running
                 )
             kept = select(
                 columns[metric] if rows is None else columns[metric][rows], local_keep,
-                policy=policy, labels=part.labels, class_balanced=class_balanced, seed=seed,
+                policy=applied, labels=part.labels, class_balanced=class_balanced, seed=seed,
                 vectors=vectors, **policy_opts,
             )  # fmt: skip
             if rows is not None:
                 kept = rows[kept]
-            rule = policy
-            if policy == "auto":
+            if applied == "auto":
                 threshold = policy_opts.get("auto_threshold", AUTO_THRESHOLD)
                 rule = f"auto → {auto_policy_name(kept_fraction(keep, n), threshold)}"
                 settings["auto_threshold"] = threshold
