@@ -78,7 +78,7 @@ def test_parquet_round_trip(tmp_path, embeddings):
         pruned.column("label").to_numpy(zero_copy_only=False), return_counts=True
     )[1]
     assert per_class.max() - per_class.min() <= 1
-    assert "auto → keep-easy" in manifest["reason"].to_pylist()[0]
+    assert "auto → random" in manifest["reason"].to_pylist()[0]
     assert (out / "scores.png").stat().st_size > 0 and (out / "report.html").exists()
 
     out2 = tmp_path / "deduped"

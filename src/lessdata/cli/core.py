@@ -127,8 +127,9 @@ def prune(
     policy: Annotated[
         str,
         typer.Option(
-            help="keep-hard | keep-easy | auto (hard when keeping >= --auto-threshold of the "
-            "data, easy below: Sorscher et al. 2022) | random | moderate (scores nearest the "
+            help="keep-hard | keep-easy | auto (with --calibration: the policy measured best on "
+            "this data; without: hard when keeping >= --auto-threshold of the data, random "
+            "below) | random | moderate (scores nearest the "
             "median) | ccs (coverage-centric) | importance (sample in proportion to exp(score), "
             "DSIR's Gumbel top-k; use with --metric dsir) | d2 (difficulty spread over a kNN "
             "graph, then coverage-aware picks: Maharana et al. 2023) | d4 (SemDeDup, then "
@@ -141,7 +142,8 @@ def prune(
     auto_threshold: Annotated[
         float | None,
         typer.Option(
-            help="Kept fraction at and above which `auto` keeps hard examples (default 0.5).",
+            help="Kept fraction at and above which uncalibrated `auto` keeps hard examples "
+            "(default 0.7; random below).",
             show_default=False,
         ),
     ] = None,

@@ -202,6 +202,7 @@ def calibrate(
     *,
     metric: str = "prototypes",
     scores: np.ndarray | str | os.PathLike[str] | None = None,
+    features: np.ndarray | str | os.PathLike[str] | None = None,
     fractions: Any = DEFAULT_FRACTIONS,
     policies: Any = CANDIDATES,
     pools: int = 3,
@@ -226,6 +227,11 @@ def calibrate(
         metric: the score the policies rank by (computed with ``metric_options``).
         scores: instead of computing ``metric``: one score per row, an array or a
             ``lessdata score`` Parquet file (its ``metric`` column, rows matched by ``id``).
+        features: what the proxy classifier sees, one row per example (an array or an
+            ``.npy`` file): default the data's vectors. The proxy should see a representation
+            about as good as the model that will be trained (``lessdata embed --method ssl``
+            gives one): a linear proxy on raw signals prefers prototypical examples that a
+            CNN does not need.
         fractions: the kept fractions to calibrate.
         policies: the candidates (random is always one).
         pools: how many pool sizes (``pool_share**pools`` … ``pool_share`` of the pool).
@@ -288,16 +294,30 @@ def calibrate(
                 f"scores must be {len(ds)} finite numbers (one per row), got shape {scores.shape}",
                 param="scores",
             )
+    if isinstance(features, (str, os.PathLike)):
+        features_path = features
+        features = _read_features(features)
+    else:
+        features_path = None
+    if features is not None:
+        features = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+        if len(features) != len(ds) or not np.isfinite(features).all():
+            raise LessdataError(
+                f"features must be {len(ds)} finite rows (one per example), got shape "
+                f"{features.shape}",
+                param="features",
+            )
     if out is not None:
         inputs = [ds.source] if ds.format not in ("array", "builtin") else []
         reads = [*inputs, *input_paths(data, load_options, metric_options)]
-        if isinstance(scores_path, (str, os.PathLike)):
-            reads.append(str(scores_path))
+        for path in (scores_path, features_path):
+            if isinstance(path, (str, os.PathLike)):
+                reads.append(str(path))
         folder = OutputFolder(out, reads, command="calibrate")
     try:
-        result = _pilot(ds, metric, scores, options, wanted, candidates, pools, pool_share,
-                        seeds, val_share, budget_share, full_run_seconds, encoder, cache_dir,
-                        seed)  # fmt: skip
+        result = _pilot(ds, metric, scores, features, options, wanted, candidates, pools,
+                        pool_share, seeds, val_share, budget_share, full_run_seconds, encoder,
+                        cache_dir, seed)  # fmt: skip
         if folder is not None:
             from lessdata.report.calibration import write_calibration_report
 
@@ -339,7 +359,16 @@ def _read_scores(path: str | os.PathLike[str], metric: str, ds: Dataset) -> np.n
     return np.asarray(table.column(metric).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None, options: dict[str, Any],
+def _read_features(path: str | os.PathLike[str]) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise LessdataError(f"features {path}: not a readable .npy array ({str(exc)[:100]})",
+                            param="features") from None  # fmt: skip
+
+
+def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None,
+           features: np.ndarray | None, options: dict[str, Any],
            wanted: list[float], candidates: list[str], pools: int, pool_share: float,
            seeds: int, val_share: float, budget_share: float, full_run_seconds: float | None,
            encoder: str, cache_dir: Any, seed: int) -> Calibration:  # fmt: skip
@@ -354,7 +383,8 @@ def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None, options: dict[st
     y = np.asarray(ds.labels)
     n_classes = len(np.unique(y))
     pool_rows, val_rows = _split(y, val_share, seed)
-    val_x, val_y = x[val_rows], y[val_rows]
+    proxy_x = x if features is None else features
+    val_x, val_y = proxy_x[val_rows], y[val_rows]
     if full_run_seconds is None:
         full_run_seconds = _reference_seconds(x[pool_rows], y[pool_rows])
         reference = {**REFERENCE, "estimated": True}
@@ -372,8 +402,8 @@ def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None, options: dict[st
             break
         start = time.perf_counter()
         for repeat in track(range(seeds), seeds, f"calibrating on pools of {size:,}"):
-            _one_pool_repeat(runs, x, y, scores, pool_rows, size, repeat, wanted, candidates,
-                             n_classes, val_x, val_y, seed)  # fmt: skip
+            _one_pool_repeat(runs, x, proxy_x, y, scores, pool_rows, size, repeat, wanted,
+                             candidates, n_classes, val_x, val_y, seed)  # fmt: skip
         last = time.perf_counter() - start
         spent += last
         if i == 0 and spent > allowed:
@@ -389,7 +419,9 @@ def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None, options: dict[st
         format=FORMAT, lessdata=__version__, source=Path(ds.source).name if ds.source else "",
         rows=len(ds), fingerprint=fingerprint(ds, x if ds.texts is None else None),
         metric=metric, metric_options=options,
-        proxy="ridge classifier on standardised vectors", validation_rows=len(val_rows),
+        proxy="ridge classifier on standardised "
+        + ("vectors" if features is None else "features"),
+        validation_rows=len(val_rows),
         pool_rows=len(pool_rows), pool_sizes=sorted({r["pool"] for r in runs}),
         seeds=seeds, runs=runs,
         cost=dict(pilot_seconds=round(spent, 3), full_run_seconds=round(full_run_seconds, 3),
@@ -401,7 +433,8 @@ def _pilot(ds: Dataset, metric: str, scores: np.ndarray | None, options: dict[st
     return Calibration(record)
 
 
-def _one_pool_repeat(runs: list[dict[str, Any]], x: np.ndarray, y: np.ndarray,
+def _one_pool_repeat(runs: list[dict[str, Any]], x: np.ndarray, proxy_x: np.ndarray,
+                     y: np.ndarray,
                      scores: np.ndarray, pool_rows: np.ndarray, size: int, repeat: int,
                      wanted: list[float], candidates: list[str], n_classes: int,
                      val_x: np.ndarray, val_y: np.ndarray, seed: int) -> None:  # fmt: skip
@@ -418,7 +451,7 @@ def _one_pool_repeat(runs: list[dict[str, Any]], x: np.ndarray, y: np.ndarray,
             for policy in candidates:
                 kept = select(scores[pool], fraction, policy=policy, seed=seed + repeat,
                               vectors=x[pool] if policy == "d2" else None)  # fmt: skip
-                accuracy = _proxy_accuracy(x, y, pool[kept], val_x, val_y)
+                accuracy = _proxy_accuracy(proxy_x, y, pool[kept], val_x, val_y)
                 runs.append(dict(pool=size, seed=repeat, fraction=fraction, policy=policy,
                                  accuracy=accuracy))  # fmt: skip
 

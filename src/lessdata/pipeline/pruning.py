@@ -186,6 +186,10 @@ def prune(
             if applied == "auto":
                 threshold = policy_opts.get("auto_threshold", AUTO_THRESHOLD)
                 rule = f"auto → {auto_policy_name(kept_fraction(keep, n), threshold)}"
+                settings["auto_rule"] = (
+                    f"uncalibrated: keep-hard at >= {threshold:g} of the data kept, random "
+                    "below; `lessdata calibrate` measures the best policy on this data"
+                )
                 settings["auto_threshold"] = threshold
             balance = ", class-balanced" if class_balanced else ""
             what = f"{rule} on {metric}{balance}, {budget} of {n} kept"
