@@ -177,3 +177,17 @@ def test_read_calibration_refuses_broken_files(tmp_path: Path):
     bad.write_text(json.dumps({"format": FORMAT, "fractions": [{"fraction": 0.2}]}))
     with pytest.raises(LessdataError, match="no usable choices"):
         read_calibration(bad)
+
+
+def test_the_proxy_can_see_other_features_than_the_data(tmp_path):
+    x, y, margin = perceptron(800, 100)
+    np.save(tmp_path / "f.npy", x * 2.0)
+    result = lessdata.calibrate(
+        np.zeros((800, 3), np.float32) + np.arange(800)[:, None], labels=y, scores=margin,
+        features=tmp_path / "f.npy", fractions=(0.2,), seeds=3, full_run_seconds=1e4,
+        policies=("keep-easy", "keep-hard"), quiet=True,
+    )  # fmt: skip
+    assert result.choices == {0.2: "keep-easy"}  # learnt from the features, not the data
+    assert result.record["proxy"].endswith("features")
+    with pytest.raises(LessdataError, match="features must be 800 finite rows"):
+        lessdata.calibrate(x, labels=y, scores=margin, features=x[:10], quiet=True)

@@ -442,6 +442,14 @@ def calibrate(
         Path | None,
         typer.Option(help="Scores from `lessdata score` (its --metric column), not recomputed."),
     ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            help="An .npy of what the proxy classifier sees, one row per example (default: "
+            "the data's vectors). Give a representation about as good as your model's, e.g. "
+            "from `lessdata embed --method ssl`."
+        ),
+    ] = None,
     fractions: Annotated[
         str, typer.Option(help="Kept fractions to calibrate, comma-separated.")
     ] = "0.1,0.2,0.3,0.5,0.7,0.9",
@@ -493,7 +501,7 @@ def calibrate(
     )
     options = {**given(k=k), **parse_pairs(metric_option)}
     result = run(
-        data, metric=metric, scores=scores, fractions=_fractions(fractions),
+        data, metric=metric, scores=scores, features=features, fractions=_fractions(fractions),
         policies=policy, pools=pools, seeds=seeds, budget_share=budget_share,
         full_run_seconds=full_run_seconds, metric_options=options, out=out, encoder=encoder,
         seed=seed, **loading,

@@ -157,6 +157,27 @@ def load(
     return ds
 
 
+def from_table(
+    table: pa.Table,
+    source: str = "<table>",
+    *,
+    text_column: str | None = None,
+    embedding_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    labels: Any = None,
+) -> Dataset:
+    """A dataset from an Arrow table in memory (a pandas DataFrame's or a Hugging Face
+    ``datasets.Dataset``'s), with the same column rules as a file's."""
+    names = dict(text=text_column, embedding=embedding_column, label=label_column, id=id_column)
+    wanted = _wanted_columns(Path(source), table.column_names, names)
+    ds = _from_table(table.select(wanted), source, "table", names)
+    if labels is not None:
+        ds.labels, ds.classes = external_labels(labels, len(ds))
+    _validate(ds)
+    return ds
+
+
 # --- source folders --------------------------------------------------------------------
 
 

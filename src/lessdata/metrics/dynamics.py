@@ -214,6 +214,14 @@ def _from_runs(
         width: int = PROXY_WIDTH,
         early_epoch: int | None = None,
     ) -> dict[str, np.ndarray]:
+        if inputs.records:  # recorded in the user's own training (lessdata.torch.LossRecorder)
+            try:
+                return extract(inputs.records)
+            except KeyError:
+                raise LessdataError(
+                    "grand needs per-example gradients, which a LossRecorder does not keep; "
+                    "score it with the proxy (no `dynamics`)"
+                ) from None
         assert inputs.vectors is not None and inputs.labels is not None
         d = _dynamics(
             inputs.vectors, inputs.labels, proxy_model, proxy_epochs, proxy_runs, width,

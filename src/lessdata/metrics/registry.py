@@ -84,7 +84,8 @@ class Metric:
             raise LessdataError(
                 f"metric {self.name!r} needs vectors: give embeddings or a text column to embed"
             )
-        if self.needs_labels and inputs.labels is None:
+        recorded = self.needs_training and bool(inputs.records)  # the recorder saw the targets
+        if self.needs_labels and inputs.labels is None and not recorded:
             raise LessdataError(
                 f"metric {self.name!r} needs labels: pass `label_column` (or `labels`)"
             )

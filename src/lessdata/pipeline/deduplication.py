@@ -8,11 +8,13 @@ works on precomputed embeddings, through the ``semdedup`` metric.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
@@ -21,7 +23,13 @@ from lessdata.data.tables import detect_format
 from lessdata.errors import LessdataError
 from lessdata.metrics import get_metric
 from lessdata.pipeline.curation import curate
-from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine
+from lessdata.pipeline.inputs import (
+    DataLike,
+    EngineLike,
+    as_dataset,
+    in_memory_table,
+    run_engine,
+)
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
 from lessdata.pipeline.outputs import (
     PruneResult,
@@ -96,10 +104,20 @@ def dedup(
             raise LessdataError(
                 f"{', '.join(sorted(given))} do not apply to text deduplication; drop them"
             )
-        return curate(
-            data, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
-            cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
-        )  # fmt: skip
+        table, _ = in_memory_table(data)
+        if table is None:
+            return curate(
+                data, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
+                cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
+            )  # fmt: skip
+        # curate reads corpora from files: an in-memory table goes through a private copy
+        with tempfile.TemporaryDirectory(prefix="lessdata-dedup-") as scratch:
+            path = Path(scratch) / "data.parquet"
+            pq.write_table(table, path)
+            return curate(
+                path, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
+                cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
+            )  # fmt: skip
     ds = as_dataset(data, **load_options)
     eps, survivor, k = settings.eps, settings.survivor, settings.k
     inputs = input_paths(data, load_options)

@@ -17,6 +17,7 @@ from lessdata.data.dataset import (
     check_text_limits,
     check_vectors,
     external_labels,
+    from_table,
     load,
 )
 from lessdata.embed import embed_texts, get_encoder
@@ -24,8 +25,12 @@ from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
 from lessdata.progress import log
 
-#: what the pipeline functions accept as data: a path, a loaded dataset or an (N, d) array
-DataLike = str | os.PathLike[str] | Dataset | np.ndarray
+#: what the pipeline functions accept as data: a path, a loaded dataset, an (N, d) array, a
+#: list of texts, a pandas DataFrame or a Hugging Face ``datasets.Dataset`` (``Any`` here:
+#: neither library is a dependency)
+DataLike = str | os.PathLike[str] | Dataset | np.ndarray | list[str] | Any
+#: the load options an in-memory table takes (the others read files)
+TABLE_OPTIONS = ("text_column", "embedding_column", "label_column", "id_column", "labels")
 #: an engine by name (``local``, ``ray``) or an :class:`~lessdata.engines.Engine` object
 EngineLike = str | Engine
 #: the keyword options of :func:`lessdata.data.dataset.load`
@@ -47,6 +52,16 @@ def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
         )
     if isinstance(data, Dataset):
         return data
+    table, source = in_memory_table(data)
+    if table is not None:
+        extra = sorted(k for k, v in load_options.items() if k not in TABLE_OPTIONS and v
+                       not in (None, "file", (".py",)))  # fmt: skip
+        if extra:
+            raise LessdataError(f"{', '.join(extra)} read files; {source} is already in memory")
+        ds = from_table(table, source, **{k: load_options.get(k) for k in TABLE_OPTIONS})
+        if ds.vectors is None:
+            check_text_limits(ds)
+        return ds
     if isinstance(data, np.ndarray):
         check_vectors(data, "array")
         labels = load_options.get("labels")
@@ -61,6 +76,24 @@ def as_dataset(data: DataLike, **load_options: Any) -> Dataset:
     if ds.vectors is None:
         check_text_limits(ds)  # the texts are what will be embedded or read
     return ds
+
+
+def in_memory_table(data: Any) -> tuple[pa.Table | None, str]:
+    """An Arrow table for a list of texts, a pandas DataFrame or a ``datasets.Dataset``."""
+    if isinstance(data, list | tuple) and data and all(isinstance(t, str) for t in data):
+        return pa.table({"text": pa.array(list(data), pa.string())}), "<list of texts>"
+    if isinstance(data, list | tuple):
+        raise LessdataError(
+            "a list of data must hold texts (str); give arrays as one (N, d) numpy array",
+            param="data",
+        )
+    module = type(data).__module__.split(".")[0]
+    kind = f"{module}.{type(data).__name__}"
+    if kind == "pandas.DataFrame":
+        return pa.Table.from_pandas(data, preserve_index=False), "<pandas DataFrame>"
+    if kind == "datasets.Dataset":
+        return data.with_format("arrow")[:], "<datasets.Dataset>"  # selections applied
+    return None, ""
 
 
 def vectors_of(

@@ -17,6 +17,7 @@ from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
 from lessdata.data.paths import MANIFEST_NAME, OutputFolder
 from lessdata.data.writers import subset_path, write_subset
+from lessdata.errors import LessdataError
 from lessdata.progress import log
 from lessdata.report import write_report
 
@@ -44,6 +45,49 @@ class PruneResult:
     def n_kept(self) -> int:
         """How many examples were kept."""
         return len(self.kept)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """One bool per input row, True where kept (for ``datasets.Dataset.filter`` and
+        boolean indexing)."""
+        mask = np.zeros(self.manifest.num_rows, dtype=bool)
+        mask[self.kept] = True
+        return mask
+
+    def subset(self, data: Any) -> Any:
+        """The kept rows of ``data``, the same rows the run scored, in its own type.
+
+        A Hugging Face ``datasets.Dataset`` → ``data.select(kept)``; a NumPy array →
+        ``data[kept]``; a pandas DataFrame → ``data.iloc[kept]``; a list or tuple → a list;
+        a PyTorch ``Dataset`` → ``torch.utils.data.Subset``. ``data`` must have one row per
+        row of the manifest (a different length means another dataset: refused).
+        """
+        n = self.manifest.num_rows
+        try:
+            size = len(data)
+        except TypeError:
+            raise LessdataError(
+                f"cannot take rows of a {type(data).__name__}: it has no length"
+            ) from None
+        if size != n:
+            raise LessdataError(
+                f"the data has {size} rows but this result {n}: it was made from another dataset"
+            )
+        kind = f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
+        rows = self.kept.tolist()
+        if kind == "datasets.Dataset":
+            return data.select(rows)
+        if isinstance(data, np.ndarray):
+            return data[self.kept]
+        if kind == "pandas.DataFrame":
+            return data.iloc[self.kept]
+        if isinstance(data, list | tuple):
+            return [data[i] for i in rows]
+        if hasattr(data, "__getitem__"):
+            from torch.utils.data import Subset
+
+            return Subset(data, rows)
+        raise LessdataError(f"cannot take rows of a {type(data).__name__}")
 
 
 @dataclass

@@ -35,6 +35,7 @@ def score(
     out: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     zero_vectors: str = "refuse",
+    dynamics: Any = None,
     quiet: bool = False,
     **load_options: Any,
 ) -> pa.Table:
@@ -59,6 +60,10 @@ def score(
         zero_vectors: rows whose vector is all zeros (failed or padded embeddings) have no
             direction for the cosine metrics: ``refuse`` (default) stops with their count
             and ids; ``drop`` leaves them out (NaN scores, never kept).
+        dynamics: a :class:`lessdata.torch.LossRecorder` filled in the user's own training
+            loop: the training-dynamics metrics (``el2n``, ``forgetting``, ``aum``,
+            ``cartography-*``, ``margin``, ``entropy``) read it instead of training a proxy,
+            and the manifest says which model the scores came from.
         quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data``: ``text_column``, ``embedding_column``,
             ``label_column``, ``id_column``, ``labels`` (an array or ``.npy`` path),
@@ -85,22 +90,43 @@ def score(
     seed = check_seed(seed)
     check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
     ds = as_dataset(data, **load_options)
+    records = recorded_dynamics(dynamics, len(ds))
     if out is not None:
         inputs = input_paths(data, load_options, metric_options)
         check_output_file(out, [ds.source, *inputs])
     with run_engine(engine, cache_dir) as running:
         columns = score_columns(
             ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
-            engine=running, zero_vectors=zero_vectors,
+            engine=running, zero_vectors=zero_vectors, records=records,
         ).columns  # fmt: skip
     settings = dict(
         command="score", k=options.get("k"), distance=options.get("distance", "cosine"),
         eps=options.get("eps", 0.05), seed=seed, encoder=encoder,
     )  # fmt: skip
+    if dynamics is not None:
+        settings["dynamics"] = dynamics.describe()
     table = build_manifest(ds, columns, metrics=names, settings=settings)
     if out is not None:
         write_manifest(table, out)
     return table
+
+
+def recorded_dynamics(dynamics: Any, n: int) -> dict[str, np.ndarray]:
+    """The per-example statistics of a :class:`lessdata.torch.LossRecorder` (``{}`` for
+    none), checked against the dataset's length."""
+    if dynamics is None:
+        return {}
+    if not hasattr(dynamics, "statistics") or not hasattr(dynamics, "describe"):
+        raise LessdataError(
+            f"dynamics must be a lessdata.torch.LossRecorder, got {type(dynamics).__name__}",
+            param="dynamics",
+        )
+    if dynamics.n != n:
+        raise LessdataError(
+            f"the recorder was made for {dynamics.n} examples but the data has {n}",
+            param="dynamics",
+        )
+    return dynamics.statistics()
 
 
 #: what to do with zero vectors (failed or padded embeddings) where a metric reads
@@ -118,6 +144,7 @@ def score_columns(
     seed: int,
     engine: Engine | None = None,
     zero_vectors: str = "refuse",
+    records: dict[str, np.ndarray] | None = None,
 ) -> Scored:
     """Every column the ``chosen`` metrics produce on ``ds``, with the checked ``options``.
 
@@ -128,7 +155,8 @@ def score_columns(
     ``zero_vectors="drop"`` left out (their scores NaN, their cluster and duplicate -1).
     """
     for metric in chosen:
-        if metric.needs_labels and ds.labels is None:
+        recorded = bool(records) and metric.needs_training  # the recorder had the targets
+        if metric.needs_labels and ds.labels is None and not recorded:
             raise LessdataError(
                 f"metric {metric.name!r} needs labels: pass `label_column` (or `labels`)"
             )
@@ -142,9 +170,12 @@ def score_columns(
     part = ds if usable is None else subset(ds, usable)
     if usable is not None and options.get("k") is not None:
         check_k(options["k"], len(part))
+    records = records or {}
+    if usable is not None:
+        records = {k: v[usable] for k, v in records.items()}
     inputs = ScoreInputs(
         n=len(part), vectors=part.vectors, labels=part.labels, texts=part.texts, seed=seed,
-        engine=engine,
+        engine=engine, records=records,
     )  # fmt: skip
     columns: dict[str, np.ndarray] = {}
     for metric in chosen:

@@ -1,0 +1,269 @@
+"""lessdata.torch: static and dynamic pruning samplers, the loss recorder, results as subsets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lessdata  # noqa: E402
+from lessdata.errors import LessdataError  # noqa: E402
+from lessdata.torch import DynamicPruningSampler, LossRecorder, PrunedSampler  # noqa: E402
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+# --- PrunedSampler ------------------------------------------------------------------------
+
+
+def test_pruned_sampler_is_seeded_by_epoch_and_yields_the_kept_rows():
+    kept = np.array([9, 2, 5, 7, 0])
+    sampler = PrunedSampler(kept, seed=3)
+    first = list(sampler)
+    assert sorted(first) == [0, 2, 5, 7, 9] and len(sampler) == 5
+    assert list(PrunedSampler(kept, seed=3)) == first
+    orders = set()
+    for epoch in range(6):
+        sampler.set_epoch(epoch)
+        orders.add(tuple(sampler))
+    assert len(orders) > 1
+    assert list(PrunedSampler(kept, shuffle=False)) == [0, 2, 5, 7, 9]
+
+
+def test_pruned_sampler_splits_across_ranks_like_distributed_sampler():
+    kept = np.arange(0, 22, 2)  # 11 rows over 3 ranks: padded to 12
+    shares = [list(PrunedSampler(kept, num_replicas=3, rank=r, seed=1)) for r in range(3)]
+    assert [len(s) for s in shares] == [4, 4, 4]
+    assert set().union(*map(set, shares)) == set(kept.tolist())
+    cut = [list(PrunedSampler(kept, num_replicas=3, rank=r, drop_last=True)) for r in range(3)]
+    assert [len(s) for s in cut] == [3, 3, 3] and len(set().union(*map(set, cut))) == 9
+
+
+def test_pruned_sampler_reads_results_and_manifests(tmp_path):
+    x = np.random.default_rng(0).normal(size=(120, 6)).astype(np.float32)
+    result = lessdata.prune(x, 0.25, policy="random", out=tmp_path / "p", quiet=True)
+    from_result = PrunedSampler(result, shuffle=False, dataset_size=120)
+    from_manifest = PrunedSampler(tmp_path / "p" / "manifest.parquet", shuffle=False)
+    assert list(from_result) == list(from_manifest) == result.kept.tolist()
+    with pytest.raises(LessdataError, match="written for another dataset"):
+        PrunedSampler(tmp_path / "p" / "manifest.parquet", dataset_size=100)
+    with pytest.raises(LessdataError, match="made from another dataset"):
+        PrunedSampler(result, dataset_size=121)
+
+
+@pytest.mark.parametrize(
+    ("kept", "size", "message"),
+    [
+        ([1, 2, 2], None, "more than once"),
+        ([1, -1], None, "negative"),
+        ([1, 10], 10, "out of range"),
+        ([[1, 2]], None, "1-D array"),
+        ([0.5, 1.5], None, "1-D array of row indices"),
+    ],
+)
+def test_pruned_sampler_refuses_bad_rows(kept, size, message):
+    with pytest.raises(LessdataError, match=message):
+        PrunedSampler(np.array(kept), dataset_size=size)
+
+
+# --- DynamicPruningSampler ----------------------------------------------------------------
+
+
+def _run_epoch(sampler, losses_of):
+    seen = list(sampler)
+    weights = sampler.update(torch.tensor(seen), torch.tensor(losses_of[seen]))
+    return seen, weights.numpy()
+
+
+def test_dynamic_sampler_schedule_first_epoch_pruning_then_annealing():
+    n, epochs = 400, 8
+    losses = np.random.default_rng(0).exponential(size=n)
+    sampler = DynamicPruningSampler(n, epochs=epochs, prune_ratio=0.5, anneal=0.25, seed=1)
+    sizes = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        seen, weights = _run_epoch(sampler, losses)
+        assert len(seen) == len(sampler) == len(set(seen))
+        sizes.append(len(seen))
+        if sampler.prunes(epoch):
+            low = losses[seen] < losses.mean()
+            assert np.allclose(weights[low], 2.0) and np.allclose(weights[~low], 1.0)
+            skipped = np.setdiff1d(np.arange(n), seen)
+            assert (losses[skipped] < losses.mean()).all()  # only well-learned are skipped
+        else:
+            assert np.allclose(weights, 1.0)
+    assert sizes[0] == sizes[-1] == sizes[-2] == n  # first epoch, and the last 25%
+    below = (losses < losses.mean()).sum()
+    for size in sizes[1:6]:
+        assert abs((n - size) - below / 2) < 4 * np.sqrt(below / 4)  # ~half of them skipped
+    assert sampler.forwards == sum(sizes)
+    assert sampler.expected_total_steps(1, below_mean_share=below / n) == pytest.approx(
+        sum(sizes), rel=0.05
+    )
+
+
+def test_dynamic_sampler_is_deterministic_and_identical_across_ranks():
+    n = 301
+    losses = np.random.default_rng(2).random(n)
+
+    def decisions(num_replicas, rank, seed=0):
+        sampler = DynamicPruningSampler(n, epochs=6, seed=seed, num_replicas=num_replicas,
+                                        rank=rank)  # fmt: skip
+        sampler.update(np.arange(n), torch.tensor(losses))  # every rank saw every loss
+        sampler.set_epoch(2)
+        return list(sampler)
+
+    assert decisions(1, 0) == decisions(1, 0)
+    assert decisions(1, 0, seed=1) != decisions(1, 0)
+    rank0, rank1 = decisions(2, 0), decisions(2, 1)
+    assert len(rank0) == len(rank1)
+    assert set(rank0) | set(rank1) == set(decisions(1, 0))  # the same skipped set
+
+
+def test_reweighted_loss_gives_the_full_data_gradient_in_expectation():
+    """Linear model, squared loss: E[sum over kept of w_i g_i] = sum over all of g_i."""
+    rng = np.random.default_rng(0)
+    n, d = 200, 3
+    x, w_true = rng.normal(size=(n, d)), rng.normal(size=d)
+    y = x @ w_true + rng.normal(size=n)
+    w = np.zeros(d)
+    residual = x @ w - y
+    grads = residual[:, None] * x  # per-example gradient of 0.5 * residual^2
+    losses = 0.5 * residual**2
+    full = grads.sum(0)
+    totals = []
+    for seed in range(400):
+        sampler = DynamicPruningSampler(n, epochs=4, prune_ratio=0.7, seed=seed)
+        sampler.update(np.arange(n), torch.tensor(losses))
+        sampler.set_epoch(1)
+        seen = np.array(list(sampler))
+        weights = sampler.update(torch.tensor(seen), torch.tensor(losses[seen])).numpy()
+        totals.append((weights[:, None] * grads[seen]).sum(0))
+    totals = np.array(totals)
+    error = np.abs(totals.mean(0) - full)
+    assert (error < 4 * totals.std(0) / np.sqrt(len(totals))).all(), (totals.mean(0), full)
+    # without the weights the sum would miss prune_ratio of the low-loss examples' gradient:
+    # a bias this test would see (so it would fail on unweighted losses)
+    bias = 0.7 * grads[losses < losses.mean()].sum(0)
+    assert np.abs(bias).max() > 10 * (totals.std(0) / np.sqrt(len(totals))).max()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prune_ratio": 1.0}, r"prune_ratio must be in \[0, 1\)"),
+        ({"prune_ratio": -0.1}, "prune_ratio"),
+        ({"anneal": 1.5}, r"anneal must be in \[0, 1\]"),
+        ({"epochs": 0}, "epochs"),
+    ],
+)
+def test_dynamic_sampler_refuses_bad_settings(kwargs, message):
+    with pytest.raises(LessdataError, match=message):
+        DynamicPruningSampler(10, **{"epochs": 4, **kwargs})
+
+
+def test_dynamic_sampler_update_checks_and_counts_nan():
+    sampler = DynamicPruningSampler(10, epochs=4)
+    with pytest.raises(LessdataError, match=r"indices must be in \[0, 10\)"):
+        sampler.update([3, 10], torch.ones(2))
+    with pytest.raises(LessdataError, match="one loss per index"):
+        sampler.update([1, 2, 3], torch.ones(2))
+    with pytest.raises(LessdataError, match="reduction='none'"):
+        sampler.update([1, 2], torch.tensor(1.0))
+    sampler.update([0, 1, 2], torch.tensor([1.0, float("nan"), 2.0]))
+    assert sampler.nan_losses == 1
+    assert np.isnan(sampler.losses[1]) and sampler.losses[2] == 2.0
+
+
+# --- the recorder -------------------------------------------------------------------------
+
+
+def test_recorder_counts_forgetting_and_feeds_score():
+    rec = LossRecorder(3, model="tiny", early_epoch=1)
+    y = torch.tensor([0, 0, 1])
+    right, wrong = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    # example 0: right, wrong, right (1 forgetting); 1: always right; 2: always wrong
+    for z0 in (right, wrong, right):
+        logits = torch.cat([z0, right, right])
+        rec.record(torch.arange(3), logits, y)
+        rec.end_epoch()
+    stats = rec.statistics()
+    assert stats["forgetting"].tolist() == [1.0, 0.0, 3.0]
+    table = lessdata.score(np.eye(3, dtype=np.float32), ["forgetting", "aum"], dynamics=rec)
+    assert table.column("forgetting").to_pylist() == [1.0, 0.0, 3.0]
+    assert b"tiny, 3 epochs recorded" in table.schema.metadata[b"lessdata"]
+    with pytest.raises(LessdataError, match="made for 3 examples but the data has 4"):
+        lessdata.score(np.eye(4, dtype=np.float32), "forgetting", dynamics=rec)
+    with pytest.raises(LessdataError, match="grand needs per-example gradients"):
+        lessdata.score(np.eye(3, dtype=np.float32), "grand", dynamics=rec)
+
+
+def test_recorder_refuses_unseen_examples_and_bad_batches():
+    rec = LossRecorder(4)
+    rec.record([0, 1], torch.zeros(2, 3), [0, 1])
+    rec.end_epoch()
+    with pytest.raises(LessdataError, match="2 of 4 examples were never recorded"):
+        rec.statistics()
+    with pytest.raises(LessdataError, match="logits must be an"):
+        rec.record([0, 1], torch.zeros(3, 3), [0, 1])
+    with pytest.raises(LessdataError, match="indices must be in"):
+        rec.record([7], torch.zeros(1, 3), [0])
+
+
+# --- results as subsets, in-memory inputs ---------------------------------------------------
+
+
+def test_subset_and_mask_in_the_users_own_types():
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("datasets")
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    result = lessdata.prune(x, 0.2, policy="random", quiet=True)
+    kept = result.kept.tolist()
+    assert result.mask.sum() == 10 and np.flatnonzero(result.mask).tolist() == kept
+    assert np.array_equal(result.subset(x), x[kept])
+    assert result.subset(list(range(50))) == kept
+    assert result.subset(pd.DataFrame({"a": range(50)}))["a"].tolist() == kept
+    hf = datasets.Dataset.from_dict({"a": list(range(50))})
+    assert result.subset(hf)["a"] == kept
+    sub = result.subset(torch.utils.data.TensorDataset(torch.arange(50)))
+    assert [int(sub[i][0]) for i in range(len(sub))] == kept
+    with pytest.raises(LessdataError, match="made from another dataset"):
+        result.subset(x[:49])
+
+
+def test_pipeline_takes_texts_frames_and_hf_datasets():
+    pd = pytest.importorskip("pandas")
+    datasets = pytest.importorskip("datasets")
+    texts = [f"def f(x):\n    return x + {i % 5}" for i in range(40)]
+    assert lessdata.dedup(texts, method="exact", quiet=True).n_kept == 5
+    frame = pd.DataFrame({"text": texts, "label": [i % 2 for i in range(40)]})
+    table = lessdata.score(frame, "prototypes", encoder="tfidf", metric_options={"k": 3},
+                           quiet=True)  # fmt: skip
+    assert table.num_rows == 40
+    hf = datasets.Dataset.from_dict({"embedding": np.eye(40).tolist()}).select(range(10, 40))
+    assert lessdata.prune(hf, 0.5, metric_options={"k": 3}, quiet=True).n_kept == 15
+    with pytest.raises(LessdataError, match="must hold texts"):
+        lessdata.score([1, 2, 3])
+    with pytest.raises(LessdataError, match="already in memory"):
+        lessdata.score(texts, split="function")
+
+
+def test_the_readme_training_loop_examples_run(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("datasets")
+    monkeypatch.chdir(tmp_path)
+    section = README.read_text().split("## Use it in your training loop", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    namespace: dict = {}
+    exec(compile(blocks[0], "README training loop", "exec"), namespace)
+    saved = float(capsys.readouterr().out.split("%")[0])
+    assert 10 < saved < 60  # pruning epochs skipped a real share of the forwards
+    assert namespace["scores"].num_rows == 2000
+    assert len(namespace["static"].sampler) == 1000
+    exec(compile(blocks[1], "README datasets", "exec"), namespace)
+    assert len(namespace["deduped"]) == len(namespace["same"]) == 7
