@@ -244,7 +244,14 @@ COMMANDS = [
     ["dedup", "--method", "semantic", "--k", "2"],
     ["dedup", "--method", "exact"],
     ["dedup", "--method", "near"],
+    ["prune", "--keep", "0.5", "--policy", "d2", "--k", "2"],
+    ["embed", "--steps", "2", "--dim", "4"],
+    ["embed", "--method", "tfidf"],
+    ["calibrate", "--labels", "labels.npy", "--k", "2", "--seeds", "1",
+     "--full-run-seconds", "1000"],
 ]
+#: the commands that take --encoder (the others embed with --method, or not at all)
+TAKES_ENCODER = ("score", "prune", "calibrate")
 
 #: mostly usable data with some damage, so that many runs get past the first check and write
 good_objects = st.fixed_dictionaries(
@@ -280,7 +287,8 @@ def test_the_cli_gives_a_result_or_one_line_and_writes_only_out(data, command, o
         cache = tmp / "cache"
         target = tmp / out
         before = snapshot(tmp, {target, cache})
-        encoder = ["--encoder", "tfidf"] if command[0] != "dedup" or "semantic" in command else []
+        takes = command[0] in TAKES_ENCODER or (command[0] == "dedup" and "semantic" in command)
+        encoder = ["--encoder", "tfidf"] if takes else []
         code, err = run_cli(tmp, command[0], source, *command[1:], *encoder, "--out", out)
         assert code in (0, 2), err
         event(f"{command[0]}: exit {code}")

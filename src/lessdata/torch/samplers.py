@@ -235,7 +235,9 @@ class DynamicPruningSampler(Sampler[int]):
         """Optimizer steps over all epochs, for a learning-rate schedule built before
         training. Exact for the full-data epochs; each pruning epoch is estimated with
         ``below_mean_share`` of the examples below the mean loss (0.5: the mean is near the
-        median; a right-skewed loss distribution puts more below it, so fewer steps)."""
+        median; the right-skewed losses of a trained model put more below it, so fewer
+        steps). ``below_mean_share=0`` gives an upper bound, for schedulers that refuse to
+        step past their end (``OneCycleLR``) when a margin is not wanted."""
         per_rank = math.ceil(self.n / self.num_replicas)
         pruned = math.ceil(self.n * (1 - self.prune_ratio * below_mean_share) / self.num_replicas)
         steps = 0
