@@ -267,3 +267,38 @@ def test_the_readme_training_loop_examples_run(monkeypatch, capsys, tmp_path):
     assert len(namespace["static"].sampler) == 1000
     exec(compile(blocks[1], "README datasets", "exec"), namespace)
     assert len(namespace["deduped"]) == len(namespace["same"]) == 7
+
+
+def _rank_main(rank: int, init: str, out: str, losses: list[float]) -> None:
+    import json as _json
+
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        n = len(losses)
+        sampler = DynamicPruningSampler(n, epochs=6, seed=4)  # rank and world from the group
+        sampler.set_epoch(0)
+        mine = list(sampler)  # each rank records only the losses of its own share
+        sampler.update(torch.tensor(mine), torch.tensor([losses[i] for i in mine]))
+        sampler.set_epoch(1)  # all-reduces the losses, then decides
+        Path(out, f"rank{rank}.json").write_text(
+            _json.dumps({"indices": list(sampler), "losses": sampler.losses.tolist()})
+        )
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_real_ranks_gather_losses_and_skip_the_same_examples(tmp_path):
+    import json
+
+    n = 101
+    losses = np.random.default_rng(5).exponential(size=n).tolist()
+    torch.multiprocessing.spawn(
+        _rank_main, args=(f"file://{tmp_path / 'init'}", str(tmp_path), losses), nprocs=2
+    )
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert np.allclose(ranks[0]["losses"], losses) and np.allclose(ranks[1]["losses"], losses)
+    single = DynamicPruningSampler(n, epochs=6, seed=4)
+    single.update(np.arange(n), torch.tensor(losses))
+    single.set_epoch(1)
+    assert set(ranks[0]["indices"]) | set(ranks[1]["indices"]) == set(single)
+    assert len(ranks[0]["indices"]) == len(ranks[1]["indices"])
