@@ -13,7 +13,7 @@ scores from the store; the proxy sees the SSL embedding of the signals (``featur
 graph the metric's own space; the full-run cost is the store's mean full-data training time) and
 reads off what calibrated ``auto`` keeps at each fraction: the chosen policy's runs, which
 are the very subsets ``prune --policy auto --calibration`` selects for the same seed.
-Uncalibrated ``auto`` is read the same way (keep-hard at >= 0.7 kept, random below).
+Uncalibrated ``auto`` is read the same way (keep-hard at >= 0.9 kept, random below).
 Writes a Markdown table, a figure and the calibrations into ``--out``.
 
     .venv/bin/python scripts/policy_evidence.py --store STORE --out docs/evidence/mnist1d-4k

@@ -45,12 +45,12 @@ def test_hard_and_easy_take_the_extremes(scores_labels):
 
 def test_uncalibrated_auto_is_random_below_the_threshold_and_hard_above(scores_labels):
     scores, _ = scores_labels
-    assert auto_policy_name(0.5) == "random" and auto_policy_name(0.7) == "keep-hard"
+    assert auto_policy_name(0.7) == "random" and auto_policy_name(0.9) == "keep-hard"
     assert np.array_equal(
         select(scores, 0.5, policy="auto", seed=3), select(scores, 0.5, policy="random", seed=3)
     )
     assert np.array_equal(
-        select(scores, 0.7, policy="auto"), select(scores, 0.7, policy="keep-hard")
+        select(scores, 0.9, policy="auto"), select(scores, 0.9, policy="keep-hard")
     )
     assert auto_policy_name(0.5, threshold=0.5) == "keep-hard"
 
@@ -125,9 +125,9 @@ def test_bad_policy_and_missing_labels_are_refused(scores_labels):
 
 
 def test_auto_judges_the_requested_fraction_not_the_rounded_count():
-    scores = np.arange(1799, dtype=float)  # 0.7 * 1799 rounds to 1259, 0.69983 of 1799
+    scores = np.arange(1799, dtype=float)  # 0.9 * 1799 rounds to 1619, 0.89994 of 1799
     assert np.array_equal(
-        select(scores, 0.7, policy="auto"), select(scores, 0.7, policy="keep-hard")
+        select(scores, 0.9, policy="auto"), select(scores, 0.9, policy="keep-hard")
     )
 
 

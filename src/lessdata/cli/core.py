@@ -143,7 +143,7 @@ def prune(
         float | None,
         typer.Option(
             help="Kept fraction at and above which uncalibrated `auto` keeps hard examples "
-            "(default 0.7; random below).",
+            "(default 0.9; random below).",
             show_default=False,
         ),
     ] = None,
