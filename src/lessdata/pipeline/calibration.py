@@ -224,7 +224,9 @@ def calibrate(
     Args:
         data: labelled data (see :func:`lessdata.prune`); its vectors (or embedded texts)
             feed the proxy and D2.
-        metric: the score the policies rank by (computed with ``metric_options``).
+        metric: the score the policies rank by (computed with ``metric_options``; with
+            ``scores``, the name of what they measure, and ``metric_options`` how they were
+            computed: ``prune`` checks both against its own).
         scores: instead of computing ``metric``: one score per row, an array or a
             ``lessdata score`` Parquet file (its ``metric`` column, rows matched by ``id``).
         features: what the proxy classifier sees, one row per example (an array or an
@@ -252,7 +254,7 @@ def calibrate(
         A :class:`Calibration`; pass its ``calibration.json`` to ``prune(policy="auto",
         calibration=...)``.
     """
-    from lessdata.metrics import get_metric
+    from lessdata.metrics import REGISTRY, get_metric
     from lessdata.pipeline.options import check_metric_options
 
     scores_path = scores
@@ -266,9 +268,15 @@ def calibrate(
     if full_run_seconds is not None:
         check_float(full_run_seconds, "full_run_seconds", low=0, high=1e9, closed="right")
     seed = check_seed(seed)
-    options = {}
-    if scores is None:
+    # the options record how the scores were made, given or computed; prune compares them
+    options: dict[str, Any] = {}
+    if scores is None or metric in REGISTRY:
         options = check_metric_options([get_metric(metric)], metric_options)
+    elif metric_options:
+        raise LessdataError(
+            f"metric_options describe a registered metric; {metric!r} is not one",
+            param="metric_options",
+        )
     folder = None
     ds = as_dataset(data, **load_options)
     if ds.labels is None:
