@@ -56,8 +56,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--calibration-seeds", type=int, default=3)
+    parser.add_argument("--pool-share", type=float, default=0.5)
     args = parser.parse_args()
     rows = [r for r in ResultsStore(args.store).rows() if r["status"] == "ok"]
+    per_seed: dict[int, int] = defaultdict(int)
+    for r in rows:
+        per_seed[r["seed"]] += 1
+    complete = {s for s, count in per_seed.items() if count == max(per_seed.values())}
+    rows = [r for r in rows if r["seed"] in complete]  # a sweep still running: whole seeds
     n_train = rows[0]["n_train"]
     acc: dict[tuple[str, str, float], dict[int, float]] = defaultdict(dict)
     full = []
@@ -83,7 +90,8 @@ def main() -> None:
         result = lessdata.calibrate(
             x, labels=task.y_train, scores=_scores(args.store, metric), metric=metric,
             features=features,
-            policies=CANDIDATES, fractions=fractions, seeds=3,
+            policies=CANDIDATES, fractions=fractions, seeds=args.calibration_seeds,
+            pool_share=args.pool_share,
             full_run_seconds=full_seconds, quiet=True,
         )  # fmt: skip
         (args.out / f"calibration-{metric.replace('@', '-')}.json").write_text(
