@@ -95,8 +95,8 @@ pools of {', '.join(f'{p:,}' for p in record['pool_sizes'])} rows × {record['se
 {html_table(["kept", "auto uses", "best candidate", "its gain over random, points"],
             table_rows, numeric=(0, 3))}
 <p class="note">A candidate is used when its gain over random, across pools and seeds, is above
-zero by three standard errors and its trend predicts no loss at the full pool; otherwise
-random.</p>
+zero with 99% one-sided confidence (Student's t) and its trend predicts no loss at the full
+pool; otherwise random.</p>
 <h2>Evidence</h2>
 {html_image(png, "gain over random vs pool size per kept fraction")}
 <p>Pool size at which keep-hard overtakes keep-easy: {escape(cross_text)}.<br>
