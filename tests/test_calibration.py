@@ -170,6 +170,13 @@ def test_a_calibration_for_other_data_is_refused(calibrated, tmp_path, change, m
 
 
 def test_read_calibration_refuses_broken_files(tmp_path: Path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")
+    with pytest.raises(LessdataError, match="not a regular file"):
+        read_calibration(tmp_path / "fifo.json")  # never opened: it would block
+    with pytest.raises(LessdataError, match="no such file"):
+        read_calibration(tmp_path / "missing.json")
     bad = tmp_path / "c.json"
     bad.write_text("{not json")
     with pytest.raises(LessdataError, match="cannot be read"):

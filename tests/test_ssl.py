@@ -116,6 +116,7 @@ def _image_folder(root: Path) -> Path:
     outside = root / "outside.png"
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(outside)
     os.symlink(outside, folder / "link.png")
+    os.mkfifo(folder / "pipe.png")  # opening it would block: it must be skipped unread
     return folder
 
 
@@ -123,7 +124,8 @@ def test_image_folder_resizes_and_reports_what_it_cannot_read(tmp_path: Path) ->
     folder = _image_folder(tmp_path)
     read = read_image_folder(folder)
     assert len(read.ids) == 6 and read.images.shape == (6, 16, 16, 3)
-    assert set(read.skipped) == {"broken.png", "link.png"}
+    assert set(read.skipped) == {"broken.png", "link.png", "pipe.png"}
+    assert read.skipped["pipe.png"] == "not a regular file"
     assert "unreadable" in read.skipped["broken.png"]
     assert "out of the folder" in read.skipped["link.png"]
     result = lessdata.embed_data(folder, steps=2, dim=4, cache_dir=tmp_path / "c", quiet=True)

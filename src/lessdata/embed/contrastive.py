@@ -179,8 +179,9 @@ class ImageFolder:
 def read_image_folder(folder: str | os.PathLike[str], size: int | None = None) -> ImageFolder:
     """Read every image file under ``folder`` (sorted by path), resized to ``size`` × ``size``.
 
-    Images of other sizes are resized (not refused); unreadable or damaged files, and files
-    whose symlink leads out of the folder, are skipped and listed in ``skipped``. Colour
+    Images of other sizes are resized (not refused); unreadable or damaged files, files
+    whose symlink leads out of the folder, and special files (FIFOs, devices) are skipped
+    and listed in ``skipped``. Colour
     images stay RGB; the folder is greyscale only when every image is.
     """
     from PIL import Image, UnidentifiedImageError
@@ -198,6 +199,9 @@ def read_image_folder(folder: str | os.PathLike[str], size: int | None = None) -
         rel = path.relative_to(root).as_posix()
         if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
             skipped[rel] = "symlink out of the folder"
+            continue
+        if not path.is_file():  # a FIFO or device named like an image: never opened
+            skipped[rel] = "not a regular file"
             continue
         try:
             with Image.open(path) as image:

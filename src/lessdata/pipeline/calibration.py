@@ -352,6 +352,7 @@ def _read_scores(path: str | os.PathLike[str], metric: str, ds: Dataset) -> np.n
     """The ``metric`` column of a ``lessdata score`` table, in the rows' order of ``ds``."""
     import pyarrow.parquet as pq
 
+    _regular_file(path, "scores")
     try:
         table = pq.read_table(path)
     except Exception as exc:
@@ -374,7 +375,17 @@ def _read_scores(path: str | os.PathLike[str], metric: str, ds: Dataset) -> np.n
     return np.asarray(table.column(metric).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
+def _regular_file(path: str | os.PathLike[str], name: str) -> Path:
+    """``path`` when it is a regular file (a FIFO or device would block or never end)."""
+    if not Path(path).exists():
+        raise LessdataError(f"{name} {path}: no such file", param=name)
+    if not Path(path).is_file():
+        raise LessdataError(f"{name} {path}: not a regular file", param=name)
+    return Path(path)
+
+
 def _read_features(path: str | os.PathLike[str]) -> np.ndarray:
+    _regular_file(path, "features")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -545,7 +556,7 @@ def _decide(runs: list[dict[str, Any]], wanted: list[float], candidates: list[st
 def read_calibration(path: str | os.PathLike[str]) -> Calibration:
     """Read and check a ``calibration.json`` (format, choices); data checks are the
     caller's (:func:`check_calibration`)."""
-    path = Path(path)
+    path = _regular_file(path, "calibration")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
