@@ -60,7 +60,7 @@ LAYERS = (
      "lessdata.progress", "lessdata.budget", "lessdata.workers"),
     ("lessdata.data",),
     ("lessdata.engines",),
-    ("lessdata.embed", "lessdata.kmeans", "lessdata.train"),
+    ("lessdata.embed", "lessdata.kmeans", "lessdata.train", "lessdata.torch"),
     ("lessdata.duplicates", "lessdata.filters", "lessdata.select", "lessdata.message_passing"),
     ("lessdata.metrics", "lessdata.report"),
     ("lessdata.pipeline",),

@@ -437,3 +437,33 @@ def test_ssl_metrics_and_d2_in_a_sweep(tmp_path, monkeypatch):
     assert sorted(seen) == [False, True]  # raw pixels once, the SSL embedding once
     cached = sorted(p.name.split("-seed")[0] for p in (tmp_path / "store").rglob("*.npy"))
     assert cached == ["prototypes", "prototypes_ssl"]
+
+
+def test_dynamic_pruning_runs_beside_the_static_ones(tmp_path):
+    """``dynamic=[0.5]`` adds an InfoBatch run on the full data at the same budget of
+    example-forwards, spent in epochs, that records how many forwards it saved."""
+    pytest.importorskip("torch")
+    spec = SweepSpec(**{**DIGITS, "model": "mlp", "policies": ["random"], "fractions": [0.5],
+                        "seeds": 1, "train": {"steps": 60}, "dynamic": [0.5]})  # fmt: skip
+    summary = run_sweep(spec, tmp_path / "store")
+    assert summary.failed == 0
+    rows = {r["policy"]: r for r in ResultsStore(tmp_path / "store").rows()}
+    assert set(rows) == {"full", "random", "dynamic-0.5"}
+    dynamic = rows["dynamic-0.5"]
+    assert dynamic["n_kept"] == 400 and dynamic["keep"] == "1.0"
+    assert 0.05 < dynamic["forwards_saved"] < 0.5
+    assert dynamic["epochs"] == round(60 * 128 / 400)  # the static runs' budget, in epochs
+    write_scaling_report(tmp_path / "store", tmp_path / "report")  # the report takes it
+
+
+@pytest.mark.parametrize("dynamic", [[1.0], [0.5, 0.5], [-0.1]])
+def test_bad_dynamic_ratios_are_refused(tmp_path, dynamic):
+    spec = SweepSpec(**{**DIGITS, "dynamic": dynamic})
+    with pytest.raises(LessdataError, match="dynamic prune ratios"):
+        run_sweep(spec, tmp_path / "s")
+
+
+def test_dynamic_runs_need_the_builtin_trainer(tmp_path):
+    spec = SweepSpec(task=_toy_task(), metrics=["random"], dynamic=[0.5])
+    with pytest.raises(LessdataError, match="built-in trainer"):
+        run_sweep(spec, tmp_path / "s", train_and_eval=lambda ids: {"error": 0.1})

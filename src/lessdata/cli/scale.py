@@ -222,6 +222,14 @@ def run(
     report: Annotated[
         bool, typer.Option(help="Write the report to STORE/report when the sweep finishes.")
     ] = True,
+    dynamic: Annotated[
+        list[float],
+        typer.Option(
+            help="Also train a dynamic-pruning run (InfoBatch: lessdata.torch."
+            "DynamicPruningSampler) on the full data at this prune ratio; repeatable. Same "
+            "budget of example-forwards as the other runs, in epochs; records forwards_saved.",
+        ),
+    ] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train on pruned subsets of growing size and record held-out error for each.
@@ -248,6 +256,7 @@ def run(
         train=train, class_balanced=class_balanced, n_train=n_train, data_seed=data_seed,
         label_column=label_column, test=test, test_fraction=test_fraction,
         score_options={**parse_options(metric_option), **({"k": k} if k is not None else {})},
+        dynamic=list(dynamic),
     )  # fmt: skip
     summary = run_sweep(spec, store, jobs=jobs, command=command)
     typer.echo(

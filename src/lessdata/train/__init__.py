@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lessdata.train.model_names import MODELS
 
 if TYPE_CHECKING:
+    from lessdata.train.dynamic import fit_and_score_dynamic
     from lessdata.train.models import make_model
     from lessdata.train.trainer import TrainConfig, fit_and_score, train_with_dynamics
 
@@ -23,9 +24,17 @@ _LAZY = {
     "TrainConfig": "lessdata.train.trainer",
     "fit_and_score": "lessdata.train.trainer",
     "train_with_dynamics": "lessdata.train.trainer",
+    "fit_and_score_dynamic": "lessdata.train.dynamic",
 }
 
-__all__ = ["MODELS", "TrainConfig", "fit_and_score", "make_model", "train_with_dynamics"]
+__all__ = [
+    "MODELS",
+    "TrainConfig",
+    "fit_and_score",
+    "fit_and_score_dynamic",
+    "make_model",
+    "train_with_dynamics",
+]
 
 
 def __getattr__(name: str) -> Any:

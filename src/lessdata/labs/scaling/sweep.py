@@ -54,6 +54,8 @@ DEFAULT_POLICIES: tuple[str, ...] = ("random", "keep-easy", "keep-hard")
 SCORE_FREE_POLICIES = ("random", "d4")
 #: a metric named ``NAME@ssl`` is computed in the task's self-supervised embedding
 SSL_SUFFIX = "@ssl"
+#: a dynamic-pruning run (InfoBatch on the full data) is the policy ``dynamic-RATIO``
+DYNAMIC_PREFIX = "dynamic-"
 #: score options passed on to ``lessdata.score`` / ``lessdata.prune``
 BASE_SCORE_OPTIONS = ("k", "distance", "eps", "survivor")
 SCORE_OPTIONS = (*BASE_SCORE_OPTIONS, "encoder", "ssl_steps")
@@ -99,6 +101,10 @@ class SweepSpec:
         class_balanced: split each budget evenly across classes (not with ``d4``).
         n_train, data_seed, label_column, test, test_fraction: how to load ``task`` when it
             is a name or a path (see :func:`~lessdata.labs.scaling.tasks.load_task`).
+        dynamic: prune ratios of dynamic-pruning runs (``lessdata.torch.DynamicPruningSampler``
+            on the full data, the same budget of example-forwards as the static runs, spent
+            in epochs; the built-in trainer only): policy ``dynamic-RATIO``, kept 1.0, with
+            the share of example-forwards saved as the extra metric ``forwards_saved``.
         score_options: options for the metrics: ``k``, ``distance``, ``eps``, ``survivor``,
             ``encoder`` (texts of a path task), and any option a chosen metric takes (the
             training-dynamics metrics: ``proxy_model``, ``proxy_epochs``, ``proxy_runs``,
@@ -120,6 +126,7 @@ class SweepSpec:
     test: str | Path | None = None
     test_fraction: float = 0.2
     score_options: Mapping[str, Any] = field(default_factory=dict)
+    dynamic: Sequence[float] = ()
 
     def seed_list(self) -> list[int]:
         """The seeds: ``range(seeds)`` for a number, else the list given."""
@@ -204,6 +211,14 @@ def _check_spec(spec: SweepSpec, n: int) -> list[float | int]:
                 f"...) can be computed in the SSL embedding; {base} is not one",
                 param="metrics",
             )
+    ratios = list(spec.dynamic)
+    if len(set(ratios)) != len(ratios) or any(
+        isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1 for r in ratios
+    ):
+        raise LessdataError(
+            f"dynamic prune ratios must be distinct numbers in [0, 1), got {ratios}",
+            param="dynamic",
+        )
     if spec.class_balanced and "d4" in spec.policies:
         raise LessdataError("d4 does not support `class_balanced`; drop one of them")
     widths = list(spec.widths)
@@ -247,6 +262,9 @@ def _plan(
         for width in spec.widths:
             common = dict(task=task.name, model=model, width=int(width), seed=seed, config=config)
             plans.append(_Plan(RunKey(metric=NO_METRIC, policy=FULL, keep=1.0, **common), n))
+            for ratio in spec.dynamic:
+                policy = f"{DYNAMIC_PREFIX}{float(ratio):g}"
+                plans.append(_Plan(RunKey(metric=NO_METRIC, policy=policy, keep=1.0, **common), n))
             pairs = [(NO_METRIC, p) for p in spec.policies if p in SCORE_FREE_POLICIES]
             pairs += [
                 (m, p) for m in spec.metrics for p in spec.policies if p not in SCORE_FREE_POLICIES
@@ -399,7 +417,7 @@ def ssl_embedding(task: Task, seed: int, steps: int = SSL_STEPS) -> np.ndarray:
 def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.ndarray | None:
     """The kept rows of the training set for ``plan`` (None = all of them)."""
     key = plan.key
-    if key.policy == FULL:
+    if key.policy == FULL or key.policy.startswith(DYNAMIC_PREFIX):
         return None
     if key.policy == "d4":
         import lessdata
@@ -534,10 +552,17 @@ def _execute(job: dict[str, Any]) -> dict[str, Any]:
 
             key: RunKey = job["key"]
             config = TrainConfig(**{**state["train"], "width": key.width, "seed": key.seed})
-            metrics = fit_and_score(
+            fit: Any = fit_and_score
+            extra: dict[str, Any] = {}
+            if key.policy.startswith(DYNAMIC_PREFIX):
+                from lessdata.train import fit_and_score_dynamic
+
+                fit = fit_and_score_dynamic
+                extra["prune_ratio"] = float(key.policy[len(DYNAMIC_PREFIX) :])
+            metrics = fit(
                 state["model"], state["x_train"][kept], state["y_train"][kept],
                 state["x_test"], state["y_test"], config=config,
-                input_shape=state["input_shape"], n_classes=state["n_classes"] or None,
+                input_shape=state["input_shape"], n_classes=state["n_classes"] or None, **extra,
             )  # fmt: skip
             result = {"status": "ok", "metrics": dict(metrics)}
         elif state["mode"] == "callable":
@@ -611,6 +636,12 @@ def run_sweep(
             **{k: v for k, v in spec.score_options.items() if k == "encoder" and v},
         )  # fmt: skip
     partial = _check_spec(spec, task.n_train)
+    if spec.dynamic and mode != "builtin":
+        raise LessdataError(
+            "dynamic-pruning runs need the built-in trainer (they train in epochs through "
+            "lessdata.torch.DynamicPruningSampler); drop `dynamic` or the hook/command",
+            param="dynamic",
+        )
     seeds = spec.seed_list()
     _check_labels(spec, task, mode)
     model, train = _model_and_train(spec, mode, train_and_eval, command)
