@@ -235,7 +235,7 @@ def test_subset_and_mask_in_the_users_own_types():
         result.subset(x[:49])
 
 
-def test_pipeline_takes_texts_frames_and_hf_datasets():
+def test_pipeline_takes_texts_frames_and_hf_datasets(tmp_path):
     pd = pytest.importorskip("pandas")
     datasets = pytest.importorskip("datasets")
     texts = [f"def f(x):\n    return x + {i % 5}" for i in range(40)]
@@ -246,6 +246,10 @@ def test_pipeline_takes_texts_frames_and_hf_datasets():
     assert table.num_rows == 40
     hf = datasets.Dataset.from_dict({"embedding": np.eye(40).tolist()}).select(range(10, 40))
     assert lessdata.prune(hf, 0.5, metric_options={"k": 3}, quiet=True).n_kept == 15
+    result = lessdata.prune(frame, 0.5, encoder="tfidf", metric_options={"k": 3},
+                            out=tmp_path / "pruned", quiet=True)  # fmt: skip
+    written = {p.name for p in (tmp_path / "pruned").iterdir()}
+    assert "manifest.parquet" in written and result.subset(frame).shape == (20, 2)
     with pytest.raises(LessdataError, match="must hold texts"):
         lessdata.score([1, 2, 3])
     with pytest.raises(LessdataError, match="already in memory"):

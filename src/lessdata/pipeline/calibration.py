@@ -323,7 +323,7 @@ def calibrate(
                 param="features",
             )
     if out is not None:
-        inputs = [ds.source] if ds.format not in ("array", "builtin") else []
+        inputs = [ds.source] if ds.format not in ("array", "table", "builtin") else []
         reads = [*inputs, *input_paths(data, load_options, metric_options)]
         for path in (scores_path, features_path):
             if isinstance(path, (str, os.PathLike)):

@@ -21,6 +21,8 @@ from lessdata.errors import LessdataError
 from lessdata.progress import log
 from lessdata.report import write_report
 
+#: formats of data given in memory (nothing to copy to the output folder)
+IN_MEMORY = ("array", "table")
 #: ``(codes, vocabulary)``: per row, an index into a list of reason strings
 Reasons = tuple[np.ndarray, list[str]]
 
@@ -124,7 +126,7 @@ def output_folder(
     if out is None:
         yield None
         return
-    if ds.format != "builtin" and ds.format != "array":
+    if ds.format not in IN_MEMORY and ds.format != "builtin":
         inputs = [ds.source, *inputs]
     folder = OutputFolder(out, inputs, command=command)
     with folder:
@@ -165,9 +167,11 @@ def write_outputs(
     title: str,
 ) -> dict[str, Path]:  # fmt: skip
     """The kept rows (in the input's format), the manifest and the report, in ``folder``;
-    the paths they will have once the folder is swapped in."""
+    the paths they will have once the folder is swapped in. Data given in memory (an array,
+    a DataFrame, a ``datasets.Dataset``, a list) is not copied: ``PruneResult.subset`` takes
+    its kept rows."""
     paths: dict[str, Path] = {}
-    if ds.format != "array":
+    if ds.format not in IN_MEMORY:
         paths["data"] = write_subset(ds, kept, subset_path(ds, folder.folder))
     paths["manifest"] = write_manifest(table, folder.path(MANIFEST_NAME))
     if report:
