@@ -6,7 +6,7 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
 The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data``,
-``calibrate`` (the pipeline),
+``calibrate``, ``build_index`` (the pipeline),
 ``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
 score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
 semantic duplicates of texts or arrays).
@@ -20,6 +20,7 @@ from lessdata.pipeline import (
     Calibration,
     CurationResult,
     PruneResult,
+    build_index,
     calibrate,
     curate,
     dedup,
@@ -36,6 +37,7 @@ __all__ = [
     "LessdataError",
     "PruneResult",
     "__version__",
+    "build_index",
     "calibrate",
     "curate",
     "dedup",

@@ -15,6 +15,7 @@ import typer
 from lessdata.cli.core import core_app
 from lessdata.cli.errors import cli_message
 from lessdata.cli.icl import icl_app
+from lessdata.cli.index import index_app
 from lessdata.cli.scale import scale_app
 from lessdata.cli.theory import theory_app
 from lessdata.errors import LessdataError
@@ -38,6 +39,7 @@ for command in core_app.registered_commands:
 app.add_typer(scale_app, name="scale")
 app.add_typer(theory_app, name="theory")
 app.add_typer(icl_app, name="icl")
+app.add_typer(index_app, name="index")
 
 
 def main() -> None:

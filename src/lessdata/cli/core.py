@@ -14,6 +14,7 @@ import typer
 
 from lessdata.cli.options import (
     Address,
+    Against,
     Bands,
     Distance,
     EmbeddingColumn,
@@ -36,6 +37,7 @@ from lessdata.cli.options import (
     Seed,
     Split,
     Survivor,
+    TargetSize,
     TextColumn,
     Verify,
     Workers,
@@ -45,6 +47,7 @@ from lessdata.cli.options import (
     load_options,
     parse_extensions,
     parse_pairs,
+    parse_target_size,
     parse_thresholds,
     set_quiet,
 )
@@ -233,6 +236,8 @@ def dedup(
         ),
     ] = ["semantic"],  # noqa: B006
     eps: Eps = None,
+    keep: TargetSize = None,
+    against: Against = None,
     survivor: Survivor = None,
     keep_rule: KeepRule = None,
     ngram: Ngram = None,
@@ -259,7 +264,9 @@ def dedup(
 ) -> None:
     """Drop duplicates; the manifest names, for each, the kept example it duplicates.
 
-    Example: lessdata dedup corpus.jsonl --method exact --method near --out deduped/
+    Examples: lessdata dedup corpus.jsonl --method exact --method near --out deduped/ ·
+    lessdata dedup new.jsonl --against old-index/ --method exact --method near --out d/ ·
+    lessdata dedup corpus.jsonl --method semantic --keep 10000 --encoder static --out d/
     """
     from lessdata.pipeline import dedup as run
 
@@ -270,11 +277,12 @@ def dedup(
     options = given(
         eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
+        keep=parse_target_size(keep),
     )  # fmt: skip
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, method=method, method_options=options, seed=seed, engine=chosen, out=out,
-            encoder=encoder, zero_vectors=zero_vectors, **loading,
+            encoder=encoder, zero_vectors=zero_vectors, against=against or (), **loading,
         )  # fmt: skip
     removed = result.manifest.num_rows - result.n_kept
     typer.echo(f"removed {removed} documents, kept {result.n_kept} → {out}")
@@ -324,6 +332,8 @@ def curate(
     rows: Rows = None,
     verify: Verify = False,
     eps: Eps = None,
+    keep: TargetSize = None,
+    against: Against = None,
     survivor: Survivor = None,
     encoder: Encoder = "minilm",
     k: K = None,
@@ -349,10 +359,12 @@ def curate(
     options = given(
         eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
+        keep=parse_target_size(keep),
     )  # fmt: skip
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, dedup=[] if dedup == ["none"] else dedup, dedup_options=options,
+            against=against or (),
             quality=None if quality == "none" else quality, thresholds=parse_thresholds(threshold),
             seed=seed, engine=chosen, out=out, encoder=encoder, text_column=text_column,
             id_column=id_column, split=split, extensions=parse_extensions(extensions),
@@ -382,7 +394,7 @@ def embed(
         str,
         typer.Option(
             help="ssl: train a small SimCLR encoder on the data itself (arrays, images); or a "
-            "text encoder: minilm, tfidf, or a local sentence-transformers folder."
+            "text encoder: static, minilm, tfidf, or a local sentence-transformers folder."
         ),
     ] = "ssl",
     kind: Annotated[

@@ -185,6 +185,20 @@ def _band_keys(signatures: np.ndarray, c0: int, c1: int, members: np.ndarray | N
     return mix64(key)
 
 
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(bands, n) uint64: each row's key in each LSH band (the keys the banding groups by).
+
+    Two rows share band b's key when (but for a 2^-64 collision) they agree on the
+    signature columns ``[b * rows, (b + 1) * rows)``.
+    """
+    signatures = check_signatures(signatures)
+    bands, rows = _check_bands(bands, rows, signatures.shape[1])
+    keys = np.empty((bands, len(signatures)), dtype=np.uint64)
+    for band in range(bands):
+        keys[band] = _band_keys(signatures, band * rows, (band + 1) * rows, None)
+    return keys
+
+
 def _group_pairs(
     key: np.ndarray, members: np.ndarray, *, star_above: int
 ) -> tuple[np.ndarray, np.ndarray]:

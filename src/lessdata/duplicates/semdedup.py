@@ -231,3 +231,147 @@ def dedup_cluster(
         kept_pos[n_kept : n_kept + n_new] = b0 + np.flatnonzero(keep_b)
         n_kept += n_new
     return best.astype(np.float64), nearest, kept
+
+
+# --------------------------------------------------------------------------- to a target size
+
+
+@dataclass
+class Redundancy:
+    """How redundant each row is: SemDeDup's paper rule, before any threshold.
+
+    Attributes:
+        similarity: cosine similarity to the most similar row *before it* in its cluster's
+            survivor order, kept or not (-inf for a cluster's first row).
+        nearest: that row (-1 for none).
+        cluster: the k-means cluster id.
+        rank: each row's position in the walk (clusters in turn, each in survivor order).
+    """
+
+    similarity: np.ndarray
+    nearest: np.ndarray
+    cluster: np.ndarray
+    rank: np.ndarray
+
+
+def redundancy(
+    vectors: np.ndarray,
+    *,
+    k: int | None = None,
+    survivor: str = "hard",
+    niter: int = 20,
+    seed: int = 0,
+    engine: Engine | None = None,
+    cache: dict[tuple, Any] | None = None,
+) -> Redundancy:
+    """Each row's similarity to the most similar earlier row of its cluster (paper rule).
+
+    The SemDeDup paper removes a row when *any* row before it in its cluster is more similar
+    than ``1 - eps`` (not only the kept ones, as :func:`semantic_duplicates` walks). Under
+    that rule the rows removed at a threshold are exactly those whose ``similarity`` is
+    above it, so the removals at every threshold nest: the rows to remove to leave a target
+    size are the most similar ones, found with one sort (:func:`most_redundant`).
+    """
+    check_choice(survivor, "survivor", SURVIVORS)
+    n = len(vectors)
+    k = check_k(k, n)
+    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
+    engine = engine or LocalEngine()
+    cluster, centroid_distance = assign(
+        vectors, centroids, spherical=True, engine=engine, cache=cache
+    )
+    tiebreak = np.random.default_rng(seed).random(n)
+    priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}
+    order = np.lexsort((tiebreak, priority[survivor], cluster))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
+    starts = np.concatenate(([0], bounds))
+    stops = np.concatenate((bounds, [n]))
+    similarity = np.full(n, -np.inf)
+    nearest = np.full(n, -1, dtype=np.int64)
+    shards = _cluster_shards(order, starts, stops)
+    results = engine.imap(
+        redundancy_shard, shards, shared=(vectors,), label="semdedup: clusters",
+        checkpoint=("semdedup-redundancy", vectors, order, starts, SHARD_ROWS),
+    )  # fmt: skip
+    for index, (sims, near) in results:
+        rows = shards[index][0]
+        has = near >= 0
+        similarity[rows[has]] = sims[has]
+        nearest[rows[has]] = rows[near[has]]
+    return Redundancy(similarity=similarity, nearest=nearest, cluster=cluster, rank=rank)
+
+
+def redundancy_shard(
+    shard: tuple[np.ndarray, np.ndarray], vectors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One engine shard: :func:`earlier_similarity` of each of its clusters."""
+    rows, bounds = shard
+    sims = np.full(len(rows), -np.inf)
+    nearest = np.full(len(rows), -1, dtype=np.int64)
+    for b0, b1 in itertools.pairwise(bounds):
+        s, j = earlier_similarity(vectors, rows[b0:b1])
+        sims[b0:b1] = s
+        nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
+    return sims, nearest
+
+
+def earlier_similarity(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``rows`` (in order), its best cosine similarity to a row before it and
+    that row's position (-inf and -1 for the first); block by block, never m × m."""
+    ascending = np.sort(rows)
+    x = rows_as_float32(vectors, ascending, normalize=True)[np.searchsorted(ascending, rows)]
+    m = len(rows)
+    best = np.full(m, -np.inf, dtype=np.float32)
+    nearest = np.full(m, -1, dtype=np.int64)
+    for b0 in range(0, m, BLOCK):
+        b1 = min(b0 + BLOCK, m)
+        xb = x[b0:b1]
+        here = np.arange(b0, b1)
+        for c0 in range(0, b1, KEPT_CHUNK):
+            c1 = min(c0 + KEPT_CHUNK, b1)
+            sims = xb @ x[c0:c1].T
+            if c1 > b0:  # columns at or after a row are not before it
+                sims[np.arange(c0, c1)[None, :] >= here[:, None]] = -np.inf
+            j = sims.argmax(axis=1)
+            s = sims[np.arange(b1 - b0), j]
+            better = s > best[b0:b1]
+            best[b0:b1][better] = s[better]
+            nearest[b0:b1][better] = c0 + j[better]
+    return best.astype(np.float64), nearest
+
+
+def most_redundant(similarity: np.ndarray, rank: np.ndarray, n_remove: int) -> np.ndarray:
+    """The ``n_remove`` rows of highest ``similarity`` (ties: the later in the walk first),
+    as a boolean mask: exactly that many, whatever the ties."""
+    n = len(similarity)
+    if not 0 <= n_remove <= n:
+        raise ValueError(f"cannot remove {n_remove} of {n} rows")
+    removed = np.zeros(n, dtype=bool)
+    removed[np.lexsort((-rank, -similarity))[:n_remove]] = True
+    return removed
+
+
+def resolve_chains(
+    removed: np.ndarray, nearest: np.ndarray, rank: np.ndarray, external: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kept row (or the external match) each removed row stands for.
+
+    A removed row's ``nearest`` earlier row may itself be removed; following the chain
+    (always to earlier rows) ends at a kept row or at a row matched outside
+    (``external`` >= 0, e.g. a document of a reference corpus). Returns ``duplicate_of``
+    (kept row, else -1) and ``outside`` (the external match, else -1) per row.
+    """
+    duplicate_of = np.full(len(removed), -1, dtype=np.int64)
+    outside = np.where(removed, external, -1).astype(np.int64)
+    gone = np.flatnonzero(removed & (external < 0))
+    for i in gone[np.argsort(rank[gone])]:  # earlier rows are resolved first
+        j = int(nearest[i])
+        if j < 0:
+            continue
+        if not removed[j]:
+            duplicate_of[i] = j
+        else:
+            duplicate_of[i], outside[i] = duplicate_of[j], outside[j]
+    return duplicate_of, outside

@@ -97,7 +97,7 @@ def embed_texts(
     if n == 0:
         raise LessdataError("no texts to embed: the input is empty; pass at least one text")
     if isinstance(encoder, (str, os.PathLike)):
-        enc = get_encoder(encoder, seed=seed)
+        enc = get_encoder(encoder, seed=seed, cache_dir=cache_dir)
     elif isinstance(encoder, Encoder):
         enc = encoder
     else:

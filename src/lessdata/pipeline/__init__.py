@@ -11,6 +11,7 @@ from lessdata.pipeline.calibration import Calibration, calibrate
 from lessdata.pipeline.curation import curate
 from lessdata.pipeline.deduplication import dedup
 from lessdata.pipeline.embedding import embed_data
+from lessdata.pipeline.indexing import build_index
 from lessdata.pipeline.outputs import CurationResult, PruneResult
 from lessdata.pipeline.pruning import prune
 from lessdata.pipeline.scoring import score
@@ -19,6 +20,7 @@ __all__ = [
     "Calibration",
     "CurationResult",
     "PruneResult",
+    "build_index",
     "calibrate",
     "curate",
     "dedup",

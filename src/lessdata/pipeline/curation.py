@@ -133,6 +133,7 @@ def curate(
     encoder: str = "minilm",
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
+    against: Sequence[str | os.PathLike[str]] = (),
     text_column: str | None = None,
     id_column: str | None = None,
     split: str = "file",
@@ -161,6 +162,10 @@ def curate(
         encoder: how texts are embedded for the semantic stage.
         cache_dir: where embeddings, checkpoints and shard files are kept.
         report: write ``curation.png`` and ``report.html``.
+        against: reference corpora or index folders (``lessdata index build``): each dedup
+            stage first removes the documents that duplicate one of theirs (the manifest's
+            ``against_source`` and ``against_id`` name it), then deduplicates the rest among
+            themselves; the references are never deduplicated themselves.
         text_column, id_column: the columns of a table corpus (default: the usual names).
         split, extensions: for a source folder, one document per file or per top-level
             function/class, and which file suffixes to read.
@@ -177,6 +182,9 @@ def curate(
         ...                          split="function", out="curated/")  # doctest: +SKIP
     """
     kinds = dedup_methods(dedup, "dedup", allow_none=True)
+    against = [against] if isinstance(against, str | os.PathLike) else list(against)
+    if against and not kinds:
+        raise LessdataError("`against` needs a dedup kind to compare with", param="against")
     if not kinds and quality is None:
         raise LessdataError(
             "nothing to do: name a dedup kind (`dedup`) or a quality filter (`quality`)"
@@ -187,19 +195,29 @@ def curate(
     check_int(shard_docs, "shard_docs", low=1)
     rules = _quality_rules(quality, thresholds)
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
-    read_options = _read_options(data, text_column, id_column, split, tuple(extensions))
+    read_options = read_options_for(data, text_column, id_column, split, tuple(extensions))
     with (
         output_folder(
-            empty, out, [], "curate"
+            empty, out, [os.fspath(p) for p in against], "curate"
         ) as outputs,  # before reading: a bad out costs nothing
         run_engine(engine, cache_dir) as running,
-        _run_folder(running, outputs) as folder,
+        run_folder(running, outputs) as folder,
     ):
-        corpus = _read(data, read_options, running, folder, shard_docs)
+        corpus = read_sharded(data, read_options, running, folder, shard_docs)
+        options.target_size(corpus.n)  # a target larger than the corpus: refused now
+        references = []
+        if against:
+            from lessdata.pipeline.indexing import open_references
+
+            references = open_references(
+                against, options, encoder=encoder, seed=seed, engine=running,
+                cache_dir=cache_dir, folder=folder, read_options=read_options,
+            )  # fmt: skip
         run = CurationRun(corpus, running, folder)
         outcome, columns = run.stages(
-            options, quality, rules, seed, dict(encoder=encoder, cache_dir=cache_dir)
-        )
+            options, quality, rules, seed, dict(encoder=encoder, cache_dir=cache_dir),
+            references,
+        )  # fmt: skip
         settings: dict[str, Any] = dict(
             command="curate", dedup=list(kinds), quality=quality, keep_rule=options.keep_rule,
             seed=seed, split=split if corpus.format == "source" else None,
@@ -210,8 +228,13 @@ def curate(
             settings["near"] = options.near.__dict__
         if "semantic" in kinds:
             settings.update(
-                eps=options.eps, survivor=options.survivor, k=options.k, encoder=encoder
-            )
+                eps=None if options.keep is not None else options.eps,
+                survivor=options.survivor, k=options.k, encoder=encoder,
+            )  # fmt: skip
+            if options.keep is not None:  # the threshold chosen for the target size
+                settings.update(keep=options.keep, semantic_threshold=run.threshold)
+        if references:
+            settings["against"] = [reference.source for reference in references]
         ds = _shell(corpus)
         kept = outcome.survivors()
         manifest = build_manifest(
@@ -241,7 +264,7 @@ def _quality_rules(quality: str | None, thresholds: Mapping[str, float | None] |
 # --- reading -----------------------------------------------------------------------------
 
 
-def _read_options(
+def read_options_for(
     data: str | Path, text_column: str | None, id_column: str | None, split: str,
     extensions: tuple[str, ...],
 ) -> dict[str, Any]:  # fmt: skip
@@ -260,7 +283,7 @@ def _read_options(
 
 
 @contextlib.contextmanager
-def _run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
+def run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
     """A fresh folder for this run's shard files and signatures, removed afterwards.
 
     Under the engine's ``work_dir`` when it has one, else beside ``out``, else in the
@@ -278,7 +301,7 @@ def _run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _read(
+def read_sharded(
     data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int
 ) -> ShardedCorpus:
     """Read the corpus into shard files through the engine; keep the small columns here.

@@ -17,9 +17,12 @@ from lessdata.data.corpus_shards import ShardedCorpus, read_rows, shard_texts
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import CURATION_STAGES
 from lessdata.duplicates.exact_match import exact_duplicates_from_hashes, exact_hashes
-from lessdata.duplicates.lsh import NearOptions, near_duplicates_from_signatures
+from lessdata.duplicates.lsh import NearOptions, near_duplicates_from_signatures, optimal_bands
 from lessdata.duplicates.minhash import minhash_signatures, pair_jaccard
+from lessdata.duplicates.reference import Match, ReferenceIndex
+from lessdata.duplicates.semdedup import most_redundant, redundancy, resolve_chains
 from lessdata.engines.base import Engine
+from lessdata.errors import LessdataError
 from lessdata.filters.quality import failure_reasons, quality_values
 from lessdata.kmeans import check_k
 from lessdata.metrics.registry import ScoreInputs, get_metric
@@ -58,6 +61,70 @@ class Outcome:
 
     def survivors(self) -> np.ndarray:
         return np.flatnonzero(self.alive)
+
+
+class Against:
+    """Which reference-corpus document (``--against``) each removed row matched.
+
+    References are namespaced: the manifest names the reference (``against_source``) and
+    the id within it (``against_id``), so equal ids of two references never merge.
+    """
+
+    def __init__(self, n: int, references: Sequence[ReferenceIndex]) -> None:
+        self.references = list(references)
+        self.reference = np.full(n, -1, dtype=np.int32)
+        self.row = np.full(n, -1, dtype=np.int64)
+        self.similarity = np.full(n, np.nan)
+
+    def best(self, query: Callable[[ReferenceIndex], Match]) -> tuple[Match, np.ndarray]:
+        """The best match over every reference, and which reference gave it."""
+        found: Match | None = None
+        which: np.ndarray | None = None
+        for r, reference in enumerate(self.references):
+            match = query(reference)
+            if found is None or which is None:
+                found, which = match, np.full(len(match.row), r, dtype=np.int32)
+                continue
+            better = match.similarity > found.similarity
+            which[better] = r
+            found.update(match)
+        assert found is not None and which is not None
+        which[found.row < 0] = -1
+        return found, which
+
+    def record(self, rows: np.ndarray, match: Match, which: np.ndarray, hit: np.ndarray) -> None:
+        """Note the matches ``hit`` of the corpus ``rows``."""
+        self.reference[rows[hit]] = which[hit]
+        self.row[rows[hit]] = match.row[hit]
+        self.similarity[rows[hit]] = match.similarity[hit]
+
+    def remove(self, outcome: Outcome, rows: np.ndarray, hit: np.ndarray, stage: str,
+               how: str) -> None:  # fmt: skip
+        """Remove the corpus ``rows[hit]``: ``how`` a document of their reference."""
+        names = [ref.source for ref in self.references]
+        which = self.reference[rows[hit]]
+        reasons = [f"{how} a document of {names[r]} (against_id)" for r in which]
+        outcome.remove(rows[hit], stage, reasons)
+
+    def columns(self) -> dict[str, pa.Array | np.ndarray]:
+        """``against_source``, ``against_id`` and ``against_similarity`` (empty: none)."""
+        if not self.references:
+            return {}
+        ids: list[str | None] = [None] * len(self.row)
+        for r, reference in enumerate(self.references):
+            mine = np.flatnonzero(self.reference == r)
+            if len(mine):
+                found = reference.ids.take(pa.array(self.row[mine])).cast(pa.string())
+                for i, value in zip(mine.tolist(), found.to_pylist(), strict=True):
+                    ids[i] = value
+        return {
+            "against_source": pa.DictionaryArray.from_arrays(
+                pa.array(self.reference, mask=self.reference < 0),
+                pa.array([ref.source for ref in self.references]),
+            ),
+            "against_id": pa.array(ids, pa.string()),
+            "against_similarity": self.similarity,
+        }
 
 
 @dataclass
@@ -133,12 +200,21 @@ class CurationRun:
 
     def stages(
         self, options: DedupOptions, quality: str | None, rules: Any, seed: int,
-        semantic: dict[str, Any],
+        semantic: dict[str, Any], references: Sequence[ReferenceIndex] = (),
     ) -> tuple[Outcome, dict[str, np.ndarray | pa.Array]]:  # fmt: skip
-        """Run the stages in order; the outcome per row and the manifest's columns."""
+        """Run the stages in order; the outcome per row and the manifest's columns.
+
+        With ``references``, each dedup stage first removes the documents that duplicate a
+        reference document, then deduplicates the rest among themselves.
+        """
         kinds, keep, near = options.methods, options.keep_rule, options.near
-        semantic = dict(semantic, eps=options.eps, survivor=options.survivor, k=options.k)
         corpus = self.corpus
+        target = options.target_size(corpus.n)  # refused now if larger than the corpus
+        semantic = dict(
+            semantic, eps=options.eps, survivor=options.survivor, k=options.k, target=target
+        )
+        self.against = Against(corpus.n, references)
+        self.threshold: float | None = None  # chosen by the semantic stage for `target`
         outcome = Outcome(corpus.n)
         columns: dict[str, np.ndarray | pa.Array] = {"problem": corpus.problem, **corpus.extras}
         bad = np.flatnonzero(~corpus.readable)
@@ -150,6 +226,7 @@ class CurationRun:
             columns.update(self.near(outcome, keep, near, seed))
         if "semantic" in kinds:
             columns.update(self.semantic(outcome, seed=seed, **semantic))
+        columns.update(self.against.columns())
         columns["removed_by"] = pa.DictionaryArray.from_arrays(
             pa.array(outcome.stage.astype(np.int32), mask=outcome.stage < 0),
             pa.array(list(CURATION_STAGES)),
@@ -193,6 +270,12 @@ class CurationRun:
     def _exact(self, outcome: Outcome, digests: np.ndarray, keep: str) -> dict[str, np.ndarray]:
 
         rows = outcome.survivors()
+        if self.against.references:
+            match, which = self.against.best(lambda ref: ref.match_exact(digests[rows]))
+            hit = match.row >= 0
+            self.against.record(rows, match, which, hit)
+            self.against.remove(outcome, rows, hit, "exact", "exact duplicate of")
+            rows = outcome.survivors()
         lengths = self.corpus.lengths[rows] if keep == "longest" else None
         local = exact_duplicates_from_hashes(digests[rows], keep=keep, lengths=lengths)
         duplicate_of = np.full(len(outcome.alive), -1, dtype=np.int64)
@@ -227,6 +310,18 @@ class CurationRun:
         del out
         return np.load(path, mmap_mode="r")
 
+    def _subset(self, signatures: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """The signatures of rows ``keep``, copied a block at a time into a new memory map."""
+        path = self.folder / "signatures-rest.npy"
+        out = np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.uint32, shape=(len(keep), signatures.shape[1])
+        )
+        for b0 in range(0, len(keep), 1 << 16):
+            out[b0 : b0 + (1 << 16)] = signatures[keep[b0 : b0 + (1 << 16)]]
+        out.flush()
+        del out
+        return np.load(path, mmap_mode="r")
+
     def _verifier(self, rows: np.ndarray, ngram: int) -> Callable[[np.ndarray], np.ndarray]:
         """Exact Jaccard of pairs of the near stage's ``rows``, in engine shards of
         :data:`VERIFY_PAIRS` pairs that read their texts from the shard files."""
@@ -249,6 +344,28 @@ class CurationRun:
 
         rows = outcome.survivors()
         signatures = self.signatures(rows, near, seed)
+        if self.against.references:
+            bands, band_rows = (
+                (near.bands, near.rows)
+                if near.bands is not None
+                else optimal_bands(near.threshold, near.num_perm)
+            )
+            wanted = dict(ngram=near.ngram, num_perm=near.num_perm, seed=seed, bands=bands,
+                          rows=band_rows)  # fmt: skip
+            for reference in self.against.references:
+                reference.check_settings("near", wanted)
+            match, which = self.against.best(
+                lambda ref: ref.match_near(signatures, near.threshold)
+            )
+            hit = match.row >= 0
+            self.against.record(rows, match, which, hit)
+            self.against.remove(
+                outcome, rows, hit, "near",
+                f"near duplicate (estimated Jaccard >= {near.threshold:g}) of",
+            )  # fmt: skip
+            if hit.any():
+                signatures = self._subset(signatures, np.flatnonzero(~hit))
+                rows = rows[~hit]
         exact = self._verifier(rows, near.ngram) if near.verify else None
         found = near_duplicates_from_signatures(
             signatures, threshold=near.threshold, bands=near.bands, rows=near.rows, keep=keep,
@@ -276,12 +393,16 @@ class CurationRun:
 
     def semantic(
         self, outcome: Outcome, *, eps: float, survivor: str, k: int | None, encoder: str,
-        cache_dir: Any, seed: int,
+        cache_dir: Any, seed: int, target: int | None = None,
     ) -> dict[str, np.ndarray]:  # fmt: skip
-        """SemDeDup of the survivors; their texts are gathered here for the encoder."""
+        """SemDeDup of the survivors (to ``target`` documents when given); their texts are
+        gathered here for the encoder."""
 
         rows = outcome.survivors()
         n = len(outcome.alive)
+        if target is not None and len(rows) <= target:
+            log(f"semantic: {len(rows)} documents remain, at or under the target of {target}")
+            return {}
         if len(rows) < 2:
             return {}
         corpus = self.corpus
@@ -293,24 +414,114 @@ class CurationRun:
             sub, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=self.engine
         )
         del sub
+        outside = Match.none(len(rows))
+        which = np.full(len(rows), -1, dtype=np.int32)
+        if self.against.references:
+            name = comparable_encoder_name(encoder, seed, cache_dir)
+            for reference in self.against.references:
+                reference.check_settings("semantic", dict(encoder=name))
+            outside, which = self.against.best(lambda ref: ref.match_semantic(vectors))
+        if target is not None:
+            return self._semantic_to_size(
+                outcome, rows, vectors, outside, which, target, k=k, survivor=survivor,
+                seed=seed,
+            )  # fmt: skip
+        if self.against.references:
+            hit = outside.similarity > 1.0 - eps
+            self.against.record(rows, outside, which, hit)
+            self.against.remove(
+                outcome, rows, hit, "semantic",
+                f"semantic duplicate (cosine similarity above {1 - eps:g}) of",
+            )  # fmt: skip
+            if hit.any():
+                vectors = np.asarray(vectors)[~hit]
+                rows = rows[~hit]
+            if len(rows) < 2:
+                return {}
         found = get_metric("semdedup")(
             ScoreInputs(n=len(rows), vectors=vectors, seed=seed, engine=self.engine),
             k=k, eps=eps, survivor=survivor,
         )  # fmt: skip
-        columns: dict[str, np.ndarray] = {}
-        for name, local in found.items():
-            if name.endswith("_duplicate_of"):
-                full = np.full(n, -1, dtype=np.int64)
-                hit = local >= 0
-                full[rows[hit]] = rows[local[hit]]
-            else:
-                full = np.full(n, -1 if np.issubdtype(local.dtype, np.integer) else np.nan)
-                full = full.astype(local.dtype)
-                full[rows] = local
-            columns[name] = full
+        columns = _spread(found, rows, n)
         gone = rows[found["semdedup_duplicate_of"] >= 0]
         outcome.remove(
             gone, "semantic",
             f"semantic duplicate (cosine similarity above {1 - eps:g} to semdedup_duplicate_of)",
         )  # fmt: skip
         return columns
+
+    def _semantic_to_size(
+        self, outcome: Outcome, rows: np.ndarray, vectors: np.ndarray, outside: Match,
+        which: np.ndarray, target: int, *, k: int | None, survivor: str, seed: int,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        """Remove the most redundant survivors until ``target`` documents remain.
+
+        A document's redundancy is its highest cosine similarity to an earlier document of
+        its cluster (SemDeDup's paper rule) or to a reference document; removals nest as the
+        threshold falls, so one sort finds exactly ``target`` (see
+        :func:`lessdata.duplicates.semdedup.redundancy`). The similarity of the last one
+        removed is the threshold chosen, reported in the manifest's settings.
+        """
+        n = len(outcome.alive)
+        found = redundancy(vectors, k=k, survivor=survivor, seed=seed, engine=self.engine)
+        use_outside = outside.similarity >= found.similarity
+        similarity = np.where(use_outside, outside.similarity, found.similarity)
+        removed = most_redundant(similarity, found.rank, len(rows) - target)
+        external = np.where(use_outside, outside.row, -1)
+        duplicate_of, matched = resolve_chains(removed, found.nearest, found.rank, external)
+        # a chain that ends at a reference document names that document
+        via = np.where(use_outside, which, -1)
+        for i in np.flatnonzero(removed & (matched >= 0) & (external < 0)):
+            j = i
+            while external[j] < 0 and found.nearest[j] >= 0:
+                j = int(found.nearest[j])
+            via[i] = via[j]
+        self.threshold = float(similarity[removed].min()) if removed.any() else None
+        hit = removed & (matched >= 0)
+        self.against.record(rows, Match(matched, similarity), via, hit)
+        if hit.any():
+            self.against.remove(outcome, rows, hit, "semantic", "semantically redundant with")
+        local = removed & ~hit
+        threshold = "" if self.threshold is None else f" >= {self.threshold:.4f}"
+        outcome.remove(
+            rows[local], "semantic",
+            f"semantically redundant (cosine similarity{threshold} to an earlier document of "
+            "its cluster, semdedup_duplicate_of; removed to reach the target size)",
+        )  # fmt: skip
+        distance = np.where(np.isfinite(similarity), 1.0 - similarity, 2.0)
+        return _spread(
+            {"semdedup": distance, "semdedup_cluster": found.cluster,
+             "semdedup_duplicate_of": duplicate_of},
+            rows, n,
+        )  # fmt: skip
+
+
+def _spread(found: dict[str, np.ndarray], rows: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Columns over the semantic stage's ``rows`` spread to the whole corpus; duplicate
+    positions become corpus rows."""
+    columns: dict[str, np.ndarray] = {}
+    for name, local in found.items():
+        if name.endswith("_duplicate_of"):
+            full = np.full(n, -1, dtype=np.int64)
+            hit = local >= 0
+            full[rows[hit]] = rows[local[hit]]
+        else:
+            full = np.full(n, -1 if np.issubdtype(local.dtype, np.integer) else np.nan)
+            full = full.astype(local.dtype)
+            full[rows] = local
+        columns[name] = full
+    return columns
+
+
+def comparable_encoder_name(encoder: str, seed: int, cache_dir: Any) -> str:
+    """The fingerprint of ``encoder``; one fitted on each corpus (tfidf) cannot compare two."""
+    from lessdata.embed import get_encoder
+
+    chosen = get_encoder(encoder, seed=seed, cache_dir=cache_dir)
+    if not getattr(chosen, "shardable", True):
+        raise LessdataError(
+            f"encoder {encoder!r} is fitted on each corpus, so a reference corpus's embeddings "
+            "are not comparable with the new ones; use 'static' or 'minilm' with --against",
+            param="encoder",
+        )
+    return chosen.name

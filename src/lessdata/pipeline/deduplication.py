@@ -20,6 +20,12 @@ from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import detect_format
+from lessdata.duplicates.semdedup import (
+    NO_NEIGHBOUR,
+    most_redundant,
+    redundancy,
+    resolve_chains,
+)
 from lessdata.errors import LessdataError
 from lessdata.metrics import get_metric
 from lessdata.pipeline.curation import curate
@@ -29,16 +35,17 @@ from lessdata.pipeline.inputs import (
     as_dataset,
     in_memory_table,
     run_engine,
+    vectors_of,
 )
-from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
+from lessdata.pipeline.options import DedupOptions, dedup_methods, resolve_dedup_options
 from lessdata.pipeline.outputs import (
     PruneResult,
     finish,
     input_paths,
     output_folder,
 )
-from lessdata.pipeline.scoring import ZERO_VECTORS, Scored, score_columns
-from lessdata.progress import honours_quiet
+from lessdata.pipeline.scoring import ZERO_VECTORS, Scored, score_columns, usable_rows
+from lessdata.progress import honours_quiet, log
 
 #: load options that text deduplication (through curate) understands
 _TEXT_LOAD_OPTIONS = ("text_column", "id_column", "split", "extensions")
@@ -57,6 +64,7 @@ def dedup(
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",
+    against: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] = (),
     quiet: bool = False,
     **load_options: Any,
 ) -> PruneResult:
@@ -72,7 +80,11 @@ def dedup(
         method_options: the methods' knobs: ``keep_rule`` (exact, near: ``first`` or
             ``longest`` member stays); ``ngram``, ``num_perm``, ``threshold``, ``bands``,
             ``rows``, ``verify`` (near, see :class:`lessdata.duplicates.lsh.NearOptions`);
-            ``eps``, ``survivor`` (``hard``, ``easy``, ``random``) and ``k`` (semantic).
+            ``eps``, ``survivor`` (``hard``, ``easy``, ``random``), ``k`` and ``keep``
+            (semantic). ``keep`` (instead of ``eps``) is a target size, a number of
+            documents or a fraction of the input: the most redundant documents are removed
+            until exactly that many remain, and the manifest's settings report the
+            similarity threshold that this amounted to (``semantic_threshold``).
         seed: seeds MinHash permutations, k-means and tie-breaking.
         engine: where the row-parallel steps run (see :func:`lessdata.score`).
         out: a folder for ``manifest.parquet``, the deduplicated data and the report.
@@ -81,6 +93,10 @@ def dedup(
         report: write the report files beside the manifest.
         zero_vectors: all-zero vectors (``semantic``): ``refuse`` (default) stops with their
             count and ids; ``drop`` removes them (their own reason in the manifest).
+        against: reference corpora (any readable text format) or index folders
+            (:func:`lessdata.build_index`): what duplicates one of their documents is removed
+            (the manifest names it: ``against_source``, ``against_id``), and the rest is
+            deduplicated among itself; the references are not deduplicated. Text only.
         quiet: no progress bars or status lines (as ``LESSDATA_QUIET=1`` does).
         **load_options: how to read ``data`` (see :func:`lessdata.score`); text methods
             take ``text_column``, ``id_column``, ``split`` and ``extensions``.
@@ -97,7 +113,7 @@ def dedup(
     settings = resolve_dedup_options(methods, method_options)
     seed = check_seed(seed)
     check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
-    if methods != ("semantic",) or _is_source_folder(data):
+    if methods != ("semantic",) or _is_source_folder(data) or against:
         given = {k: v for k, v in load_options.items() if v is not None}
         text = {k: given.pop(k) for k in _TEXT_LOAD_OPTIONS if k in given}
         if given:
@@ -108,7 +124,8 @@ def dedup(
         if table is None:
             return curate(
                 data, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
-                cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
+                cache_dir=cache_dir, seed=seed, report=report, engine=engine, against=against,
+                **text,
             )  # fmt: skip
         # curate reads corpora from files: an in-memory table goes through a private copy
         with tempfile.TemporaryDirectory(prefix="lessdata-dedup-") as scratch:
@@ -116,10 +133,16 @@ def dedup(
             pq.write_table(table, path)
             return curate(
                 path, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
-                cache_dir=cache_dir, seed=seed, report=report, engine=engine, **text,
+                cache_dir=cache_dir, seed=seed, report=report, engine=engine, against=against,
+                **text,
             )  # fmt: skip
     ds = as_dataset(data, **load_options)
     eps, survivor, k = settings.eps, settings.survivor, settings.k
+    if settings.keep is not None:
+        return _semantic_to_size(
+            ds, settings, data, load_options, seed, engine, out, encoder, cache_dir, report,
+            zero_vectors,
+        )  # fmt: skip
     inputs = input_paths(data, load_options)
     with (
         output_folder(ds, out, inputs, "dedup") as folder,
@@ -131,6 +154,65 @@ def dedup(
             zero_vectors=zero_vectors,
         )  # fmt: skip
         return _finish_semantic(ds, scored, eps, survivor, k, seed, encoder, folder, report)
+
+
+def _semantic_to_size(
+    ds: Dataset, settings: DedupOptions, data: DataLike, load_options: dict[str, Any],
+    seed: int, engine: EngineLike, out: Any, encoder: str, cache_dir: Any, report: bool,
+    zero_vectors: str,
+) -> PruneResult:  # fmt: skip
+    """Semantic dedup of vectors down to ``settings.keep`` rows, most redundant first."""
+    target = settings.target_size(len(ds))
+    assert target is not None
+    inputs = input_paths(data, load_options)
+    with (
+        output_folder(ds, out, inputs, "dedup") as folder,
+        run_engine(engine, cache_dir) as running,
+    ):
+        vectors = vectors_of(ds, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running)
+        usable = usable_rows(ds, zero_vectors)
+        rows = np.arange(len(ds)) if usable is None else usable
+        if usable is not None:
+            target = min(target, len(rows))
+        found = redundancy(
+            vectors if usable is None else np.asarray(vectors)[rows], k=settings.k,
+            survivor=settings.survivor, seed=seed, engine=running,
+        )  # fmt: skip
+        removed = most_redundant(found.similarity, found.rank, len(rows) - target)
+        local_dup, _ = resolve_chains(removed, found.nearest, found.rank, np.full(len(rows), -1))
+        threshold = float(found.similarity[removed].min()) if removed.any() else None
+        n = len(ds)
+        distance = np.full(n, np.nan)
+        distance[rows] = np.where(
+            np.isfinite(found.similarity), 1.0 - found.similarity, NO_NEIGHBOUR
+        )
+        cluster = np.full(n, -1, dtype=np.int64)
+        cluster[rows] = found.cluster
+        duplicate_of = np.full(n, -1, dtype=np.int64)
+        hit = local_dup >= 0
+        duplicate_of[rows[hit]] = rows[local_dup[hit]]
+        codes = np.full(n, 2, dtype=np.int32)  # rows left out as zero vectors
+        codes[rows] = removed.astype(np.int32)
+        shown = "none" if threshold is None else f"{threshold:.4f}"
+        vocabulary = [
+            "kept",
+            f"redundant: among the {len(rows) - target} most similar to an earlier example "
+            f"of their cluster (cosine similarity >= {shown}; semdedup_duplicate_of)",
+            "removed: zero vector (no direction; zero_vectors=drop)",
+        ]
+        kept = rows[~removed]
+        columns = {
+            "semdedup": distance, "semdedup_cluster": cluster,
+            "semdedup_duplicate_of": duplicate_of,
+        }  # fmt: skip
+        record = dict(
+            command="dedup", method="semantic", keep=settings.keep, semantic_threshold=threshold,
+            survivor=settings.survivor, k=settings.k, seed=seed, encoder=encoder,
+        )  # fmt: skip
+        log(f"semantic: kept {len(kept)}; the threshold that leaves them is {shown}")
+        return finish(
+            ds, columns, ["semdedup"], kept, (codes, vocabulary), record, folder, report=report
+        )
 
 
 def _finish_semantic(

@@ -2,9 +2,9 @@
 
 The embedding is what ``prototypes``, ``semdedup``, D4 and D2 measure distances in. For
 arrays and images the best one is usually learned from the data itself (``method="ssl"``,
-:func:`lessdata.embed.ssl`); texts are embedded by a text encoder (``minilm``, ``tfidf`` or
-a local sentence-transformers folder). The output feeds every other command: an ``.npy``
-file is read as vectors, a Parquet file has ``id`` and ``embedding`` columns
+:func:`lessdata.embed.ssl`); texts are embedded by a text encoder (``static``, ``minilm``,
+``tfidf`` or a local sentence-transformers folder). The output feeds every other command:
+an ``.npy`` file is read as vectors, a Parquet file has ``id`` and ``embedding`` columns
 (``--embedding-column embedding``).
 """
 
@@ -65,7 +65,7 @@ def _ssl_input(data: DataLike, load_options: dict[str, Any]) -> tuple[pa.Array, 
     if ds.vectors is None:
         raise LessdataError(
             f"{ds.source} holds texts; SSL trains on arrays and images. Embed texts with "
-            "`method` minilm, tfidf or a local sentence-transformers folder",
+            "`method` static, minilm, tfidf or a local sentence-transformers folder",
             param="method",
         )
     return ds.ids, np.asarray(ds.vectors)
@@ -91,7 +91,7 @@ def embed_data(
         data: an array, an ``.npy``/``.npz``/Parquet/JSONL/CSV file, a folder of image
             files, a Hugging Face folder, a folder of source files or ``builtin:digits``.
         method: ``ssl`` (a SimCLR encoder trained on the data; arrays and images) or a text
-            encoder: ``minilm``, ``tfidf`` or a local sentence-transformers folder.
+            encoder: ``static``, ``minilm``, ``tfidf`` or a local sentence-transformers folder.
         out: ``.npy`` (the vectors, rows in input order) or ``.parquet`` (``id`` and
             ``embedding``).
         kind: for ``ssl``: ``signal`` (1-D signals), ``vectors``, ``image`` or ``auto``.

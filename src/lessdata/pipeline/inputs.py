@@ -109,7 +109,7 @@ def vectors_of(
         return ds.vectors
     if ds.texts is None:
         raise LessdataError(f"{ds.source} has neither vectors nor texts to embed")
-    chosen = get_encoder(encoder, seed=seed)  # an unknown name fails before any work
+    chosen = get_encoder(encoder, seed=seed, cache_dir=cache_dir)  # unknown: fails now
     log(f"embedding {len(ds)} texts with {encoder}")
     ds.vectors = embed_texts(ds.texts, chosen, cache_dir=cache_dir, seed=seed, engine=engine)
     return ds.vectors

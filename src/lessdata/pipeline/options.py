@@ -8,6 +8,7 @@ option is an error rather than silently ignored.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -25,7 +26,7 @@ from lessdata.select import POLICIES, policy_options_of
 METHOD_OPTIONS = {
     "exact": ("keep_rule",),
     "near": ("keep_rule", *(f.name for f in fields(NearOptions))),
-    "semantic": ("eps", "survivor", "k"),
+    "semantic": ("eps", "survivor", "k", "keep"),
 }
 
 
@@ -74,6 +75,21 @@ class DedupOptions:
     eps: float = 0.05
     survivor: str = "hard"
     k: int | None = None
+    #: semantic to a target size: documents to keep (int) or the fraction of the corpus
+    keep: int | float | None = None
+
+    def target_size(self, n: int) -> int | None:
+        """The number of documents ``keep`` leaves of a corpus of ``n``; None without it."""
+        if self.keep is None:
+            return None
+        size = self.keep if isinstance(self.keep, int) else round(self.keep * n)
+        if size > n:
+            raise LessdataError(
+                f"keep={self.keep} asks for {size} documents but the corpus holds {n}; "
+                "give at most the corpus size (or a fraction in (0, 1])",
+                param="keep",
+            )
+        return max(int(size), 1)
 
 
 def dedup_methods(
@@ -98,4 +114,29 @@ def resolve_dedup_options(methods: tuple[str, ...], options: dict[str, Any] | No
     eps = check_eps(given.get("eps", 0.05))
     survivor = check_choice(given.get("survivor", "hard"), "survivor", SURVIVORS)
     k = check_int(given.get("k"), "k", low=1, allow_none=True)
-    return DedupOptions(methods, keep_rule, near, eps, survivor, k)
+    keep = check_keep_size(given.get("keep"))
+    if keep is not None and "eps" in given:
+        raise LessdataError(
+            "give `eps` (a similarity threshold) or `keep` (a target size, whose threshold "
+            "is chosen), not both",
+            param="keep",
+        )
+    return DedupOptions(methods, keep_rule, near, eps, survivor, k, keep)
+
+
+def check_keep_size(keep: Any) -> int | float | None:
+    """A target size: a whole number of documents (>= 1) or a fraction in (0, 1]."""
+    if keep is None:
+        return None
+    if isinstance(keep, numbers.Integral) and not isinstance(keep, bool):
+        keep = int(keep)  # numpy integers too
+    if isinstance(keep, bool) or not isinstance(keep, int | float):
+        raise LessdataError(
+            f"keep must be a number of documents or a fraction in (0, 1], got {keep!r}",
+            param="keep",
+        )
+    if isinstance(keep, int):
+        return check_int(keep, "keep", low=1, hint="documents to keep")
+    return check_float(
+        keep, "keep", low=0, high=1, closed="right", hint="a fraction of the corpus to keep"
+    )

