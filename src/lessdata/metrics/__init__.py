@@ -23,6 +23,7 @@ from lessdata.metrics.dynamics import (
 )
 from lessdata.metrics.importance import dsir
 from lessdata.metrics.prototype_metrics import prototypes, supervised_prototypes
+from lessdata.metrics.quality_classifier import classifier_scores
 from lessdata.metrics.random_score import random_scores
 from lessdata.metrics.reference_lm import perplexity
 from lessdata.metrics.registry import REGISTRY, Metric, ScoreInputs, get_metric, register
@@ -35,6 +36,7 @@ __all__ = [
     "aum",
     "cartography_confidence",
     "cartography_variability",
+    "classifier_scores",
     "dsir",
     "el2n",
     "entropy",

@@ -37,6 +37,9 @@ class ScoreInputs:
     #: work shared by the metrics of one scoring call (k-means fits, proxy runs); see
     #: :func:`lessdata.kmeans.cached`. A fresh dict per call: nothing outlives it.
     cache: dict[tuple, Any] = field(default_factory=dict)
+    #: what a metric learned about this run that a reader should see (e.g. the classifier's
+    #: cross-validated accuracy), by metric name; written to the manifest's settings
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 MetricFn = Callable[..., dict[str, np.ndarray]]

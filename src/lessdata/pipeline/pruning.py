@@ -163,6 +163,8 @@ def prune(
                 engine=running, zero_vectors=zero_vectors,
             )  # fmt: skip
             columns, rows, part = scored.columns, scored.rows, scored.scored
+            if scored.notes:
+                settings["metric_notes"] = scored.notes
             local_keep = keep if rows is None else _budget_of_rest(budget, len(rows))
             rule, applied = policy, policy
             if policy == "auto" and calibration is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -95,14 +95,17 @@ def score(
         inputs = input_paths(data, load_options, metric_options)
         check_output_file(out, [ds.source, *inputs])
     with run_engine(engine, cache_dir) as running:
-        columns = score_columns(
+        scored = score_columns(
             ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
             engine=running, zero_vectors=zero_vectors, records=records,
-        ).columns  # fmt: skip
+        )  # fmt: skip
+    columns = scored.columns
     settings = dict(
         command="score", k=options.get("k"), distance=options.get("distance", "cosine"),
         eps=options.get("eps", 0.05), seed=seed, encoder=encoder,
     )  # fmt: skip
+    if scored.notes:
+        settings["metric_notes"] = scored.notes
     if dynamics is not None:
         settings["dynamics"] = dynamics.describe()
     table = build_manifest(ds, columns, metrics=names, settings=settings)
@@ -182,7 +185,7 @@ def score_columns(
         log(f"scoring {len(part)} examples with {metric.name}")
         columns.update(metric(inputs, **options))
     full = columns if usable is None else expand(columns, usable, len(ds))
-    return Scored(full, usable, part, columns)
+    return Scored(full, usable, part, columns, inputs.notes)
 
 
 @dataclass
@@ -195,6 +198,8 @@ class Scored:
     rows: np.ndarray | None
     scored: Dataset
     local: dict[str, np.ndarray]
+    #: the metrics' notes on the run (:attr:`ScoreInputs.notes`), for the manifest
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def zero_vector_rows(vectors: np.ndarray) -> np.ndarray:
