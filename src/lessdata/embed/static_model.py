@@ -18,11 +18,13 @@ re-distilled model never reuses another's embeddings.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -114,20 +116,19 @@ def _distill(folder: Path) -> None:
 
 
 @contextmanager
-def _tqdm_off(on: bool):  # type: ignore[no-untyped-def]
-    """Silence model2vec's tqdm bar in a quiet run (tqdm reads ``TQDM_DISABLE``)."""
+def _tqdm_off(on: bool) -> Iterator[None]:
+    """Silence the distillation's tqdm bar in a quiet run (model2vec's own ``tqdm`` name is
+    swapped for one that is disabled, and put back)."""
+    inference = require("model2vec.distill", "the 'static' encoder").inference
     if not on:
         yield
         return
-    was = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    original = inference.tqdm
+    inference.tqdm = functools.partial(original, disable=True)
     try:
         yield
     finally:
-        if was is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = was
+        inference.tqdm = original
 
 
 def weights_fingerprint(folder: Path) -> str:
