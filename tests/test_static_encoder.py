@@ -80,3 +80,15 @@ def test_a_damaged_model_folder_is_named(tmp_path):
 def test_unknown_encoder_lists_static():
     with pytest.raises(LessdataError, match="'static'"):
         get_encoder("no-such-encoder")
+
+
+def test_vectorised_means_equal_model2vecs_encode(encoder):
+    from lessdata.embed.encoders import l2_normalize
+    from lessdata.embed.static_model import _load, mean_token_vectors
+
+    model = _load(encoder.folder)
+    texts = [*CODE, "", "   ", "中文 text ünïcödé", "x" * 50_000, "[UNK] [CLS]"]
+    ours = l2_normalize(mean_token_vectors(model, texts))
+    theirs = np.asarray(model.encode(texts, max_length=512, use_multiprocessing=False))
+    theirs = l2_normalize(theirs.astype(np.float32))
+    np.testing.assert_allclose(ours, theirs, atol=2e-3)  # model2vec averages in float16

@@ -41,9 +41,7 @@ KERNEL_BLOCK = 1 << 16
 #: candidate pairs compared per block when estimating their Jaccard similarity
 PAIR_BLOCK = 1 << 14
 
-_MERSENNE = np.uint64((1 << 61) - 1)
 _LOW32 = np.uint64(0xFFFFFFFF)
-_SHIFT61 = np.uint64(61)
 _SHIFT32 = np.uint64(32)
 #: multipliers of the polynomial hashes (odd, so invertible mod 2^64)
 _BYTE_BASE = 0x100000001B3  # the 64-bit FNV prime
@@ -119,13 +117,15 @@ def minhash_signatures(
     """(n, num_perm) uint32 MinHash signatures of the texts' shingle sets (:func:`shingles`).
 
     Each shingle gets a 32-bit hash h (a polynomial hash of its tokens' bytes, see
-    :func:`_shingle_hashes`); permutation k maps it to ``((a_k * h + b_k) mod (2^61 - 1))``
-    keeping the low 32 bits (datasketch's scheme), with ``a_k`` in ``[1, 2^32)`` and ``b_k``
-    in ``[0, 2^32)`` drawn from ``seed``, so ``a*h + b < 2^64`` never overflows uint64; a
-    signature entry is the minimum over the text's distinct shingles. The modulus is taken
-    with the Mersenne identity ``x mod p = (x & p) + (x >> 61)``; the final conditional
-    subtraction of p is skipped, which changes a value only when that sum lands in
-    ``[p, p + 7]`` (probability below 2^-58 per value).
+    :func:`_shingle_hashes`); permutation k maps it to the top 32 bits of
+    ``(a_k * h + b_k) mod 2^64`` (Dietzfelbinger's multiply-add-shift, a 2-independent
+    family for 32-bit keys), with ``a_k``, ``b_k`` drawn from ``seed`` in ``[0, 2^64)``; a
+    signature entry is the minimum over the text's distinct shingles. Because dropping the
+    low 32 bits is monotone, the minimum is taken over the full 64-bit values and shifted
+    once per entry: two NumPy passes per permutation (multiply-add, then the per-document
+    minimum), where a modulo-prime scheme (datasketch's) needs six. ``benchmarks/
+    bench_minhash_peers.py`` measures the speed and the pair precision and recall against
+    exact Jaccard beside datasketch and rensa.
 
     Equal shingle sets give equal signatures; the result depends only on the texts,
     ``ngram``, ``num_perm`` and ``seed``. Texts are processed in batches of ``batch_size``
@@ -153,8 +153,8 @@ def minhash_signatures(
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The (a, b) coefficients of the ``num_perm`` hash permutations, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
+    a = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
+    b = rng.integers(0, 1 << 64, size=num_perm, dtype=np.uint64, endpoint=False)
     return a, b
 
 
@@ -261,7 +261,8 @@ def _permute_min(
     """Fill ``out`` (docs, num_perm) with the per-doc minima of every permutation.
 
     The work goes one permutation at a time over blocks of whole docs of about KERNEL_BLOCK
-    shingles, so that each NumPy operation runs on a 1-D array that stays in cache.
+    shingles, so that each NumPy operation runs on a 1-D array that stays in cache; the
+    minima are kept at 64 bits and shifted to their top 32 bits at the end.
     """
     n_docs, total = len(starts), len(hashes)
     ends = np.append(starts[1:], total)
@@ -270,20 +271,18 @@ def _permute_min(
     block_ends = np.append(block_starts[1:], n_docs)
     size = int((ends[block_ends - 1] - starts[block_starts]).max())
     x = np.empty(size, dtype=np.uint64)
-    y = np.empty(size, dtype=np.uint64)
+    minima = np.empty((n_docs, len(a)), dtype=np.uint64)
     for d0, d1 in zip(block_starts, block_ends, strict=True):
         s0, s1 = int(starts[d0]), int(ends[d1 - 1])
         h = hashes[s0:s1]
         doc_starts = starts[d0:d1] - s0
-        xb, yb = x[: s1 - s0], y[: s1 - s0]
+        xb = x[: s1 - s0]
         for k in range(len(a)):
-            np.multiply(h, a[k], out=xb)
+            np.multiply(h, a[k], out=xb)  # mod 2^64: unsigned overflow wraps
             xb += b[k]
-            np.right_shift(xb, _SHIFT61, out=yb)
-            xb &= _MERSENNE
-            xb += yb
-            xb &= _LOW32
-            out[d0:d1, k] = np.minimum.reduceat(xb, doc_starts)
+            minima[d0:d1, k] = np.minimum.reduceat(xb, doc_starts)
+    np.right_shift(minima, _SHIFT32, out=minima)
+    out[...] = minima
 
 
 def estimated_jaccard(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
