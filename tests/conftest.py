@@ -17,6 +17,8 @@ def _private_cache(tmp_path_factory):
     out of the user's ~/.cache, and are still shared between the session's tests."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LESSDATA_CACHE", str(tmp_path_factory.mktemp("lessdata-cache")))
+        # the static encoder is distilled once per session, whatever cache a test names
+        patch.setenv("LESSDATA_MODELS", str(tmp_path_factory.mktemp("lessdata-models")))
         yield
 
 

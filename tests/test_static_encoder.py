@@ -27,9 +27,10 @@ def encoder() -> StaticEncoder:
     return chosen
 
 
-def test_distilled_once_into_the_cache_with_data_files_only(encoder):
+def test_distilled_once_into_the_cache_with_data_files_only(encoder, tmp_path):
     folder = encoder.folder
     assert folder == model_dir() and folder.name == MODEL_FOLDER
+    assert model_dir(tmp_path) == folder  # $LESSDATA_MODELS: one model for every cache
     names = {p.name for p in folder.iterdir()}
     assert {"model.safetensors", "tokenizer.json", "config.json"} <= names
     assert not any(name.endswith((".pkl", ".pickle", ".bin", ".pt")) for name in names)
@@ -59,6 +60,7 @@ def test_distillation_never_touches_the_network(monkeypatch, tmp_path):
     def refuse(*args, **kwargs):
         raise AssertionError("network access during distillation")
 
+    monkeypatch.delenv("LESSDATA_MODELS")  # distil afresh into this test's cache
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     fresh = StaticEncoder(tmp_path / "cache")
@@ -68,7 +70,8 @@ def test_distillation_never_touches_the_network(monkeypatch, tmp_path):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
 
 
-def test_a_damaged_model_folder_is_named(tmp_path):
+def test_a_damaged_model_folder_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("LESSDATA_MODELS", str(tmp_path / "models"))
     folder = model_dir(tmp_path)
     folder.mkdir(parents=True)
     for name in ("model.safetensors", "tokenizer.json", "config.json"):

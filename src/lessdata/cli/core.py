@@ -51,6 +51,7 @@ from lessdata.cli.options import (
     parse_thresholds,
     set_quiet,
 )
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.errors import LessdataError
 
 core_app = typer.Typer()
@@ -73,7 +74,7 @@ def score(
     labels: LabelsFile = None,
     split: Split = "file",
     extensions: Extensions = ".py",
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     distance: Distance = None,
     eps: Eps = None,
@@ -178,7 +179,7 @@ def prune(
     labels: LabelsFile = None,
     split: Split = "file",
     extensions: Extensions = ".py",
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     distance: Distance = None,
     eps: Eps = None,
@@ -253,7 +254,7 @@ def dedup(
     labels: LabelsFile = None,
     split: Split = "file",
     extensions: Extensions = ".py",
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     seed: Seed = 0,
     zero_vectors: ZeroVectors = "refuse",
@@ -335,7 +336,7 @@ def curate(
     keep: TargetSize = None,
     against: Against = None,
     survivor: Survivor = None,
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     text_column: TextColumn = None,
     id_column: IdColumn = None,
@@ -492,7 +493,7 @@ def calibrate(
     labels: LabelsFile = None,
     split: Split = "file",
     extensions: Extensions = ".py",
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     metric_option: MetricOption = None,
     seed: Seed = 0,

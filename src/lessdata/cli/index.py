@@ -29,6 +29,7 @@ from lessdata.cli.options import (
     parse_extensions,
     set_quiet,
 )
+from lessdata.embed.encoders import DEFAULT_ENCODER
 
 index_app = typer.Typer(
     help="Index a reference corpus once, so that `lessdata dedup NEW --against INDEX/` costs "
@@ -61,7 +62,7 @@ def build(
     jaccard: Jaccard = None,
     bands: Bands = None,
     rows: Rows = None,
-    encoder: Encoder = "minilm",
+    encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     text_column: TextColumn = None,
     id_column: IdColumn = None,

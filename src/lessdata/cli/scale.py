@@ -349,9 +349,17 @@ def code_lm_command(
         typer.Option(
             help="random | dedup (exact + near removed, then random) | prototypes (auto "
             "policy) | perplexity (keep-easy under an LM trained on the target sample) | "
-            "dsir (importance resampling toward the target sample). Repeatable."
+            "dsir (importance resampling toward the target sample) | classifier (keep-hard "
+            "under a linear classifier of target vs pool, DCLM's filter). Repeatable."
         ),
     ] = ["random", "dedup", "prototypes", "perplexity", "dsir"],  # noqa: B006
+    budget: Annotated[
+        str,
+        typer.Option(
+            help="What a kept fraction counts: documents, or tokens (bytes; every selection "
+            "then keeps the same amount of text, so quality is not confounded with length)."
+        ),
+    ] = "documents",
     seeds: Annotated[int, typer.Option(help="Seeds per run (0, 1, ...).")] = 1,
     tokens: Annotated[
         int, typer.Option(help="Training tokens (bytes) per run, the same for every subset.")
@@ -387,7 +395,7 @@ def code_lm_command(
             roots=tuple(str(r) for r in root or ()),
             fractions=[float(f) for f in parse_fractions(fractions)],
             selections=tuple(selection), seeds=seeds, tokens=tokens, pool_docs=pool_docs,
-            encoder=encoder,
+            encoder=encoder, budget=budget,
         )  # fmt: skip
         counts = run_code_lm(spec, out)
         typer.echo(f"ran {counts['ran']} runs ({counts['done']} already recorded)")

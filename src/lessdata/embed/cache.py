@@ -24,7 +24,7 @@ import pyarrow as pa
 from lessdata.data.atomic import atomic_path
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.text_column import as_text_array, texts_fingerprint
-from lessdata.embed.encoders import Encoder, get_encoder
+from lessdata.embed.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.progress import log
@@ -75,7 +75,7 @@ def _check_output(emb: object, n: int, name: str) -> np.ndarray:
 
 def embed_texts(
     texts: pa.ChunkedArray | pa.Array | Sequence[str],
-    encoder: str | Encoder = "minilm",
+    encoder: str | Encoder = DEFAULT_ENCODER,
     *,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,

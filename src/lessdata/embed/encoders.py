@@ -343,12 +343,15 @@ class TfidfEncoder:
 _MINILM_ALIASES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 _TFIDF_ALIASES = ("tfidf", "tfidf-svd")
 _STATIC_ALIASES = ("static", "static-minilm", "model2vec")
+#: the text encoder when none is named: ~100x faster than MiniLM on a CPU, and as good at
+#: finding duplicates on the labelled set (``benchmarks/bench_text_encoders.py``, README)
+DEFAULT_ENCODER = "static"
 #: the encoder names the CLI and errors list
 ENCODER_NAMES = "'static', 'minilm', 'tfidf'"
 
 
 def get_encoder(
-    name: str | os.PathLike[str] = "minilm",
+    name: str | os.PathLike[str] = DEFAULT_ENCODER,
     *,
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,

@@ -10,7 +10,8 @@ the outputs are reduced to ``PCA_DIMS`` dimensions by PCA and weighted by SIF (r
 weigh more).
 
 The distillation runs once per cache folder and is kept under
-``<cache_dir>/models/static-minilm/`` (safetensors weights, a JSON tokenizer and config:
+``<cache_dir>/models/static-minilm-pca256-v1/`` (or ``$LESSDATA_MODELS``, to share one model
+between cache folders; safetensors weights, a JSON tokenizer and config:
 data, never a pickle); it reads only the packaged model's files, never the network. Its
 name, part of every embedding-cache key, holds a hash of the distilled weights, so a
 re-distilled model never reuses another's embeddings.
@@ -55,7 +56,11 @@ _LOCK = threading.Lock()
 
 
 def model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the distilled model lives for ``cache_dir`` (default: the lessdata cache)."""
+    """Where the distilled model lives: ``$LESSDATA_MODELS`` when set (one model shared by
+    every cache folder), else ``<cache_dir>/models`` (default: the lessdata cache)."""
+    shared = os.environ.get("LESSDATA_MODELS", "").strip()
+    if shared:
+        return Path(shared).expanduser() / MODEL_FOLDER
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return root / "models" / MODEL_FOLDER
 

@@ -62,6 +62,7 @@ from lessdata.checks import check_float, check_int, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
 from lessdata.data.text_column import texts_fingerprint
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.errors import LessdataError
 from lessdata.pipeline.inputs import DataLike, as_dataset, vectors_of
 from lessdata.pipeline.outputs import input_paths
@@ -220,7 +221,7 @@ def calibrate(
     full_run_seconds: float | None = None,
     metric_options: dict[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     quiet: bool = False,

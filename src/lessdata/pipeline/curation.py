@@ -105,6 +105,7 @@ from lessdata.data.manifest import build_manifest, write_manifest
 from lessdata.data.paths import MANIFEST_NAME, OutputFolder, check_not_input_path
 from lessdata.data.tables import corpus_format
 from lessdata.data.writers import subset_path, write_subset
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.filters.quality import KINDS as QUALITY_KINDS
@@ -130,7 +131,7 @@ def curate(
     seed: int = 0,
     engine: EngineLike = "local",
     out: str | os.PathLike[str] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     against: Sequence[str | os.PathLike[str]] = (),

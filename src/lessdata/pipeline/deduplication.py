@@ -26,6 +26,7 @@ from lessdata.duplicates.semdedup import (
     redundancy,
     resolve_chains,
 )
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.errors import LessdataError
 from lessdata.metrics import get_metric
 from lessdata.pipeline.curation import curate
@@ -60,7 +61,7 @@ def dedup(
     seed: int = 0,
     engine: EngineLike = "local",
     out: str | os.PathLike[str] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",

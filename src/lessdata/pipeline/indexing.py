@@ -22,6 +22,7 @@ from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
 from lessdata.duplicates.lsh import optimal_bands
 from lessdata.duplicates.reference import ReferenceIndex, is_index
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
@@ -39,7 +40,7 @@ def build_index(
     out: str | os.PathLike[str],
     method: str | Sequence[str] = ("exact", "near"),
     method_options: dict[str, Any] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     seed: int = 0,
     engine: EngineLike = "local",
     cache_dir: str | os.PathLike[str] | None = None,

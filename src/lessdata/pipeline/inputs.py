@@ -21,6 +21,7 @@ from lessdata.data.dataset import (
     load,
 )
 from lessdata.embed import embed_texts, get_encoder
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines import Engine, running_engine
 from lessdata.errors import LessdataError
 from lessdata.progress import log
@@ -99,7 +100,7 @@ def in_memory_table(data: Any) -> tuple[pa.Table | None, str]:
 def vectors_of(
     ds: Dataset,
     *,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cache_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     engine: Engine | None = None,

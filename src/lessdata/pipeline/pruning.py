@@ -14,6 +14,7 @@ import numpy as np
 from lessdata.budget import resolve_budget
 from lessdata.checks import check_bool, check_choice, check_seed
 from lessdata.data.dataset import Dataset
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
@@ -54,7 +55,7 @@ def prune(
     seed: int = 0,
     engine: EngineLike = "local",
     out: str | os.PathLike[str] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     zero_vectors: str = "refuse",

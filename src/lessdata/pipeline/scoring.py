@@ -13,6 +13,7 @@ from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
 from lessdata.data.paths import check_output_file
+from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import CHUNK_ROWS, check_k
@@ -29,7 +30,7 @@ def score(
     metrics: str | list[str] = "prototypes",
     *,
     metric_options: dict[str, Any] | None = None,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     seed: int = 0,
     engine: EngineLike = "local",
     out: str | os.PathLike[str] | None = None,

@@ -12,7 +12,11 @@ split three ways by a hash of their path, so no file contributes to two of them:
 Selections, each at every kept fraction: ``random``; ``dedup`` (exact + near duplicates
 removed, then a random draw among the survivors); ``prototypes`` (k-means on embeddings,
 the ``auto`` policy); ``perplexity`` (keep-easy: the documents a reference LM finds least
-surprising); ``dsir`` (importance resampling toward the target sample). Every run trains
+surprising); ``dsir`` (importance resampling toward the target sample); ``classifier``
+(keep-hard: the documents a linear classifier finds most like the target sample, DCLM's
+quality filter, :mod:`lessdata.metrics.quality_classifier`). With ``budget="tokens"``
+every selection keeps the same number of *bytes* (the LM's tokens) rather than documents,
+so that "better documents" is not confounded with "more text". Every run trains
 the same tiny LM for the **same number of tokens** (fixed compute), so a small subset is
 repeated for more epochs, and records held-out bits per byte along the way. Runs go to a
 :class:`~lessdata.labs.scaling.store.ResultsStore`, so a killed experiment resumes.
@@ -48,7 +52,10 @@ SELECTIONS: dict[str, tuple[str, str]] = {
     "prototypes": ("prototypes", "auto"),
     "perplexity": ("perplexity", "keep-easy"),
     "dsir": ("dsir", "importance"),
+    "classifier": ("classifier", "keep-hard"),
 }
+#: what a kept fraction is a fraction of: documents, or tokens (bytes: the LM reads bytes)
+BUDGETS = ("documents", "tokens")
 _CORPUS_VERSION = "v2"
 
 
@@ -71,6 +78,7 @@ class CodeLMSpec:
         lm: :class:`~lessdata.train.tiny_lm.TinyLMConfig` overrides (``n_layer``, ...).
         max_doc_bytes: longer documents are left out of every split (huge generated tables).
         perplexity_tokens: training tokens of the perplexity metric's reference LM.
+        budget: a kept fraction counts ``documents`` or ``tokens`` (bytes of text).
     """
 
     roots: Sequence[str] = ()
@@ -90,6 +98,7 @@ class CodeLMSpec:
     max_doc_bytes: int = 20_000
     perplexity_tokens: int = 300_000
     data_seed: int = 0
+    budget: str = "documents"
 
     def root_list(self) -> list[Path]:
         """The corpus folders (the defaults when none are given), each checked to exist."""
@@ -117,6 +126,8 @@ class CodeLMSpec:
                 raise LessdataError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.heldout_share <= 0 or self.target_share <= 0:
             raise LessdataError("heldout_share and target_share must be positive")
+        if self.budget not in BUDGETS:
+            raise LessdataError(f"budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}")
         if self.heldout_share + self.target_share >= 1:
             raise LessdataError("heldout_share + target_share must leave files for training")
 
@@ -259,7 +270,7 @@ def _scores(corpus: CodeCorpus, metric: str, seed: int, spec: CodeLMSpec, folder
         ds = Dataset(source="<pycode pool>", format="array", ids=corpus.pool["id"].combine_chunks())
         ds.texts = texts
         options: dict[str, Any] = {}
-        if metric == "dsir":
+        if metric in ("dsir", "classifier"):
             options["target"] = corpus.texts("target").to_pylist()
         if metric == "perplexity":
             options["reference"] = corpus.texts("target").to_pylist()
@@ -278,20 +289,34 @@ def select_subset(
     corpus: CodeCorpus, selection: str, fraction: float, seed: int, spec: CodeLMSpec,
     folder: Path,
 ) -> np.ndarray:  # fmt: skip
-    """The kept rows of the pool for ``selection`` at ``fraction``."""
+    """The kept rows of the pool for ``selection`` at ``fraction`` of its documents, or
+    (``spec.budget == "tokens"``) of its bytes: then the most documents whose bytes fit."""
     import lessdata
 
     metric, policy = SELECTIONS[selection]
     n = corpus.pool.num_rows
+    scores = np.zeros(n) if metric == NO_METRIC else _scores(corpus, metric, seed, spec, folder)
     if metric == NO_METRIC:
-        return lessdata.select(np.zeros(n), fraction, policy="random", seed=seed)
-    scores = _scores(corpus, metric, seed, spec, folder)
-    if metric == "exact+near":  # a random draw among survivors, topped up with duplicates
-        rng = np.random.default_rng(seed)
-        budget = max(1, round(fraction * n))
-        order = np.lexsort((rng.random(n), scores))
-        return np.sort(order[:budget])
-    return lessdata.select(scores, fraction, policy=policy, seed=seed)
+        policy = "random"
+
+    def keep(count: int) -> np.ndarray:
+        if metric == "exact+near":  # a random draw among survivors, topped up with duplicates
+            rng = np.random.default_rng(seed)
+            return np.sort(np.lexsort((rng.random(n), scores))[:count])
+        return np.sort(lessdata.select(scores, count, policy=policy, seed=seed))
+
+    if spec.budget == "documents":
+        return keep(max(1, round(fraction * n)))
+    sizes = pc.binary_length(pc.cast(corpus.pool["text"], pa.binary())).to_numpy()
+    budget = fraction * float(sizes.sum())
+    low, high = 1, n  # the selections nest as the count grows: bisect on the count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sizes[keep(middle)].sum() <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return keep(low)
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -309,6 +334,8 @@ def _config(spec: CodeLMSpec) -> tuple[str, dict[str, Any]]:
         max_doc_bytes=spec.max_doc_bytes, shares=[spec.heldout_share, spec.target_share],
         eval_points=spec.eval_points, perplexity_tokens=spec.perplexity_tokens,
     )  # fmt: skip
+    if spec.budget != "documents":  # earlier stores' configs stay the same
+        settings["budget"] = spec.budget
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     return digest, settings
 
