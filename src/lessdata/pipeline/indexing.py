@@ -26,7 +26,12 @@ from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
-from lessdata.pipeline.curation import SHARD_DOCS, read_options_for, read_sharded, run_folder
+from lessdata.pipeline.corpus_reading import (
+    SHARD_DOCS,
+    read_options_for,
+    read_sharded,
+    run_folder,
+)
 from lessdata.pipeline.curation_stages import CurationRun, comparable_encoder_name, quality_shard
 from lessdata.pipeline.inputs import EngineLike, run_engine, vectors_of
 from lessdata.pipeline.options import DedupOptions, dedup_methods, resolve_dedup_options

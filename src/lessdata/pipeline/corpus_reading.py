@@ -1,0 +1,123 @@
+"""Reading a corpus into shard files through an engine: what :func:`lessdata.curate` and
+:func:`lessdata.build_index` share (see :mod:`lessdata.pipeline.curation` for the plan,
+the checkpoints and the memory bound)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lessdata.data.corpus_pieces import CorpusPiece, count_piece_rows, plan_corpus
+from lessdata.data.corpus_rows import check_unique_ids
+from lessdata.data.corpus_shards import ShardedCorpus, assemble_pieces, read_shard
+from lessdata.data.paths import OutputFolder
+from lessdata.data.tables import corpus_format
+from lessdata.engines.base import Engine
+from lessdata.errors import LessdataError
+from lessdata.progress import log
+
+#: documents per shard: the unit of work of an engine, and of a checkpoint
+SHARD_DOCS = 8_192
+
+
+def read_options_for(
+    data: str | Path, text_column: str | None, id_column: str | None, split: str,
+    extensions: tuple[str, ...],
+) -> dict[str, Any]:  # fmt: skip
+    """The options of :func:`read_corpus` for ``data``, refusing ones that do not apply."""
+
+    fmt = corpus_format(data)
+    if fmt != "source" and (split != "file" or extensions != (".py",)):
+        raise LessdataError(
+            f"`split` and `extensions` apply to a folder of source files, not to {fmt}"
+        )
+    if fmt == "source":
+        if text_column or id_column:
+            raise LessdataError("a folder of source files has no text or id column to name")
+        return dict(split=split, extensions=extensions)
+    return dict(text_column=text_column, id_column=id_column)
+
+
+@contextlib.contextmanager
+def run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
+    """A fresh folder for this run's shard files and signatures, removed afterwards.
+
+    Under the engine's ``work_dir`` when it has one, else beside ``out``, else in the
+    system's temporary folder.
+    """
+    base = engine.work_dir
+    if base is None and outputs is not None:
+        base = outputs.final.parent
+    if base is not None:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="curate-run-", dir=base))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_sharded(
+    data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int
+) -> ShardedCorpus:
+    """Read the corpus into shard files through the engine; keep the small columns here.
+
+    The driver only plans pieces of the input (:func:`~lessdata.data.corpus_pieces.plan_corpus`);
+    :func:`read_shard` reads each piece and writes its shard files. Finished pieces are
+    checkpointed (keyed by what each piece reads and the options), their shard files kept
+    beside the checkpoint, so a rerun after a killed driver reads only the others; the
+    engine's run clears both once the run's results are stored.
+    """
+
+    fmt = corpus_format(data)
+    log(f"reading {data} ({fmt})")
+    pieces = [  # by absolute path: workers may run in another folder
+        replace(piece, source=str(Path(piece.source).absolute()))
+        for piece in plan_corpus(data, piece_rows=shard_docs, **options)
+    ]
+    pieces = _count_rows(pieces, engine)
+    checkpoint = engine.checkpoint("curate-read", _plan_key(pieces), options, shard_docs)
+    target = folder if checkpoint is None else checkpoint.folder / "shards"
+    target.mkdir(parents=True, exist_ok=True)
+    parts = engine.map(
+        read_shard, pieces, shared=(str(target), shard_docs), label="reading the corpus",
+        checkpoint=checkpoint,
+    )  # fmt: skip
+    corpus = assemble_pieces(str(data), fmt, parts)
+    try:
+        if corpus is None:
+            raise LessdataError(f"{data}: the corpus holds no documents")
+        check_unique_ids(corpus.ids, str(data))
+    except LessdataError:
+        if checkpoint is not None:  # the input must change: its shards are of no use
+            checkpoint.clear()
+        raise
+    problems = int(corpus.n - corpus.readable.sum())
+    log(f"{data}: read {corpus.n} documents, {problems} with problems")
+    return corpus
+
+
+def _count_rows(pieces: list[CorpusPiece], engine: Engine) -> list[CorpusPiece]:
+    """Pieces with every first row known: JSONL pieces are counted by the engine first."""
+
+    if all(piece.first_row is not None for piece in pieces):
+        return pieces
+    counts = engine.map(count_piece_rows, pieces, label="counting rows")
+    firsts = np.cumsum([0, *counts[:-1]])
+    return [replace(piece, first_row=int(f)) for piece, f in zip(pieces, firsts, strict=True)]
+
+
+def _plan_key(pieces: Sequence[CorpusPiece]) -> str:
+    """A hash of every piece's identity (files, sizes, modification times, ranges)."""
+    h = hashlib.sha256()
+    for piece in pieces:
+        h.update(piece.identity().encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
