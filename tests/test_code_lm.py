@@ -75,6 +75,24 @@ def test_selections_keep_the_budget_and_differ(root: Path, tmp_path: Path) -> No
     assert not {"textwrap.py", "textwrap_copy.py"} <= files
 
 
+def test_token_budgets_keep_equal_bytes(root: Path, tmp_path: Path) -> None:
+    spec = _spec(root, budget="tokens")
+    corpus = build_corpus(spec, tmp_path)
+    sizes = np.array([len(t.encode()) for t in corpus.pool["text"].to_pylist()])
+    budget = 0.2 * sizes.sum()
+    kept = {s: select_subset(corpus, s, 0.2, 0, spec, tmp_path) for s in SELECTIONS}
+    for selection, rows in kept.items():
+        used = sizes[rows].sum()
+        assert used <= budget, selection
+        # the most documents that fit: one more of the selection's order would not
+        assert used > budget - sizes.max(), selection
+    docs = _spec(root)
+    by_docs = select_subset(corpus, "perplexity", 0.2, 0, docs, tmp_path)
+    assert len(by_docs) == 30  # a document budget is unchanged
+    with pytest.raises(LessdataError, match="budget"):
+        run_code_lm(_spec(root, budget="bytes"), tmp_path)
+
+
 def test_run_records_every_run_and_resumes(root: Path, tmp_path: Path) -> None:
     spec = _spec(root, selections=("random", "dsir", "perplexity"))
     counts = run_code_lm(spec, tmp_path)

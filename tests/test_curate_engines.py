@@ -24,9 +24,9 @@ from lessdata.errors import LessdataError
 from lessdata.pipeline.curation import curate
 
 #: the module (``lessdata.pipeline.curation`` is also the name of the function the package exports)
-#: the modules that look the shard steps up: reading in curation, the stages in curation_stages
+#: the modules that look the shard steps up: reading in corpus_reading, the stages in curation_stages
 STEP_MODULES = [
-    importlib.import_module("lessdata.pipeline.curation"),
+    importlib.import_module("lessdata.pipeline.corpus_reading"),
     importlib.import_module("lessdata.pipeline.curation_stages"),
 ]
 MODULES = ("textwrap", "shlex", "fnmatch", "glob", "colorsys", "string", "json.decoder")
