@@ -24,7 +24,7 @@ from lessdata.errors import LessdataError
 from lessdata.pipeline.curation import curate
 
 #: the module (``lessdata.pipeline.curation`` is also the name of the function the package exports)
-#: the modules that look the shard steps up: reading in corpus_reading, the stages in curation_stages
+#: the modules that look the shard steps up: reading, and the stages
 STEP_MODULES = [
     importlib.import_module("lessdata.pipeline.corpus_reading"),
     importlib.import_module("lessdata.pipeline.curation_stages"),
