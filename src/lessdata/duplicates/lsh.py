@@ -453,3 +453,9 @@ class NearOptions:
             )
         if self.bands is not None:
             _check_bands(self.bands, self.rows, self.num_perm)
+
+    def banding(self) -> tuple[int, int]:
+        """``(bands, rows)``: the ones given, else those tuned to ``threshold``."""
+        if self.bands is not None and self.rows is not None:
+            return self.bands, self.rows
+        return optimal_bands(self.threshold, self.num_perm)

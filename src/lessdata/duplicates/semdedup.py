@@ -97,29 +97,11 @@ def semantic_duplicates(
         100
     """
     eps = check_eps(eps)
-    check_choice(survivor, "survivor", SURVIVORS)
     n = len(vectors)
-    k = check_k(k, n)
-    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
     engine = engine or LocalEngine()
-    cluster, centroid_distance = assign(
-        vectors, centroids, spherical=True, engine=engine, cache=cache
+    cluster, order, starts, stops = walk_order(
+        vectors, k=k, survivor=survivor, niter=niter, seed=seed, engine=engine, cache=cache
     )
-
-    rng = np.random.default_rng(seed)
-    tiebreak = rng.random(n)
-    if survivor == "hard":
-        priority = -centroid_distance
-    elif survivor == "easy":
-        priority = centroid_distance
-    else:
-        priority = tiebreak
-    # rows grouped by cluster, each cluster in survivor order (earlier = kept first)
-    order = np.lexsort((tiebreak, priority, cluster))
-    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
-    starts = np.concatenate(([0], bounds))
-    stops = np.concatenate((bounds, [n]))
-
     score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
     shards = _cluster_shards(order, starts, stops)
@@ -134,6 +116,32 @@ def semantic_duplicates(
         dup = ~kept
         duplicate_of[rows[dup]] = rows[nearest[dup]]
     return SemanticDuplicates(distance=score, cluster=cluster, duplicate_of=duplicate_of)
+
+
+def walk_order(
+    vectors: np.ndarray, *, k: int | None, survivor: str, niter: int, seed: int,
+    engine: Engine, cache: dict[tuple, Any] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The order SemDeDup walks the rows in: clusters in turn, each in survivor order.
+
+    Returns each row's cluster, the rows in walk order, and where each cluster starts and
+    stops in that order. ``hard`` walks a cluster from its member farthest from the
+    centroid, ``easy`` from the nearest, ``random`` in a seeded shuffle (ties: the shuffle).
+    """
+    check_choice(survivor, "survivor", SURVIVORS)
+    n = len(vectors)
+    k = check_k(k, n)
+    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
+    cluster, centroid_distance = assign(
+        vectors, centroids, spherical=True, engine=engine, cache=cache
+    )
+    tiebreak = np.random.default_rng(seed).random(n)
+    priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}
+    order = np.lexsort((tiebreak, priority[survivor], cluster))
+    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
+    starts = np.concatenate(([0], bounds))
+    stops = np.concatenate((bounds, [n]))
+    return cluster, order, starts, stops
 
 
 def _cluster_shards(
@@ -272,22 +280,13 @@ def redundancy(
     above it, so the removals at every threshold nest: the rows to remove to leave a target
     size are the most similar ones, found with one sort (:func:`most_redundant`).
     """
-    check_choice(survivor, "survivor", SURVIVORS)
     n = len(vectors)
-    k = check_k(k, n)
-    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
     engine = engine or LocalEngine()
-    cluster, centroid_distance = assign(
-        vectors, centroids, spherical=True, engine=engine, cache=cache
+    cluster, order, starts, stops = walk_order(
+        vectors, k=k, survivor=survivor, niter=niter, seed=seed, engine=engine, cache=cache
     )
-    tiebreak = np.random.default_rng(seed).random(n)
-    priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}
-    order = np.lexsort((tiebreak, priority[survivor], cluster))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    bounds = np.flatnonzero(np.diff(cluster[order])) + 1
-    starts = np.concatenate(([0], bounds))
-    stops = np.concatenate((bounds, [n]))
     similarity = np.full(n, -np.inf)
     nearest = np.full(n, -1, dtype=np.int64)
     shards = _cluster_shards(order, starts, stops)

@@ -17,12 +17,11 @@ from lessdata.data.corpus_shards import ShardedCorpus, read_rows, shard_texts
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import CURATION_STAGES
 from lessdata.duplicates.exact_match import exact_duplicates_from_hashes, exact_hashes
-from lessdata.duplicates.lsh import NearOptions, near_duplicates_from_signatures, optimal_bands
+from lessdata.duplicates.lsh import NearOptions, near_duplicates_from_signatures
 from lessdata.duplicates.minhash import minhash_signatures, pair_jaccard
 from lessdata.duplicates.reference import Match, ReferenceIndex
 from lessdata.duplicates.semdedup import most_redundant, redundancy, resolve_chains
 from lessdata.engines.base import Engine
-from lessdata.errors import LessdataError
 from lessdata.filters.quality import failure_reasons, quality_values
 from lessdata.kmeans import check_k
 from lessdata.metrics.registry import ScoreInputs, get_metric
@@ -97,6 +96,17 @@ class Against:
         self.reference[rows[hit]] = which[hit]
         self.row[rows[hit]] = match.row[hit]
         self.similarity[rows[hit]] = match.similarity[hit]
+
+    def drop(
+        self, outcome: Outcome, rows: np.ndarray, match: Match, which: np.ndarray,
+        hit: np.ndarray, stage: str, how: str,
+    ) -> np.ndarray:  # fmt: skip
+        """Record the matches ``hit`` of the corpus ``rows`` and remove those rows; return
+        the rows that stay."""
+        self.record(rows, match, which, hit)
+        if hit.any():
+            self.remove(outcome, rows, hit, stage, how)
+        return rows[~hit]
 
     def remove(self, outcome: Outcome, rows: np.ndarray, hit: np.ndarray, stage: str,
                how: str) -> None:  # fmt: skip
@@ -272,10 +282,9 @@ class CurationRun:
         rows = outcome.survivors()
         if self.against.references:
             match, which = self.against.best(lambda ref: ref.match_exact(digests[rows]))
-            hit = match.row >= 0
-            self.against.record(rows, match, which, hit)
-            self.against.remove(outcome, rows, hit, "exact", "exact duplicate of")
-            rows = outcome.survivors()
+            rows = self.against.drop(
+                outcome, rows, match, which, match.row >= 0, "exact", "exact duplicate of"
+            )
         lengths = self.corpus.lengths[rows] if keep == "longest" else None
         local = exact_duplicates_from_hashes(digests[rows], keep=keep, lengths=lengths)
         duplicate_of = np.full(len(outcome.alive), -1, dtype=np.int64)
@@ -344,28 +353,15 @@ class CurationRun:
 
         rows = outcome.survivors()
         signatures = self.signatures(rows, near, seed)
-        if self.against.references:
-            bands, band_rows = (
-                (near.bands, near.rows)
-                if near.bands is not None
-                else optimal_bands(near.threshold, near.num_perm)
-            )
-            wanted = dict(ngram=near.ngram, num_perm=near.num_perm, seed=seed, bands=bands,
-                          rows=band_rows)  # fmt: skip
-            for reference in self.against.references:
-                reference.check_settings("near", wanted)
+        if self.against.references:  # their settings were checked when they were opened
             match, which = self.against.best(
                 lambda ref: ref.match_near(signatures, near.threshold)
             )
             hit = match.row >= 0
-            self.against.record(rows, match, which, hit)
-            self.against.remove(
-                outcome, rows, hit, "near",
-                f"near duplicate (estimated Jaccard >= {near.threshold:g}) of",
-            )  # fmt: skip
+            how = f"near duplicate (estimated Jaccard >= {near.threshold:g}) of"
+            rows = self.against.drop(outcome, rows, match, which, hit, "near", how)
             if hit.any():
                 signatures = self._subset(signatures, np.flatnonzero(~hit))
-                rows = rows[~hit]
         exact = self._verifier(rows, near.ngram) if near.verify else None
         found = near_duplicates_from_signatures(
             signatures, threshold=near.threshold, bands=near.bands, rows=near.rows, keep=keep,
@@ -416,10 +412,7 @@ class CurationRun:
         del sub
         outside = Match.none(len(rows))
         which = np.full(len(rows), -1, dtype=np.int32)
-        if self.against.references:
-            name = comparable_encoder_name(encoder, seed, cache_dir)
-            for reference in self.against.references:
-                reference.check_settings("semantic", dict(encoder=name))
+        if self.against.references:  # their encoder was checked when they were opened
             outside, which = self.against.best(lambda ref: ref.match_semantic(vectors))
         if target is not None:
             return self._semantic_to_size(
@@ -428,14 +421,10 @@ class CurationRun:
             )  # fmt: skip
         if self.against.references:
             hit = outside.similarity > 1.0 - eps
-            self.against.record(rows, outside, which, hit)
-            self.against.remove(
-                outcome, rows, hit, "semantic",
-                f"semantic duplicate (cosine similarity above {1 - eps:g}) of",
-            )  # fmt: skip
+            how = f"semantic duplicate (cosine similarity above {1 - eps:g}) of"
+            rows = self.against.drop(outcome, rows, outside, which, hit, "semantic", how)
             if hit.any():
                 vectors = np.asarray(vectors)[~hit]
-                rows = rows[~hit]
             if len(rows) < 2:
                 return {}
         found = get_metric("semdedup")(
@@ -478,9 +467,8 @@ class CurationRun:
             via[i] = via[j]
         self.threshold = float(similarity[removed].min()) if removed.any() else None
         hit = removed & (matched >= 0)
-        self.against.record(rows, Match(matched, similarity), via, hit)
-        if hit.any():
-            self.against.remove(outcome, rows, hit, "semantic", "semantically redundant with")
+        how = "semantically redundant with"
+        self.against.drop(outcome, rows, Match(matched, similarity), via, hit, "semantic", how)
         local = removed & ~hit
         threshold = "" if self.threshold is None else f" >= {self.threshold:.4f}"
         outcome.remove(
@@ -511,17 +499,3 @@ def _spread(found: dict[str, np.ndarray], rows: np.ndarray, n: int) -> dict[str,
             full[rows] = local
         columns[name] = full
     return columns
-
-
-def comparable_encoder_name(encoder: str, seed: int, cache_dir: Any) -> str:
-    """The fingerprint of ``encoder``; one fitted on each corpus (tfidf) cannot compare two."""
-    from lessdata.embed import get_encoder
-
-    chosen = get_encoder(encoder, seed=seed, cache_dir=cache_dir)
-    if not getattr(chosen, "shardable", True):
-        raise LessdataError(
-            f"encoder {encoder!r} is fitted on each corpus, so a reference corpus's embeddings "
-            "are not comparable with the new ones; use 'static' or 'minilm' with --against",
-            param="encoder",
-        )
-    return chosen.name

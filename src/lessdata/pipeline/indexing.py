@@ -20,7 +20,6 @@ import pyarrow as pa
 from lessdata.checks import check_int, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
-from lessdata.duplicates.lsh import optimal_bands
 from lessdata.duplicates.reference import ReferenceIndex, is_index
 from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines.base import Engine
@@ -32,7 +31,7 @@ from lessdata.pipeline.corpus_reading import (
     read_sharded,
     run_folder,
 )
-from lessdata.pipeline.curation_stages import CurationRun, comparable_encoder_name, quality_shard
+from lessdata.pipeline.curation_stages import CurationRun, quality_shard
 from lessdata.pipeline.inputs import EngineLike, run_engine, vectors_of
 from lessdata.pipeline.options import DedupOptions, dedup_methods, resolve_dedup_options
 from lessdata.progress import honours_quiet, log
@@ -131,11 +130,7 @@ def index_corpus(
         index.add_exact(digests[rows])
     if "near" in methods:
         near = options.near
-        bands, band_rows = (
-            (near.bands, near.rows)
-            if near.bands is not None
-            else optimal_bands(near.threshold, near.num_perm)
-        )
+        bands, band_rows = near.banding()
         signatures = run.signatures(rows, near, seed)
         index.add_near(signatures, ngram=near.ngram, seed=seed, bands=bands, rows=band_rows)
     if "semantic" in methods:
@@ -198,11 +193,7 @@ def _run_settings(
     """What a run's ``method`` must share with an index (see :meth:`check_settings`)."""
     if method == "near":
         near = options.near
-        bands, rows = (
-            (near.bands, near.rows)
-            if near.bands is not None
-            else optimal_bands(near.threshold, near.num_perm)
-        )
+        bands, rows = near.banding()
         return dict(ngram=near.ngram, num_perm=near.num_perm, seed=seed, bands=bands, rows=rows)
     return semantic if method == "semantic" else {}
 
@@ -216,3 +207,17 @@ def _source_defaults(path: Path, given: dict[str, Any]) -> dict[str, Any]:
         extensions = tuple(given.get("extensions", (".py",)))
         return dict(split=given.get("split", "file"), extensions=extensions)
     return dict(split="file", extensions=(".py",))
+
+
+def comparable_encoder_name(encoder: str, seed: int, cache_dir: Any) -> str:
+    """The fingerprint of ``encoder``; one fitted on each corpus (tfidf) cannot compare two."""
+    from lessdata.embed import get_encoder
+
+    chosen = get_encoder(encoder, seed=seed, cache_dir=cache_dir)
+    if not getattr(chosen, "shardable", True):
+        raise LessdataError(
+            f"encoder {encoder!r} is fitted on each corpus, so a reference corpus's embeddings "
+            "are not comparable with the new ones; use 'static' or 'minilm' with --against",
+            param="encoder",
+        )
+    return chosen.name
