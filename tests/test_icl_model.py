@@ -148,6 +148,24 @@ def test_resume_is_exact(tmp_path):
         train_icl(spec, TrainConfig(steps=40, **TINY), tmp_path / "cut")
 
 
+def test_cosine_schedule_decays_and_cannot_be_extended(tmp_path):
+    from lessdata.labs.icl.train import COSINE_FLOOR, _lr_factor
+
+    factor = _lr_factor(TrainConfig(steps=105, lr_schedule="cosine", **TINY))
+    assert factor(0) == pytest.approx(1 / 5) and factor(4) == pytest.approx(1.0)
+    assert factor(5) == pytest.approx(1.0) and factor(55) == pytest.approx((1 + COSINE_FLOOR) / 2)
+    assert factor(105) == pytest.approx(COSINE_FLOOR)
+    assert _lr_factor(TrainConfig(steps=105, **TINY))(100) == 1.0  # constant
+    spec = TaskSpec(d=3, n_points=6, pool_size=8)
+    cosine = TrainConfig(steps=30, lr_schedule="cosine", checkpoint_every=30, **TINY)
+    train_icl(spec, cosine, tmp_path / "cos")
+    longer = TrainConfig(steps=60, lr_schedule="cosine", checkpoint_every=30, **TINY)
+    with pytest.raises(LessdataError, match="steps"):
+        train_icl(spec, longer, tmp_path / "cos")
+    with pytest.raises(LessdataError, match="lr_schedule"):
+        train_icl(spec, TrainConfig(lr_schedule="linear"))
+
+
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(LessdataError, match="steps"):
         train_icl(TaskSpec(), TrainConfig(steps=0))

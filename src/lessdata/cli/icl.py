@@ -53,6 +53,13 @@ def sweep_command(
     layers: Annotated[int, typer.Option(help="Transformer layers.")] = 3,
     width: Annotated[int, typer.Option(help="Transformer width.")] = 64,
     heads: Annotated[int, typer.Option(help="Attention heads.")] = 2,
+    lr_schedule: Annotated[
+        str,
+        typer.Option(
+            help="After the warmup: constant (runs can be extended) or cosine (decay to lr/10 "
+            "at --steps)."
+        ),
+    ] = "constant",
     curriculum: Annotated[
         bool, typer.Option(help="Garg et al.'s curriculum over dimensions and points.")
     ] = False,
@@ -74,7 +81,7 @@ def sweep_command(
         pool_sizes=parse_pool_sizes(pool_sizes), seeds=seeds, n_prompts=prompts,
         task=dict(family=family, d=d, n_points=points, noise=noise, cap_angle=cap_angle),
         train=dict(steps=steps, batch_size=batch_size, n_layer=layers, width=width,
-                   n_head=heads, curriculum=curriculum),
+                   n_head=heads, curriculum=curriculum, lr_schedule=lr_schedule),
     )  # fmt: skip
     counts = run_icl_sweep(spec, out, device=device)
     typer.echo(f"ran {counts['ran']} runs ({counts['done']} already evaluated)")

@@ -9,7 +9,8 @@ error at every x position divided by ``d``, so it reads like the evaluation's er
 Exact resumption. The data of step ``t`` come from a generator seeded by ``(seed, t)``, not
 from a stream that runs through the whole training, and the learning-rate schedule is a
 function of ``t`` alone (linear warmup, then constant: it does not depend on the total number
-of steps). A run killed after a checkpoint and rerun with the same ``out`` therefore sees the
+of steps; the ``cosine`` schedule also depends on ``steps``, so its runs resume exactly but
+cannot be extended). A run killed after a checkpoint and rerun with the same ``out`` therefore sees the
 same batches and learning rates as an uninterrupted run, and ends with the same parameters
 (bit for bit on the same machine and thread count); a finished run can be *extended* by
 rerunning it with more ``steps``. Checkpoints hold the model, the AdamW and scheduler states,
@@ -59,6 +60,10 @@ GRAD_CLIP = 1.0
 FORMAT = 1
 #: config fields a resumed run may change: they do not alter the trajectory of a step
 RESUMABLE_FIELDS = ("steps", "checkpoint_every")
+#: learning-rate schedules after the warmup
+LR_SCHEDULES = ("constant", "cosine")
+#: the cosine schedule ends at this fraction of ``lr``
+COSINE_FLOOR = 0.1
 
 
 @dataclass
@@ -83,6 +88,9 @@ class TrainConfig:
         warmup_steps: the learning rate rises linearly from lr/warmup_steps to lr over these
             steps, then stays constant. A constant schedule depends only on the step, which
             is what makes resuming and extending runs exact.
+        lr_schedule: ``constant`` (after warmup) or ``cosine`` (after warmup, a cosine decay
+            to lr/10 at ``steps``; it depends on ``steps``, so such a run resumes exactly but
+            cannot be extended with more steps).
         weight_decay: AdamW decoupled weight decay on matrices and embeddings only.
         n_layer: transformer blocks.
         n_head: attention heads per block; must divide ``width``.
@@ -97,6 +105,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 3e-4
     warmup_steps: int = 250
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     n_layer: int = 3
     n_head: int = 2
@@ -120,6 +129,10 @@ class TrainConfig:
             )
         if not _is_number(self.lr) or self.lr <= 0:
             raise LessdataError(f"lr must be a positive number, got {self.lr!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise LessdataError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
         if not _is_number(self.weight_decay) or self.weight_decay < 0:
             raise LessdataError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if not isinstance(self.curriculum, bool):
@@ -188,11 +201,18 @@ def curriculum_stage(step: int, d: int, n_points: int, every: int) -> tuple[int,
     return d_active, n_active
 
 
-def _warmup_factor(warmup_steps: int):
-    """The LambdaLR multiplier: linear warmup over ``warmup_steps``, then 1."""
+def _lr_factor(config: TrainConfig):
+    """The LambdaLR multiplier: linear warmup over ``warmup_steps``, then 1 (``constant``)
+    or a cosine from 1 down to :data:`COSINE_FLOOR` at ``steps`` (``cosine``)."""
+    warmup, total = config.warmup_steps, config.steps
 
     def factor(step: int) -> float:
-        return min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if config.lr_schedule == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
 
@@ -253,8 +273,9 @@ def _differences(saved: dict[str, Any], wanted: dict[str, Any], skip: tuple[str,
 
 def _check_compatible(state: dict[str, Any], spec: TaskSpec, config: TrainConfig, path: Path):
     """Refuse to resume a checkpoint trained with another task spec or recipe."""
+    resumable = RESUMABLE_FIELDS if config.lr_schedule == "constant" else ("checkpoint_every",)
     diffs = _differences(state["spec"], asdict(spec), ()) + _differences(
-        state["config"], asdict(config), RESUMABLE_FIELDS
+        state["config"], asdict(config), resumable
     )
     if diffs:
         raise LessdataError(
@@ -315,7 +336,7 @@ def train_icl(
     path = _checkpoint_path(out) if out is not None else None
     model = _build(spec, config, device)
     optimizer = _optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_factor(config.warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
     losses: list[tuple[int, float]] = []
     start, seconds = 0, 0.0
     if path is not None and path.exists():
