@@ -2,7 +2,8 @@
 
 Left panel: the final held-out loss of each selection against the tokens (bytes) it kept,
 one point per kept fraction (mean over seeds, the seeds' range as error bars), with the full
-pool as the reference: selections keep equal numbers of documents, not of tokens. Right
+pool as the reference: selections keep equal numbers of documents (or, with the ``tokens``
+budget, equal bytes: the points then line up on one vertical per fraction). Right
 panel: the learning curves (held-out loss against training tokens seen) at the smallest
 kept fraction, where the selections differ most. The HTML page adds the table of runs and
 each selection's difference to random at the same fraction.
@@ -37,7 +38,7 @@ PLOT_NAME = "code_lm.png"
 HTML_NAME = "code_lm.html"
 _COLOURS = {
     "full": "black", "random": "#7f7f7f", "dedup": "#1f77b4", "prototypes": "#2ca02c",
-    "perplexity": "#d62728", "dsir": "#9467bd",
+    "perplexity": "#d62728", "dsir": "#9467bd", "classifier": "#ff7f0e",
 }  # fmt: skip
 
 Summary = dict[tuple[str, float], dict[str, Any]]
