@@ -11,8 +11,8 @@ from a stream that runs through the whole training, and the learning-rate schedu
 function of ``t`` alone (linear warmup, then constant: it does not depend on the total number
 of steps; the ``cosine`` schedule also depends on ``steps``, so its runs resume exactly but
 cannot be extended). A run killed after a checkpoint and rerun with the same ``out``
-therefore sees the same batches and learning rates as an uninterrupted run, and ends with the same parameters
-(bit for bit on the same machine and thread count); a finished run can be *extended* by
+therefore sees the same batches and learning rates as an uninterrupted run, and ends with
+the same parameters (bit for bit on the same machine and thread count); a finished run can be *extended* by
 rerunning it with more ``steps``. Checkpoints hold the model, the AdamW and scheduler states,
 the step, the losses so far, the config and the task spec; they are replaced atomically.
 
