@@ -13,8 +13,9 @@ of steps; the ``cosine`` schedule also depends on ``steps``, so its runs resume 
 cannot be extended). A run killed after a checkpoint and rerun with the same ``out``
 therefore sees the same batches and learning rates as an uninterrupted run, and ends with
 the same parameters (bit for bit on the same machine and thread count); a finished run
-(constant schedule) can be *extended* by rerunning it with more ``steps``. Checkpoints hold the model, the AdamW and scheduler states,
-the step, the losses so far, the config and the task spec; they are replaced atomically.
+(constant schedule) can be *extended* by rerunning it with more ``steps``. Checkpoints hold
+the model, the AdamW and scheduler states, the step, the losses so far, the config and the
+task spec; they are replaced atomically.
 
 Curriculum (Garg et al. 2022, who grow d from 5 to 20 by 1 and the prompt from 11 to 41
 points by 2 every 2000 steps). With ``curriculum=True`` training starts on tasks with
