@@ -90,7 +90,8 @@ def test_vectorised_means_equal_model2vecs_encode(encoder):
     from lessdata.embed.static_model import _load, mean_token_vectors
 
     model = _load(encoder.folder)
-    texts = [*CODE, "", "   ", "中文 text ünïcödé", "x" * 50_000, "[UNK] [CLS]"]
+    texts = [*CODE, "", "   ", "中文 text ünïcödé", "x" * 50_000, "[UNK] [CLS]",
+             "Mixed CASE\tTabs\r\nand CRLF", "ctrl\x00chars\x07here\x1b[0m", "café OK"]
     ours = l2_normalize(mean_token_vectors(model, texts))
     theirs = np.asarray(model.encode(texts, max_length=512, use_multiprocessing=False))
     theirs = l2_normalize(theirs.astype(np.float32))

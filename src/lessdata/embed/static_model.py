@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -205,7 +206,8 @@ def mean_token_vectors(model: Any, texts: list[str]) -> np.ndarray:
 
     The same steps as model2vec (texts cut to ``MAX_TOKENS`` times the model's median token
     length in characters, tokenised without special tokens, truncated to ``MAX_TOKENS``
-    tokens, unknown tokens dropped, vectors averaged), but the average is one
+    tokens, unknown tokens dropped, vectors averaged; plain ASCII texts through a tokenizer
+    that skips BERT's Unicode normalisation, :func:`_ascii_tokenizer`), but the average is one
     sparse (texts x vocabulary) product over the whole batch in float32 instead of a loop
     over lengths in float16: faster on one core, equal up to float16 rounding
     (``tests/test_static_encoder.py``). A text without known tokens gives a zero row.
@@ -214,9 +216,18 @@ def mean_token_vectors(model: Any, texts: list[str]) -> np.ndarray:
         return np.asarray(model.encode(texts, max_length=MAX_TOKENS, use_multiprocessing=False,
                                        normalize=False), dtype=np.float32)  # fmt: skip
     cut = MAX_TOKENS * model.median_token_length
-    tokenizer = model.tokenizer
-    tokenizer.enable_truncation(MAX_TOKENS)
-    encodings = tokenizer.encode_batch_fast([t[:cut] for t in texts], add_special_tokens=False)
+    cut_texts = [t[:cut] for t in texts]
+    plain = np.fromiter((_plain_ascii(t) for t in cut_texts), dtype=bool, count=len(texts))
+    encodings: list[Any] = [None] * len(texts)
+    for mask, tokenizer in ((plain, _ascii_tokenizer(model)), (~plain, model.tokenizer)):
+        rows = np.flatnonzero(mask)
+        if len(rows):
+            tokenizer.enable_truncation(MAX_TOKENS)
+            found = tokenizer.encode_batch_fast(
+                [cut_texts[i] for i in rows], add_special_tokens=False
+            )
+            for i, encoding in zip(rows.tolist(), found, strict=True):
+                encodings[i] = encoding
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
     ids = np.fromiter(
         (i for e in encodings for i in e.ids), dtype=np.int64, count=int(lengths.sum())
@@ -238,6 +249,32 @@ def mean_token_vectors(model: Any, texts: list[str]) -> np.ndarray:
 
 
 _TABLES: dict[int, np.ndarray] = {}
+_ASCII_TOKENIZERS: dict[int, Any] = {}
+#: control characters BERT's normalizer deletes (tab, newline and return are whitespace)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain_ascii(text: str) -> bool:
+    """ASCII without control characters: text BERT's normalizer only lower-cases."""
+    return text.isascii() and _CONTROL.search(text) is None
+
+
+def _ascii_tokenizer(model: Any) -> Any:
+    """The model's tokenizer with a lower-casing normalizer only, for plain ASCII texts.
+
+    On such texts BERT's normalizer (control characters removed, whitespace unified,
+    Chinese characters spaced, accents stripped, lower-cased) only lower-cases, and the
+    pre-tokenizer splits on every whitespace anyway, so the token ids are the same; skipping
+    its Unicode work makes tokenising, most of the encoder's time, ~1.3x faster.
+    """
+    key = id(model)
+    fast = _ASCII_TOKENIZERS.get(key)
+    if fast is None:
+        tokenizers = require("tokenizers", "the 'static' encoder")
+        fast = tokenizers.Tokenizer.from_str(model.tokenizer.to_str())
+        fast.normalizer = tokenizers.normalizers.Lowercase()
+        _ASCII_TOKENIZERS[key] = fast
+    return fast
 
 
 def _float32_table(model: Any) -> np.ndarray:
