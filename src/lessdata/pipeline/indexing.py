@@ -20,8 +20,9 @@ import pyarrow as pa
 from lessdata.checks import check_int, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
+from lessdata.data.tables import corpus_format
 from lessdata.duplicates.reference import ReferenceIndex, is_index
-from lessdata.embed.encoders import DEFAULT_ENCODER
+from lessdata.embed.encoders import DEFAULT_ENCODER, get_encoder
 from lessdata.engines.base import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
@@ -201,8 +202,6 @@ def _run_settings(
 def _source_defaults(path: Path, given: dict[str, Any]) -> dict[str, Any]:
     """``split`` and ``extensions`` for :func:`read_options_for`: the run's for a source
     folder, the defaults for anything else."""
-    from lessdata.data.tables import corpus_format
-
     if corpus_format(path) == "source":
         extensions = tuple(given.get("extensions", (".py",)))
         return dict(split=given.get("split", "file"), extensions=extensions)
@@ -211,8 +210,6 @@ def _source_defaults(path: Path, given: dict[str, Any]) -> dict[str, Any]:
 
 def comparable_encoder_name(encoder: str, seed: int, cache_dir: Any) -> str:
     """The fingerprint of ``encoder``; one fitted on each corpus (tfidf) cannot compare two."""
-    from lessdata.embed import get_encoder
-
     chosen = get_encoder(encoder, seed=seed, cache_dir=cache_dir)
     if not getattr(chosen, "shardable", True):
         raise LessdataError(
