@@ -9,7 +9,8 @@ ridge's, the CPU minutes, and the ratio gained over the baseline per extra CPU-m
 
 Usage::
 
-    python scripts/icl_gap_table.py runs/icl-gap
+    python scripts/icl_gap_table.py runs/icl-gap             # from the sweep folders
+    python scripts/icl_gap_table.py docs/evidence/icl-gap    # from the committed copies
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def main() -> None:
         times[name] = float(seconds) / 60
     rows = []
     for name, minutes in times.items():
-        verdict = json.loads((root / name / "verdict.json").read_text())
+        path = root / name / "verdict.json"  # a sweep folder, or the copies in docs/evidence
+        verdict = json.loads((path if path.exists() else root / f"{name}.json").read_text())
         error, ridge = verdict["fresh_error"]["inf"], verdict["ridge_error"]
         rows.append((name, error, ridge, error / ridge, minutes))
     base = next((r for r in rows if r[0] == "baseline"), None)
