@@ -96,3 +96,30 @@ def test_vectorised_means_equal_model2vecs_encode(encoder):
     theirs = np.asarray(model.encode(texts, max_length=512, use_multiprocessing=False))
     theirs = l2_normalize(theirs.astype(np.float32))
     np.testing.assert_allclose(ours, theirs, atol=2e-3)  # model2vec averages in float16
+
+
+def test_a_killed_distillations_scratch_is_cleaned_and_a_model_is_kept(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from lessdata.embed import static_model
+
+    monkeypatch.setenv("LESSDATA_MODELS", str(tmp_path / "models"))
+    (tmp_path / "models").mkdir()
+    stale = tmp_path / "models" / ".distilling-killed"
+    stale.mkdir()
+    old = time.time() - 2 * static_model._STALE_SECONDS
+    os.utime(stale, (old, old))
+    fresh = tmp_path / "models" / ".distilling-running"
+    fresh.mkdir()
+
+    def fake_distill(folder):
+        for name in ("model.safetensors", "tokenizer.json", "config.json"):
+            (folder / name).write_text("x")
+
+    monkeypatch.setattr(static_model, "_distill", fake_distill)
+    folder = static_model.distilled_model()
+    assert not stale.exists() and fresh.exists()  # another run's scratch is left alone
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json", "model.safetensors", "tokenizer.json"
+    ]

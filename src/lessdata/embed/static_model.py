@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,8 +72,8 @@ def distilled_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The distilled static model's folder, distilling it first if it is not there yet.
 
     Distillation writes into a temporary folder beside the target and renames it into
-    place, so a killed run never leaves a half-written model; two processes racing keep
-    whichever finished first.
+    place, so a killed run never leaves a half-written model (its scratch folder is removed
+    by a later run after an hour); two processes racing keep whichever finished first.
     """
     target = model_dir(cache_dir)
     if all((target / name).is_file() for name in _FILES):
@@ -80,19 +81,38 @@ def distilled_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise LessdataError(f"{target} is not a folder lessdata wrote; move it away")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_scratch(target.parent)
     scratch = Path(tempfile.mkdtemp(prefix=".distilling-", dir=target.parent))
     try:
         _distill(scratch)
-        if target.exists():  # an incomplete folder from a killed run: replace it
-            shutil.rmtree(target)
-        try:
-            os.replace(scratch, target)
-        except OSError:
-            if not all((target / name).is_file() for name in _FILES):
-                raise
+        complete = all((target / name).is_file() for name in _FILES)
+        if not complete:  # missing, or left incomplete by a killed run: put ours in place
+            if target.exists():
+                shutil.rmtree(target)
+            try:
+                os.replace(scratch, target)
+            except OSError:
+                if not all((target / name).is_file() for name in _FILES):
+                    raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+#: a scratch folder older than this is a killed distillation's (one takes ~30 s)
+_STALE_SECONDS = 3600
+
+
+def _remove_stale_scratch(parent: Path) -> None:
+    """Remove ``.distilling-*`` folders that killed runs left (not the ones in progress)."""
+    now = time.time()
+    for path in parent.glob(".distilling-*"):
+        try:
+            old = now - path.stat().st_mtime > _STALE_SECONDS
+            if old and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _distill(folder: Path) -> None:
