@@ -90,7 +90,7 @@ def classifier_scores(
     corpus = _strings(texts, "texts")
     if not corpus:
         raise LessdataError("no texts to score", param="texts")
-    positives = _strings(_read(target, "target"), "target")
+    positives = _strings(_read(target), "target")
     if not positives or not any(t.strip() for t in positives):
         raise LessdataError(
             "the classifier's target sample is empty: give it the documents you want more of",
@@ -103,7 +103,7 @@ def classifier_scores(
         others = [corpus[i] for i in chosen]
         negative_source = f"{size} documents sampled from the corpus"
     else:
-        others = _strings(_read(negatives, "negatives"), "negatives")
+        others = _strings(_read(negatives), "negatives")
         if not others:
             raise LessdataError("the classifier's negative sample is empty", param="negatives")
         negative_source = f"{len(others)} given negatives"
@@ -171,7 +171,8 @@ def _features(texts: list[str], kind: str, buckets: int, ngram: int) -> Any:
     return normalize(x)
 
 
-def _read(source: Any, name: str) -> Any:
+def _read(source: Any) -> Any:
+    """A path read as texts (``read_texts``: any corpus lessdata reads); anything else as is."""
     if isinstance(source, str | PathLike):
         from lessdata.data.corpus import read_texts
 
