@@ -115,7 +115,7 @@ def main() -> None:
                         color=style[0], ls=style[1], label=f"{model} · {policy}")  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("parameters")
-        ax.set_ylabel("examples to reach the smallest width's full-data error"
+        ax.set_ylabel("examples to reach the target error"
                       if what == "examples_to_target" else "fitted exponent b")  # fmt: skip
         if what == "examples_to_target":
             ax.set_yscale("log")
