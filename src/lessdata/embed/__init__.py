@@ -1,6 +1,6 @@
 """Text embeddings for pruning: encoders and an on-disk embedding cache.
 
-``embed_texts(texts, "minilm")`` is the usual entry point: it hashes the texts, returns cached
+``embed_texts(texts, "static")`` is the usual entry point: it hashes the texts, returns cached
 vectors when the same texts were embedded by the same encoder before, and otherwise encodes
 them and stores the result. ``ssl(array)`` trains a self-supervised encoder on the data
 itself (:mod:`lessdata.embed.contrastive`). Importing this package does not import torch or
