@@ -263,3 +263,21 @@ def test_cli_index_build_and_dedup_against(corpora, tmp_path, cli):
         "dedup", new, "--method", "semantic", "--keep", "half", "--out", tmp_path / "d4"
     )
     assert code == 2 and "--keep" in err
+
+
+def test_a_damaged_or_foreign_index_is_refused(corpora, tmp_path):
+    old, new = corpora
+    folder = lessdata.build_index(old, out=tmp_path / "index", method=["exact"])
+    meta = json.loads((folder / "index.json").read_text())
+    meta["arrays"].append("../../outside")
+    (folder / "index.json").write_text(json.dumps(meta))
+    with pytest.raises(LessdataError, match="damaged index"):
+        lessdata.dedup(new, method=["exact"], against=[folder])
+    meta["arrays"].remove("../../outside")
+    (folder / "index.json").write_text(json.dumps(meta))
+    (folder / "hashes.npy").unlink()
+    with pytest.raises(LessdataError, match="hashes.npy"):
+        lessdata.dedup(new, method=["exact"], against=[folder])
+    (folder / "index.json").write_text("{}")
+    with pytest.raises(LessdataError, match="not a lessdata index"):
+        lessdata.dedup(new, method=["exact"], against=[folder])

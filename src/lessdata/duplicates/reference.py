@@ -38,6 +38,11 @@ from lessdata.errors import LessdataError
 INDEX_FORMAT = "lessdata-duplicate-index"
 INDEX_VERSION = 1
 INDEX_FILE = "index.json"
+#: the arrays an index folder may hold (``<name>.npy``)
+ARRAYS = (
+    "hashes", "hash_rows", "signatures", "band_keys", "band_rows", "centroids", "embeddings",
+    "embedding_rows", "cluster_starts",
+)  # fmt: skip
 #: new rows compared with the OLD rows of a cluster at a time
 QUERY_BLOCK = 1024
 #: OLD rows of one LSH bucket compared with a new row at most (the most common keys of
@@ -236,12 +241,7 @@ class ReferenceIndex:
 
     def save(self, folder: Path) -> None:
         """Write the index into the (empty, new) ``folder``."""
-        arrays = {
-            "hashes": self.hashes, "hash_rows": self.hash_rows, "signatures": self.signatures,
-            "band_keys": self.band_keys, "band_rows": self.band_rows,
-            "centroids": self.centroids, "embeddings": self.embeddings,
-            "embedding_rows": self.embedding_rows, "cluster_starts": self.cluster_starts,
-        }  # fmt: skip
+        arrays = {name: getattr(self, name) for name in ARRAYS}
         for name, array in arrays.items():
             if array is not None:
                 with open(folder / f"{name}.npy", "wb") as handle:
@@ -272,6 +272,9 @@ class ReferenceIndex:
                 f"version {INDEX_VERSION}: rebuild it with `lessdata index build`",
                 param="against",
             )
+        unknown = [n for n in meta.get("arrays", []) if n not in ARRAYS]
+        if unknown:
+            raise LessdataError(f"{folder}: a damaged index (arrays {unknown})", param="against")
         try:
             ids = pq.read_table(folder / "ids.parquet").column("id").combine_chunks()
             index = cls(source=str(meta["source"]), ids=ids, settings=dict(meta["methods"]))
