@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import faiss
 import numpy as np
 
 from lessdata.checks import check_int
@@ -105,6 +104,8 @@ def _fit(vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int)
         sample = rows_as_float32(vectors, rows, normalize=spherical)
     else:
         sample = rows_as_float32(vectors, slice(None), normalize=spherical)
+    import faiss  # imported here: the ICL lab imports lessdata without needing faiss
+
     km = faiss.Kmeans(
         d,
         k,
@@ -148,6 +149,8 @@ def _nearest(
     block: np.ndarray, centroids: np.ndarray, spherical: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (faiss) and a reproducible distance to it (row-wise NumPy)."""
+    import faiss
+
     index = (
         faiss.IndexFlatIP(centroids.shape[1])
         if spherical

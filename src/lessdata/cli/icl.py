@@ -63,7 +63,15 @@ def sweep_command(
     curriculum: Annotated[
         bool, typer.Option(help="Garg et al.'s curriculum over dimensions and points.")
     ] = False,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate after the warmup.")] = 3e-4,
     prompts: Annotated[int, typer.Option(help="Evaluation prompts per source and shift.")] = 1000,
+    eval_family: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also evaluate every run on fresh prompts of this task family (the family "
+            "shift); repeat for several."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="torch device: cpu, cuda, ...")] = "cpu",
 ) -> None:
     """Train and evaluate one transformer per (M, seed); rerun to resume; then write the report.
@@ -79,9 +87,10 @@ def sweep_command(
         torch.set_num_threads(1)
     spec = ICLSweepSpec(
         pool_sizes=parse_pool_sizes(pool_sizes), seeds=seeds, n_prompts=prompts,
+        eval_families=tuple(eval_family or ()),
         task=dict(family=family, d=d, n_points=points, noise=noise, cap_angle=cap_angle),
         train=dict(steps=steps, batch_size=batch_size, n_layer=layers, width=width,
-                   n_head=heads, curriculum=curriculum, lr_schedule=lr_schedule),
+                   n_head=heads, curriculum=curriculum, lr_schedule=lr_schedule, lr=lr),
     )  # fmt: skip
     counts = run_icl_sweep(spec, out, device=device)
     typer.echo(f"ran {counts['ran']} runs ({counts['done']} already evaluated)")

@@ -22,6 +22,7 @@ generator seeded by ``seed``, and ``gd-network`` from ``seed``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,14 @@ import torch
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.baselines import BASELINES, gd_steps_to_match
 from lessdata.labs.icl.model import ICLTransformer
-from lessdata.labs.icl.tasks import DENSE_FAMILIES, SHIFTS, SOURCES, TaskSampler, TaskSpec
+from lessdata.labs.icl.tasks import (
+    DENSE_FAMILIES,
+    FAMILIES,
+    SHIFTS,
+    SOURCES,
+    TaskSampler,
+    TaskSpec,
+)
 from lessdata.progress import log
 
 __all__ = [
@@ -61,6 +69,11 @@ COSTLY = ("gd-network",)
 INPUT_SCALES: tuple[float, ...] = (0.25, 0.5, 4.0)
 #: GD steps :func:`gd_steps_to_match` may take before giving up
 GD_MAX_STEPS = 1000
+#: test angles (degrees from the first axis) of the angle battery, run for capped tasks
+TEST_ANGLES: tuple[float, ...] = (0.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 150.0, 180.0)
+#: learners of the angle battery: the transformer, the uncapped Bayes (ridge) and the capped
+#: one (dMMSE over the cap prior), and least squares (no prior at all)
+ANGLE_LEARNERS: tuple[str, ...] = ("ridge", "dmmse", "least-squares")
 
 
 def _as_numpy(values: Any) -> np.ndarray:
@@ -134,13 +147,13 @@ def applicable_shifts(spec: TaskSpec) -> tuple[str, ...]:
     """The shifts of :data:`~lessdata.labs.icl.tasks.SHIFTS` that the task family supports.
 
     ``scaled-weights`` needs a linear family, ``outside-cap`` a dense linear family with a
-    ``cap_angle``, ``subspace`` d >= 2.
+    ``cap_angle`` below 180, ``subspace`` d >= 2; ``at-angle`` is only run as the angle battery.
     """
-    skip = set()
+    skip = {"at-angle"}  # a battery (see ``test_angles``), never a default shift
     if not spec.is_linear:
         skip.add("scaled-weights")
-    if spec.family not in DENSE_FAMILIES or spec.cap_angle is None:
-        skip.add("outside-cap")
+    if spec.family not in DENSE_FAMILIES or spec.cap_angle is None or spec.cap_angle >= 180:
+        skip.add("outside-cap")  # nothing lies outside a 180-degree cap
     if spec.d < 2:
         skip.add("subspace")
     return tuple(s for s in SHIFTS if s not in skip)
@@ -175,7 +188,7 @@ def _baseline(
     if name == "ridge":
         return fn(xs, ys, noise**2 if noise > 0 else RIDGE_FLOOR)
     if name == "dmmse":
-        return fn(xs, ys, sampler.pool, noise)
+        return fn(xs, ys, sampler.training_prior(), noise)
     if name == "gd-network":
         return fn(xs, ys, seed=seed)
     return fn(xs, ys)
@@ -266,6 +279,8 @@ def evaluate(
     device: str | torch.device = "cpu",
     costly_shifts: Sequence[str] = ("none",),
     input_scales: Sequence[float] = INPUT_SCALES,
+    test_angles: Sequence[float] = TEST_ANGLES,
+    families: Sequence[str] = (),
 ) -> pa.Table:
     """Error/d against k for the transformer and the baselines, on the same prompts.
 
@@ -280,7 +295,16 @@ def evaluate(
     ``input_scales`` is the input-scaling battery (Garg et al. Fig. 4), run with the
     ``scaled-inputs`` shift: fresh prompts with inputs scaled by each factor, as rows with
     shift ``scaled-inputs xC`` (the plain
-    ``scaled-inputs`` shift is its default factor, 2).
+    ``scaled-inputs`` shift is its default factor, 2). ``test_angles`` is the angle battery,
+    run when the spec has a ``cap_angle``: fresh tasks at exactly each angle from the first
+    axis (shift ``at-angle``, rows labelled ``angle θ``), with the transformer, ridge,
+    dMMSE over the cap prior and least squares. ``dmmse`` is the Bayes prediction for the
+    training task distribution: over the pool, or for a capped spec without a pool over a
+    fixed sample of the cap (:meth:`~lessdata.labs.icl.tasks.TaskSampler.training_prior`).
+    ``families`` is the family shift: fresh, unshifted prompts of each other task family
+    (same d and points; rows labelled ``family NAME``) with that family's baselines (every
+    baseline but dMMSE, which needs a pool): a model trained on linear tasks read on
+    sparse-linear, relu-net or tree prompts, and the reverse.
 
     Returns:
         An Arrow table with one row per (source, shift, learner, k): ``source``, ``shift``,
@@ -308,8 +332,9 @@ def evaluate(
     if "pool" in sources and spec.pool_size is None:
         log("ICL evaluation: no task pool (pool_size None); skipping the pool source")
         sources = [s for s in sources if s != "pool"]
-    if "dmmse" in baselines and sampler.pool is None:
+    if "dmmse" in baselines and sampler.training_prior() is None:
         baselines = [b for b in baselines if b != "dmmse"]
+    families = _check_names("family", families, FAMILIES)
     skipped = [s for s in shifts if s not in supported]
     if skipped:
         log(f"ICL evaluation: shifts {skipped} do not apply to {spec.family!r}; skipping them")
@@ -330,6 +355,22 @@ def evaluate(
                 model, spec, sampler, "fresh", "scaled-inputs", cheap, n_prompts, seed,
                 strength=float(scale), label=f"scaled-inputs x{float(scale):g}",
             )  # fmt: skip
+    if spec.cap_angle is not None and spec.family in DENSE_FAMILIES and "fresh" in sources:
+        angled = [TRANSFORMER] + [b for b in ANGLE_LEARNERS if b in baselines]
+        for angle in test_angles:
+            rows += _pair_rows(
+                model, spec, sampler, "fresh", "at-angle", angled, n_prompts, seed,
+                strength=float(angle), label=f"angle {float(angle):g}",
+            )  # fmt: skip
+    for family in families:
+        if family == spec.family:
+            continue
+        other = replace(spec, family=family, pool_size=None, cap_angle=None).check()
+        learners = [TRANSFORMER] + [b for b in baselines if b != "dmmse"]
+        rows += _pair_rows(
+            model, other, TaskSampler(other, device=device), "fresh", "none", learners,
+            n_prompts, seed, label=f"family {family}",
+        )  # fmt: skip
     target_error = next(
         (
             r["error"]

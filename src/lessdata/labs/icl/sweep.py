@@ -67,7 +67,8 @@ class ICLSweepSpec:
 
     ``task`` and ``train`` are the :class:`~lessdata.labs.icl.tasks.TaskSpec` and
     :class:`~lessdata.labs.icl.train.TrainConfig` settings (dicts of their fields); pool size and
-    seed are set per run.
+    seed are set per run. ``eval_families`` adds the family shift to every run's evaluation:
+    fresh prompts of each named family (see :func:`~lessdata.labs.icl.evaluate.evaluate`).
     """
 
     pool_sizes: Sequence[int | None] = DEFAULT_POOL_SIZES
@@ -75,6 +76,7 @@ class ICLSweepSpec:
     task: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     n_prompts: int = 1000
+    eval_families: Sequence[str] = ()
 
     def runs(self) -> list[tuple[int | None, int]]:
         """Every ``(pool size, seed)``."""
@@ -98,17 +100,38 @@ def _specs(spec: ICLSweepSpec, pool_size: int | None, seed: int) -> tuple[Any, A
     return task, train
 
 
-def run_icl_sweep(spec: ICLSweepSpec, out: str | Path, *, device: str = "cpu") -> dict[str, int]:
-    """Train and evaluate every run not yet evaluated in ``out``; return counts."""
+def run_icl_sweep(
+    spec: ICLSweepSpec,
+    out: str | Path,
+    *,
+    device: str = "cpu",
+    only: Sequence[tuple[int | None, int]] | None = None,
+) -> dict[str, int]:
+    """Train and evaluate every run not yet evaluated in ``out``; return counts.
+
+    ``only`` restricts the work to these ``(pool size, seed)`` runs of the spec, so that
+    separate processes can share one sweep folder (each run has its own sub-folder).
+    """
     require("torch", "the ICL lab", "labs")
     from lessdata.labs.icl.evaluate import evaluate
     from lessdata.labs.icl.train import train_icl
 
     folder = Path(out)
     runs = spec.runs()
+    if only is not None:
+        wanted = [(m, int(s)) for m, s in only]
+        missing = [r for r in wanted if r not in runs]
+        if missing:
+            raise LessdataError(f"runs {missing} are not part of this sweep's {runs}")
+        runs = wanted
     for pool_size, seed in runs:  # validate every run's settings before any training
         _specs(spec, pool_size, seed)
     check_int(spec.n_prompts, "n_prompts", low=10)
+    from lessdata.labs.icl.tasks import FAMILIES
+
+    unknown = [f for f in spec.eval_families if f not in FAMILIES]
+    if unknown:
+        raise LessdataError(f"unknown eval family {unknown}; choose from {list(FAMILIES)}")
     folder.mkdir(parents=True, exist_ok=True)
     counts = {"done": 0, "ran": 0}
     for pool_size, seed in runs:
@@ -120,7 +143,10 @@ def run_icl_sweep(spec: ICLSweepSpec, out: str | Path, *, device: str = "cpu") -
         log(f"ICL run M={pool_label(pool_size)} seed={seed}: training {train.steps} steps")
         result = train_icl(task, train, where, device=device)
         log(f"evaluating M={pool_label(pool_size)} seed={seed} on {spec.n_prompts} prompts")
-        rows = evaluate(result.model, task, n_prompts=spec.n_prompts, seed=seed, device=device)
+        rows = evaluate(
+            result.model, task, n_prompts=spec.n_prompts, seed=seed, device=device,
+            families=tuple(spec.eval_families),
+        )  # fmt: skip
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
         n = table.num_rows
         table = table.append_column("pool_size", pa.array([pool_label(pool_size)] * n))

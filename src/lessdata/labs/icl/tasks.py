@@ -38,6 +38,9 @@ Shifts (Garg et al. section 4), each with a ``strength`` (default in brackets):
   Evaluate only the final position (``info["final_only"]`` is True): earlier queries lie in
   the context's orthant;
 * ``outside-cap``: tasks whose direction is more than ``cap_angle`` from the first axis.
+* ``at-angle``: dense linear tasks whose direction is exactly ``strength`` degrees from the
+  first axis (uniform around it): the probe of how far in-context learning extrapolates
+  beyond a training cap. It is a battery (one row per test angle), never a default shift.
 
 Randomness: every draw of :meth:`TaskSampler.sample` comes from the generator it is given,
 on that generator's device; the results are then moved to the sampler's device. The same
@@ -65,6 +68,7 @@ SHIFTS = (
     "noisy-labels",
     "orthants",
     "outside-cap",
+    "at-angle",
 )
 SOURCES = ("train", "pool", "fresh")
 #: families whose tasks are weight vectors w (``info["w"]`` is set, weight shifts apply)
@@ -81,7 +85,12 @@ DEFAULT_STRENGTH: dict[str, float | None] = {
     "noisy-labels": 1.0,
     "orthants": None,
     "outside-cap": None,
+    "at-angle": 90.0,
 }
+#: tasks drawn from a capped prior to stand in for it (dMMSE restricted to the cap)
+PRIOR_SAMPLES = 32_768
+#: seed of that draw (fixed: the same stand-in for every run of a cap)
+PRIOR_SEED = 0x63617073  # "caps"
 MAX_DEPTH = 16
 
 
@@ -242,6 +251,24 @@ def sample_cap_directions(
     return out.float()
 
 
+def directions_at_angle(n: int, d: int, angle_deg: float, generator: torch.Generator) -> torch.Tensor:
+    """``n`` unit vectors at exactly ``angle_deg`` from the first axis, uniform around it.
+
+    u = cos(θ) e1 + sin(θ) v with v uniform on the unit sphere orthogonal to e1 (for d = 1
+    only 0 and 180 degrees exist). Returns (n, d) float32 on the generator's device.
+    """
+    if not _is_real(angle_deg) or not 0 <= angle_deg <= 180:
+        raise LessdataError(f"test angle must be in [0, 180] degrees, got {angle_deg!r}")
+    theta = math.radians(float(angle_deg))
+    if d == 1:
+        if angle_deg not in (0, 180):
+            raise LessdataError("in d = 1 the only directions are 0 and 180 degrees")
+        return torch.full((n, 1), math.cos(theta), device=generator.device)
+    rest = _uniform_sphere(n, d - 1, generator)
+    first = torch.full((n, 1), math.cos(theta), dtype=torch.float64, device=generator.device)
+    return torch.cat([first, math.sin(theta) * rest], dim=1).float()
+
+
 def cap_angles(w: torch.Tensor) -> torch.Tensor:
     """Angle in degrees between each row of ``w`` (B, d) and the first axis."""
     cos = w[:, 0] / w.norm(dim=1).clamp_min(1e-30)
@@ -312,6 +339,11 @@ def _random_rotation(d: int, generator: torch.Generator) -> torch.Tensor:
 
 def _check_strength(shift: str, strength: float | None, d: int) -> float | None:
     """Validate ``strength`` for ``shift``; return the effective value (defaults filled in)."""
+    if shift == "at-angle":
+        value = DEFAULT_STRENGTH[shift] if strength is None else strength
+        if not _is_real(value) or not 0 <= value <= 180:
+            raise LessdataError(f"at-angle strength is a test angle in [0, 180] degrees, got {value!r}")
+        return float(value)
     if shift in ("none", "orthants", "outside-cap"):
         if strength is not None:
             raise LessdataError(f"shift {shift!r} takes no strength; leave it unset")
@@ -367,6 +399,25 @@ class TaskSampler:
             self.pool_params = {k: v.to(self.device) for k, v in params.items()}
             self.pool = self.pool_params.get("w")
         self._pool_on: dict[torch.device, dict[str, torch.Tensor]] = {}
+        self._prior: torch.Tensor | None = None
+
+    def training_prior(self) -> torch.Tensor | None:
+        """Weight vectors (M, d) standing for the training task distribution, or None.
+
+        The pool when there is one; for a capped spec without a pool, a fixed sample of
+        :data:`PRIOR_SAMPLES` tasks from the cap (so that dMMSE over it is the Bayes
+        prediction restricted to the cap, up to Monte Carlo error); None otherwise (the
+        uncapped Gaussian prior, whose Bayes prediction is ridge).
+        """
+        if self.pool is not None:
+            return self.pool
+        if self.spec.cap_angle is None or self.spec.family not in DENSE_FAMILIES:
+            return None
+        if self._prior is None:
+            generator = torch.Generator().manual_seed(PRIOR_SEED)
+            tasks = _draw_tasks(self.spec, PRIOR_SAMPLES, generator, "inside")["w"]
+            self._prior = tasks.to(self.device)
+        return self._prior
 
     def _pool_for(self, device: torch.device) -> dict[str, torch.Tensor]:
         """The pool's parameters on ``device`` (cached)."""
@@ -377,12 +428,27 @@ class TaskSampler:
         return self._pool_on[key]
 
     def _tasks(
-        self, batch: int, generator: torch.Generator, source: str, shift: str
+        self,
+        batch: int,
+        generator: torch.Generator,
+        source: str,
+        shift: str,
+        strength: float | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Each prompt's task parameters and pool index (-1 when not from the pool)."""
         spec = self.spec
         device = generator.device
         fresh_index = torch.full((batch,), -1, dtype=torch.long, device=device)
+        if shift == "at-angle":
+            if spec.family not in DENSE_FAMILIES:
+                raise LessdataError(
+                    f"the at-angle shift needs a dense linear family {DENSE_FAMILIES}, "
+                    f"not {spec.family!r}"
+                )
+            assert strength is not None
+            directions = directions_at_angle(batch, spec.d, strength, generator)
+            radius = _randn(generator, batch, spec.d).norm(dim=1, keepdim=True)
+            return {"w": directions * radius}, fresh_index
         if shift == "outside-cap":
             if spec.family not in DENSE_FAMILIES or spec.cap_angle is None:
                 raise LessdataError(
@@ -447,8 +513,8 @@ class TaskSampler:
             generator: the source of every random draw (on any device).
             source: ``train`` / ``pool``: tasks from the pool (fresh within the cap when there
                 is no pool); ``fresh``: new tasks from the full prior, ignoring pool and cap.
-            shift: one of :data:`SHIFTS` (see the module docstring). ``outside-cap`` replaces
-                the task source.
+            shift: one of :data:`SHIFTS` (see the module docstring). ``outside-cap`` and
+                ``at-angle`` replace the task source.
             strength: the shift's strength (None = its default, see the module docstring).
             n_points: points per prompt (default ``spec.n_points``).
             d_active: curriculum (Garg): only the first ``d_active`` input coordinates are
@@ -485,7 +551,7 @@ class TaskSampler:
             )
         value = _check_strength(shift, strength, spec.d)
 
-        params, index = self._tasks(int(batch), generator, source, shift)
+        params, index = self._tasks(int(batch), generator, source, shift, value)
         if shift == "scaled-weights":
             params = {"w": params["w"] * value}
         xs = self._inputs(int(batch), int(n), generator, shift, value)

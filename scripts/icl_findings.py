@@ -1,0 +1,204 @@
+"""Run the ICL lab's evidence for docs/findings.md: optimisation gap, cap angles, family shift.
+
+Every run is one ``lessdata icl sweep`` run (one (M, seed) pair), so every number here can
+be reproduced with the CLI command this script prints for it; the script only runs them
+side by side (one process per run, one torch thread each) and picks the training length
+that fits a time budget. Experiments, in priority order:
+
+* ``gap-baseline``: the lab's default recipe (noisy-linear, d = 5, M = inf, 3 × 64, batch 64,
+  10k steps), the reference of the optimisation gap;
+* ``cap-15``, ``cap-45``, ``cap-90``, ``cap-180``: the recipe trained on task directions
+  within each cap (M = inf inside the cap; 180 = the whole sphere, the recipe's gap run),
+  evaluated with the angle battery;
+* ``family-linear``, ``family-sparse-linear``, ``family-relu-net``, ``family-tree``: the
+  recipe trained on one family (noiseless, M = inf), evaluated on every family;
+* ``pool-1``, ``pool-64``, ``pool-512``, ``pool-4096``: the task-diversity sweep at the
+  recipe (noisy-linear), with ``cap-180`` as its M = inf.
+
+The recipe is a wider model (3 × 128, 4 heads), batch 512, cosine schedule; its number of
+steps is the largest of :data:`STEP_MENU` whose estimated wall time fits ``--budget-s``,
+from a short timing of the recipe with all workers busy (``--steps`` fixes it instead).
+Runs resume: a run whose ``eval.parquet`` exists is skipped.
+
+Example (a GPU machine): python scripts/icl_findings.py --device cuda --workers 15 --out runs/icl-findings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+SEEDS = 3
+STEP_MENU = (5_000, 10_000, 15_000, 20_000, 30_000, 40_000)
+RECIPE = {"width": 128, "n_head": 4, "n_layer": 3, "batch_size": 512, "lr_schedule": "cosine"}
+BASELINE = {"steps": 10_000}
+PROMPTS = [1000]
+#: seconds of evaluation per run assumed when fitting the budget
+EVAL_SECONDS = 60.0
+NOISY = {"family": "noisy-linear", "d": 5, "n_points": 11, "noise": 0.5}
+FAMILIES = ("linear", "sparse-linear", "relu-net", "tree")
+
+
+def experiments(steps: int) -> list[tuple[str, dict[str, Any], int | None, int]]:
+    """``(experiment, sweep settings, pool size, seed)`` for every run, in priority order."""
+    recipe = {**RECIPE, "steps": steps}
+    plans: list[tuple[str, dict[str, Any], list[int | None]]] = [
+        ("gap-baseline", {"task": NOISY, "train": BASELINE}, [None]),
+    ]
+    for cap in (15, 45, 90, 180):
+        task = {**NOISY, "cap_angle": float(cap)}
+        plans.append((f"cap-{cap}", {"task": task, "train": recipe}, [None]))
+    for family in FAMILIES:
+        task = {**NOISY, "family": family}
+        plans.append(
+            (f"family-{family}", {"task": task, "train": recipe, "eval_families": FAMILIES}, [None])
+        )
+    plans.append(("pool", {"task": NOISY, "train": recipe}, [1, 64, 512, 4096]))
+    runs = []
+    for name, settings, pools in plans:
+        for pool in pools:
+            for seed in range(SEEDS):
+                label = name if name != "pool" else f"pool-{pool}"
+                runs.append((label, {**settings, "pool_sizes": tuple(pools)}, pool, seed))
+    return runs
+
+
+def command(name: str, settings: dict[str, Any], device: str) -> str:
+    """The ``lessdata icl sweep`` command that runs the same experiment."""
+    task, train = settings["task"], settings["train"]
+    pools = ",".join("inf" if p is None else str(p) for p in settings["pool_sizes"])
+    parts = [
+        f"lessdata icl sweep --out runs/icl-findings/{name.split('-')[0] if name.startswith('pool') else name}",
+        f"--pool-sizes {pools} --seeds {SEEDS} --family {task['family']}",
+    ]
+    if task.get("cap_angle") is not None:
+        parts.append(f"--cap-angle {task['cap_angle']:g}")
+    if train != BASELINE:
+        parts.append(
+            f"--steps {train['steps']} --width {train['width']} --heads {train['n_head']} "
+            f"--layers {train['n_layer']} --batch-size {train['batch_size']} "
+            f"--lr-schedule {train['lr_schedule']}"
+        )
+    for family in settings.get("eval_families", ()):
+        parts.append(f"--eval-family {family}")
+    parts.append(f"--device {device}")
+    return " ".join(parts)
+
+
+def _one_run(job: tuple[str, dict[str, Any], int | None, int, str, str, int]) -> tuple[str, float]:
+    """Train and evaluate one (experiment, pool size, seed) run in this process."""
+    name, settings, pool, seed, out, device, prompts = job
+    import torch
+
+    torch.set_num_threads(1)
+    from lessdata.labs.icl.sweep import ICLSweepSpec, run_icl_sweep
+
+    spec = ICLSweepSpec(
+        pool_sizes=settings["pool_sizes"], seeds=SEEDS, task=settings["task"],
+        train=settings["train"], eval_families=settings.get("eval_families", ()),
+        n_prompts=prompts,
+    )  # fmt: skip
+    folder = Path(out) / (name if not name.startswith("pool") else "pool")
+    start = time.perf_counter()
+    try:
+        run_icl_sweep(spec, folder, device=device, only=[(pool, seed)])
+    except Exception as exc:  # one failed run must not stop the others; it is reported
+        return f"{name} seed {seed} FAILED: {exc!r}", math.nan
+    return f"{name} seed {seed}", time.perf_counter() - start
+
+
+def _time_recipe(job: tuple[str, int]) -> float:
+    """Seconds per training step of the recipe in this process (after a warm-up)."""
+    device, steps = job
+    import torch
+
+    torch.set_num_threads(1)
+    from lessdata.labs.icl.tasks import TaskSpec
+    from lessdata.labs.icl.train import TrainConfig, train_icl
+
+    task = TaskSpec(**NOISY)
+    train_icl(task, TrainConfig(**{**RECIPE, "steps": 20}), None, device=device)
+    start = time.perf_counter()
+    train_icl(task, TrainConfig(**{**RECIPE, "steps": steps}), None, device=device)
+    return (time.perf_counter() - start) / steps
+
+
+def choose_steps(per_step: float, per_step_baseline: float, workers: int, budget: float) -> int:
+    """The largest menu entry whose runs fit ``budget`` seconds on ``workers`` processes."""
+    best = STEP_MENU[0]
+    for steps in STEP_MENU:
+        runs = experiments(steps)
+        total = sum(
+            (BASELINE["steps"] * per_step_baseline if name == "gap-baseline" else steps * per_step)
+            + EVAL_SECONDS
+            for name, *_ in runs
+        )
+        longest = max(steps * per_step, BASELINE["steps"] * per_step_baseline) + EVAL_SECONDS
+        if max(total / workers, longest) * 1.15 <= budget:
+            best = steps
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/icl-findings"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--budget-s", type=float, default=3600.0)
+    parser.add_argument("--steps", type=int, default=None, help="recipe steps (skip timing)")
+    parser.add_argument("--baseline-steps", type=int, default=BASELINE["steps"])
+    parser.add_argument("--prompts", type=int, default=1000, help="evaluation prompts")
+    args = parser.parse_args()
+    BASELINE["steps"] = args.baseline_steps
+    PROMPTS[0] = args.prompts
+    args.out.mkdir(parents=True, exist_ok=True)
+    context = mp.get_context("spawn")
+    began = time.perf_counter()
+    plan_path = args.out / "plan.json"
+    if args.steps is None and plan_path.exists():
+        args.steps = json.loads(plan_path.read_text())["steps"]  # a resumed run keeps its plan
+    if args.steps is None:
+        with context.Pool(args.workers) as pool:
+            per_step = max(pool.map(_time_recipe, [(args.device, 100)] * args.workers))
+        per_step_baseline = per_step  # the baseline's steps are smaller; an upper bound
+        spent = time.perf_counter() - began
+        steps = choose_steps(per_step, per_step_baseline, args.workers, args.budget_s - spent)
+        print(f"timing: {per_step * 1000:.1f} ms/step with {args.workers} busy; steps = {steps}")
+    else:
+        steps, per_step = args.steps, math.nan
+    runs = experiments(steps)
+    plan = {
+        "steps": steps,
+        "ms_per_step_loaded": per_step * 1000,
+        "workers": args.workers,
+        "device": args.device,
+        "commands": sorted({command(n, s, args.device) for n, s, _, _ in runs}),
+    }
+    plan_path.write_text(json.dumps(plan, indent=1))
+    for line in plan["commands"]:
+        print(line)
+    jobs = [(n, s, p, seed, str(args.out), args.device, args.prompts) for n, s, p, seed in runs]
+    deadline = began + args.budget_s
+    done: dict[str, float] = {}
+    with context.Pool(args.workers, maxtasksperchild=1) as pool:
+        pending = pool.imap_unordered(_one_run, jobs)
+        while len(done) < len(jobs):
+            try:
+                label, seconds = pending.next(timeout=max(1.0, deadline - time.perf_counter()))
+            except mp.TimeoutError:
+                print(f"budget reached: {len(done)} of {len(jobs)} runs done; rerun to resume")
+                pool.terminate()
+                break
+            done[label] = seconds
+            print(f"done {label} in {seconds:.0f} s ({len(done)}/{len(jobs)})", flush=True)
+    (args.out / "times.json").write_text(json.dumps(done, indent=1))
+
+
+if __name__ == "__main__":
+    main()
