@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="recipe steps (skip timing)")
     parser.add_argument("--baseline-steps", type=int, default=BASELINE["steps"])
     parser.add_argument("--prompts", type=int, default=1000, help="evaluation prompts")
+    parser.add_argument(
+        "--only", default="", help="comma-separated experiment prefixes to run (seed-major)"
+    )
     args = parser.parse_args()
     BASELINE["steps"] = args.baseline_steps
     PROMPTS[0] = args.prompts
@@ -173,6 +176,9 @@ def main() -> None:
     else:
         steps, per_step = args.steps, math.nan
     runs = experiments(steps)
+    if args.only:
+        prefixes = tuple(p.strip() for p in args.only.split(",") if p.strip())
+        runs = sorted((r for r in runs if r[0].startswith(prefixes)), key=lambda r: r[3])
     plan = {
         "steps": steps,
         "ms_per_step_loaded": per_step * 1000,
@@ -180,7 +186,8 @@ def main() -> None:
         "device": args.device,
         "commands": sorted({command(n, s, args.device) for n, s, _, _ in runs}),
     }
-    plan_path.write_text(json.dumps(plan, indent=1))
+    if not args.only:
+        plan_path.write_text(json.dumps(plan, indent=1))
     for line in plan["commands"]:
         print(line)
     jobs = [(n, s, p, seed, str(args.out), args.device, args.prompts) for n, s, p, seed in runs]
@@ -197,7 +204,9 @@ def main() -> None:
                 break
             done[label] = seconds
             print(f"done {label} in {seconds:.0f} s ({len(done)}/{len(jobs)})", flush=True)
-    (args.out / "times.json").write_text(json.dumps(done, indent=1))
+    times = args.out / "times.json"
+    earlier = json.loads(times.read_text()) if times.exists() else {}
+    times.write_text(json.dumps({**earlier, **done}, indent=1))
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def gd_network(
     hidden: int = 32,
     seed: int = 0,
 ) -> torch.Tensor:
-    """"Type 1" learning: a 2-layer ReLU MLP trained from scratch by GD on each prompt.
+    """ "Type 1" learning: a 2-layer ReLU MLP trained from scratch by GD on each prompt.
 
     For every prompt b and position k >= 1 one network (its own N(0, 1) weights in the NTK
     parametrisation, from a CPU generator seeded by ``seed``) takes ``steps`` full-batch GD

@@ -251,7 +251,9 @@ def sample_cap_directions(
     return out.float()
 
 
-def directions_at_angle(n: int, d: int, angle_deg: float, generator: torch.Generator) -> torch.Tensor:
+def directions_at_angle(
+    n: int, d: int, angle_deg: float, generator: torch.Generator
+) -> torch.Tensor:
     """``n`` unit vectors at exactly ``angle_deg`` from the first axis, uniform around it.
 
     u = cos(θ) e1 + sin(θ) v with v uniform on the unit sphere orthogonal to e1 (for d = 1
@@ -342,7 +344,9 @@ def _check_strength(shift: str, strength: float | None, d: int) -> float | None:
     if shift == "at-angle":
         value = DEFAULT_STRENGTH[shift] if strength is None else strength
         if not _is_real(value) or not 0 <= value <= 180:
-            raise LessdataError(f"at-angle strength is a test angle in [0, 180] degrees, got {value!r}")
+            raise LessdataError(
+                f"at-angle strength is a test angle in [0, 180] degrees, got {value!r}"
+            )
         return float(value)
     if shift in ("none", "orthants", "outside-cap"):
         if strength is not None:
@@ -461,9 +465,7 @@ class TaskSampler:
         if self.pool_params is None:
             cap = "none" if spec.cap_angle is None else "inside"
             return _draw_tasks(spec, batch, generator, cap), fresh_index
-        index = torch.randint(
-            0, int(spec.pool_size), (batch,), generator=generator, device=device
-        )
+        index = torch.randint(0, int(spec.pool_size), (batch,), generator=generator, device=device)
         pool = self._pool_for(device)
         return {k: v[index] for k, v in pool.items()}, index
 

@@ -171,8 +171,6 @@ def _is_number(value: Any) -> bool:
     )
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # data and schedule: functions of the step alone
 
