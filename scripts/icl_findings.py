@@ -20,7 +20,8 @@ steps is the largest of :data:`STEP_MENU` whose estimated wall time fits ``--bud
 from a short timing of the recipe with all workers busy (``--steps`` fixes it instead).
 Runs resume: a run whose ``eval.parquet`` exists is skipped.
 
-Example (a GPU machine): python scripts/icl_findings.py --device cuda --workers 15 --out runs/icl-findings
+Example (a GPU machine):
+    python scripts/icl_findings.py --device cuda --workers 4 --out runs/icl-findings
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def command(name: str, settings: dict[str, Any], device: str) -> str:
     """The ``lessdata icl sweep`` command that runs the same experiment."""
     task, train = settings["task"], settings["train"]
     pools = ",".join("inf" if p is None else str(p) for p in settings["pool_sizes"])
+    folder = "pool" if name.startswith("pool") else name
     parts = [
-        f"lessdata icl sweep --out runs/icl-findings/{name.split('-')[0] if name.startswith('pool') else name}",
+        f"lessdata icl sweep --out runs/icl-findings/{folder}",
         f"--pool-sizes {pools} --seeds {SEEDS} --family {task['family']}",
     ]
     if task.get("cap_angle") is not None:

@@ -106,7 +106,8 @@ def main() -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, what in zip(axes, ("examples_to_target", "b"), strict=True):
         for (model, policy), style in {
-            (m, p): (c, s) for m, c in (("mlp", "#1f77b4"), ("cnn1d", "#d62728"))
+            (m, p): (c, s)
+            for m, c in (("mlp", "#1f77b4"), ("cnn1d", "#d62728"))
             for p, s in (("random", "-"), ("keep-hard", "--"))
         }.items():
             rows = [r for r in table if r["model"] == model and r["policy"] == policy]

@@ -14,10 +14,46 @@ from lessdata.duplicates.semdedup import most_redundant, redundancy, resolve_cha
 from lessdata.errors import LessdataError
 
 WORDS = [
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi",
-    "chi", "psi", "omega", "red", "green", "blue", "black", "white", "grey", "one", "two",
-    "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+    "red",
+    "green",
+    "blue",
+    "black",
+    "white",
+    "grey",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
 ]
 
 
@@ -228,9 +264,7 @@ def test_redundancy_is_the_paper_rule_brute_force():
     found = redundancy(x, k=3, seed=0, survivor="random")
     u = x / np.linalg.norm(x, axis=1, keepdims=True)
     for i in range(150):
-        earlier = np.flatnonzero(
-            (found.cluster == found.cluster[i]) & (found.rank < found.rank[i])
-        )
+        earlier = np.flatnonzero((found.cluster == found.cluster[i]) & (found.rank < found.rank[i]))
         if len(earlier) == 0:
             assert found.similarity[i] == -np.inf and found.nearest[i] == -1
             continue

@@ -22,8 +22,10 @@ def _stdlib(n: int) -> list[str]:
 
 def _prose(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    words = ("the a of and to in is was he she it they we you this that with for on at "
-             "people house garden river morning evening city country story music").split()
+    words = (
+        "the a of and to in is was he she it they we you this that with for on at "
+        "people house garden river morning evening city country story music"
+    ).split()
     return [" ".join(rng.choice(words) for _ in range(120)) + "." for _ in range(n)]
 
 

@@ -247,8 +247,17 @@ COMMANDS = [
     ["prune", "--keep", "0.5", "--policy", "d2", "--k", "2"],
     ["embed", "--steps", "2", "--dim", "4"],
     ["embed", "--method", "tfidf"],
-    ["calibrate", "--labels", "labels.npy", "--k", "2", "--seeds", "1",
-     "--full-run-seconds", "1000"],
+    [
+        "calibrate",
+        "--labels",
+        "labels.npy",
+        "--k",
+        "2",
+        "--seeds",
+        "1",
+        "--full-run-seconds",
+        "1000",
+    ],
 ]
 #: the commands that take --encoder (the others embed with --method, or not at all)
 TAKES_ENCODER = ("score", "prune", "calibrate")

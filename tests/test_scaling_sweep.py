@@ -432,7 +432,10 @@ def test_ssl_metrics_and_d2_in_a_sweep(tmp_path, monkeypatch):
     assert summary.failed == 0
     rows = ResultsStore(tmp_path / "store").rows()
     assert {(r["metric"], r["policy"]) for r in rows} == {
-        ("-", "full"), ("-", "random"), ("prototypes", "d2"), ("prototypes@ssl", "d2")
+        ("-", "full"),
+        ("-", "random"),
+        ("prototypes", "d2"),
+        ("prototypes@ssl", "d2"),
     }
     assert sorted(seen) == [False, True]  # raw pixels once, the SSL embedding once
     cached = sorted(p.name.split("-seed")[0] for p in (tmp_path / "store").rglob("*.npy"))

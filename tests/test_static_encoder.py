@@ -90,8 +90,17 @@ def test_vectorised_means_equal_model2vecs_encode(encoder):
     from lessdata.embed.static_model import _load, mean_token_vectors
 
     model = _load(encoder.folder)
-    texts = [*CODE, "", "   ", "中文 text ünïcödé", "x" * 50_000, "[UNK] [CLS]",
-             "Mixed CASE\tTabs\r\nand CRLF", "ctrl\x00chars\x07here\x1b[0m", "café OK"]
+    texts = [
+        *CODE,
+        "",
+        "   ",
+        "中文 text ünïcödé",
+        "x" * 50_000,
+        "[UNK] [CLS]",
+        "Mixed CASE\tTabs\r\nand CRLF",
+        "ctrl\x00chars\x07here\x1b[0m",
+        "café OK",
+    ]
     ours = l2_normalize(mean_token_vectors(model, texts))
     theirs = np.asarray(model.encode(texts, max_length=512, use_multiprocessing=False))
     theirs = l2_normalize(theirs.astype(np.float32))
@@ -121,5 +130,7 @@ def test_a_killed_distillations_scratch_is_cleaned_and_a_model_is_kept(tmp_path,
     folder = static_model.distilled_model()
     assert not stale.exists() and fresh.exists()  # another run's scratch is left alone
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "model.safetensors", "tokenizer.json"
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
     ]

@@ -301,8 +301,7 @@ def _check_vectors(vectors: np.ndarray | None, n: int, policy: str) -> np.ndarra
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or len(vectors) != n:
         raise LessdataError(
-            f"policy {policy} needs one vector per score: got shape {vectors.shape} for {n} "
-            "scores",
+            f"policy {policy} needs one vector per score: got shape {vectors.shape} for {n} scores",
             param="vectors",
         )
     return vectors

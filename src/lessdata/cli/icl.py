@@ -102,10 +102,26 @@ def sweep_command(
 def report_command(out: Out = Path("runs/icl")) -> None:
     """Redraw the figures and the verdict from the runs evaluated so far.
 
+    OUT is one sweep, or a folder of sweeps (one per sub-folder, e.g. trained within caps of
+    15/45/90/180 degrees, or on each task family with --eval-family): then the report draws
+    error against the test task's angle per cap and the family-shift matrix, and answers
+    "does in-context learning reach tasks outside pretraining?" by the rules in
+    lessdata.labs.icl.findings.
+
     Example: lessdata icl report --out runs/icl
     """
+    from lessdata.labs.icl.findings import sweep_folders, write_findings_report
     from lessdata.labs.icl.report import write_icl_report
 
+    if not out.is_dir():
+        raise typer.BadParameter(f"{out} is not a folder of ICL runs", param_hint="--out")
+    if not any(out.glob("M*-seed*/eval.parquet")) and sweep_folders(out):
+        paths = write_findings_report(out)
+        for line in json.loads(paths["json"].read_text())["sentences"]:
+            typer.echo(line)
+        for name, path in paths.items():
+            typer.echo(f"{name}: {path}")
+        return
     paths = write_icl_report(out)
     for line in json.loads(paths["verdict"].read_text())["sentences"]:
         typer.echo(line)

@@ -82,9 +82,7 @@ def build(
     from lessdata.pipeline.indexing import build_index
 
     set_quiet(quiet)
-    options = given(
-        ngram=ngram, num_perm=num_perm, threshold=jaccard, bands=bands, rows=rows, k=k
-    )
+    options = given(ngram=ngram, num_perm=num_perm, threshold=jaccard, bands=bands, rows=rows, k=k)
     with engine_option(engine, address, workers) as chosen:
         build_index(
             data, out=out, method=method, method_options=options, encoder=encoder, seed=seed,

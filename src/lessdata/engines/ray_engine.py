@@ -38,8 +38,7 @@ def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise LessdataError(
-            f"address {address!r} is not a Ray address; give auto, host:6379 or "
-            "ray://host:10001",
+            f"address {address!r} is not a Ray address; give auto, host:6379 or ray://host:10001",
             param="address",
         )
     return host, int(port)

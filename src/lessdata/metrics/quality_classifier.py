@@ -234,9 +234,7 @@ register(
         name="classifier",
         fn=_columns,
         summary="learned quality filter: a linear classifier of target vs corpus (DCLM)",
-        high_means=(
-            "more like the target sample (log-odds); keep-hard keeps the most target-like"
-        ),
+        high_means=("more like the target sample (log-odds); keep-hard keeps the most target-like"),
         needs_vectors=False,
         needs_text=True,
         validate=_validate,

@@ -38,9 +38,7 @@ LM_BATCH = 16
 HEAD_WIDTH = 16
 
 
-def check_options(
-    reference_fraction: Any, lm_tokens: Any, lm_layers: Any, lm_width: Any
-) -> None:
+def check_options(reference_fraction: Any, lm_tokens: Any, lm_layers: Any, lm_width: Any) -> None:
     """Validate the metric's options, with messages that say how to fix them."""
     check_float(
         reference_fraction, "reference_fraction", low=0, high=1, closed="right",

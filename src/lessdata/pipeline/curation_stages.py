@@ -354,9 +354,7 @@ class CurationRun:
         rows = outcome.survivors()
         signatures = self.signatures(rows, near, seed)
         if self.against.references:  # their settings were checked when they were opened
-            match, which = self.against.best(
-                lambda ref: ref.match_near(signatures, near.threshold)
-            )
+            match, which = self.against.best(lambda ref: ref.match_near(signatures, near.threshold))
             hit = match.row >= 0
             how = f"near duplicate (estimated Jaccard >= {near.threshold:g}) of"
             rows = self.against.drop(outcome, rows, match, which, hit, "near", how)

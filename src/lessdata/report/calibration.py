@@ -50,8 +50,9 @@ def render_calibration_png(record: dict[str, Any], dpi: int = 100) -> bytes:
                         capsize=3)  # fmt: skip
         ax.axhline(0, color="#888", lw=0.8)
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(sorted({int(p) for p in pools} |
-                                                      {record["full_pool"]})))
+        ax.xaxis.set_major_locator(
+            FixedLocator(sorted({int(p) for p in pools} | {record["full_pool"]}))
+        )
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_title(f"keep {row['fraction']:.0%} → {row['policy']}", fontsize=10)
@@ -87,13 +88,18 @@ def render_calibration_html(record: dict[str, Any], png: bytes) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>lessdata calibration</title>
 <style>{BASE_CSS}</style></head><body>
 <h1>Calibration: which policy at which kept fraction</h1>
-<p class="note">{escape(record.get('source') or 'data')}: {record['rows']:,} rows
-({record['pool_rows']:,} in the pool prune selects from, {record['validation_rows']:,} held
-out to score the proxy, a {escape(record['proxy'])}); metric {escape(record['metric'])};
-pools of {', '.join(f'{p:,}' for p in record['pool_sizes'])} rows × {record['seeds']} seeds.</p>
+<p class="note">{escape(record.get("source") or "data")}: {record["rows"]:,} rows
+({record["pool_rows"]:,} in the pool prune selects from, {record["validation_rows"]:,} held
+out to score the proxy, a {escape(record["proxy"])}); metric {escape(record["metric"])};
+pools of {", ".join(f"{p:,}" for p in record["pool_sizes"])} rows × {record["seeds"]} seeds.</p>
 <h2>Choice per kept fraction</h2>
-{html_table(["kept", "auto uses", "best candidate", "its gain over random, points"],
-            table_rows, numeric=(0, 3))}
+{
+        html_table(
+            ["kept", "auto uses", "best candidate", "its gain over random, points"],
+            table_rows,
+            numeric=(0, 3),
+        )
+    }
 <p class="note">A candidate is used when its gain over random, across pools and seeds, is above
 zero with 99% one-sided confidence (Student's t) and its trend predicts no loss at the full
 pool; otherwise random.</p>
@@ -103,9 +109,9 @@ pool; otherwise random.</p>
 Minimum useful fraction (from which on a metric-based policy is used):
 {escape(f"{useful:.0%}" if useful is not None else "none: random at every fraction")}.</p>
 <h2>Cost</h2>
-<p>The pilot took {cost['pilot_seconds']:.1f} s, {cost['share']:.1%} of one full training run
-({cost['full_run_seconds']:.1f} s{', estimated' if cost['reference'].get('estimated') else ''});
-budget {cost['budget_share']:.0%}.{' ' + escape(cost['stopped']) if cost['stopped'] else ''}</p>
+<p>The pilot took {cost["pilot_seconds"]:.1f} s, {cost["share"]:.1%} of one full training run
+({cost["full_run_seconds"]:.1f} s{", estimated" if cost["reference"].get("estimated") else ""});
+budget {cost["budget_share"]:.0%}.{" " + escape(cost["stopped"]) if cost["stopped"] else ""}</p>
 </body></html>
 """
 

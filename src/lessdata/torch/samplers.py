@@ -88,8 +88,7 @@ def kept_rows(kept: Any, dataset_size: int | None = None) -> np.ndarray:
         rows = np.asarray(kept)
     if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
         raise LessdataError(
-            f"{source} must be a 1-D array of row indices, got {rows.dtype} of shape "
-            f"{rows.shape}",
+            f"{source} must be a 1-D array of row indices, got {rows.dtype} of shape {rows.shape}",
             param="kept",
         )
     rows = rows.astype(np.int64)
@@ -97,8 +96,7 @@ def kept_rows(kept: Any, dataset_size: int | None = None) -> np.ndarray:
         raise LessdataError(f"{source} holds negative row {int(rows.min())}", param="kept")
     if dataset_size is not None and rows.size and rows.max() >= dataset_size:
         raise LessdataError(
-            f"{source} holds row {int(rows.max())}, out of range for a dataset of "
-            f"{dataset_size}",
+            f"{source} holds row {int(rows.max())}, out of range for a dataset of {dataset_size}",
             param="kept",
         )
     if len(np.unique(rows)) != len(rows):

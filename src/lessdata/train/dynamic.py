@@ -98,4 +98,3 @@ def fit_and_score_dynamic(
         "epochs": float(epochs),
         "forwards_saved": float(1 - sampler.forwards / (epochs * n)),
     }
-

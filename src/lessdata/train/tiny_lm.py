@@ -151,8 +151,6 @@ def _is_number(value: Any) -> bool:
     )
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # tokens
 
@@ -556,9 +554,7 @@ def document_losses(model: TinyLM, texts: Any, *, batch_size: int = 32) -> np.nd
             chunk = torch.from_numpy(stream[np.minimum(idx, len(stream) - 1)].astype(np.int64))
             targets = chunk[:, 1:].masked_fill(~torch.from_numpy(valid), -100)
             logits = model(chunk[:, :-1])
-            loss = F.cross_entropy(
-                logits.reshape(-1, VOCAB), targets.reshape(-1), reduction="none"
-            )
+            loss = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), reduction="none")
             sums[rows] = loss.view(len(rows), width).sum(dim=1).double().numpy()
     return np.bincount(win_doc, weights=sums, minlength=n) / n_pred
 

@@ -199,7 +199,11 @@ def _shift_battery(
     if not ordered:
         return None, {}
     run = ordered[-1]
-    shifts = sorted(set(table["shift"].to_pylist()) - {"none"})
+    shifts = sorted(  # the angle battery and the family shift have reports of their own
+        s
+        for s in set(table["shift"].to_pylist()) - {"none"}
+        if not s.startswith(("angle ", "family "))
+    )
     results = {}
     for shift in shifts:
         mine = curve(table, pool=run, source="fresh", learner=TRANSFORMER, shift=shift)

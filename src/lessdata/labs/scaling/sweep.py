@@ -426,7 +426,11 @@ def _select(plan: _Plan, task: Task, spec: SweepSpec, scores: _Scores) -> np.nda
             k: v for k, v in spec.score_options.items() if k in ("k", "eps", "survivor") and v
         }
         return lessdata.prune(
-            task.x_train, key.keep, policy="d4", seed=key.seed, report=False,
+            task.x_train,
+            key.keep,
+            policy="d4",
+            seed=key.seed,
+            report=False,
             metric_options=options,
         ).kept
     import lessdata
