@@ -401,3 +401,55 @@ def code_lm_command(
         typer.echo(f"ran {counts['ran']} runs ({counts['done']} already recorded)")
     for name, path in write_code_lm_report(out).items():
         typer.echo(f"{name}: {path}")
+
+
+@scale_app.command("code-mix")
+def code_mix_command(
+    out: Annotated[
+        Path, typer.Option(help="Folder for the corpus caches, results.sqlite and the report.")
+    ] = Path("runs/code-mix"),
+    mixes: Annotated[
+        str, typer.Option(help="Shares of the byte budget given to prose, comma-separated.")
+    ] = "0,0.1,0.3,0.5",
+    fraction: Annotated[
+        float, typer.Option(help="Byte budget as a fraction of the Python pool's bytes.")
+    ] = 0.3,
+    seeds: Annotated[int, typer.Option(help="Seeds per mix (0, 1, ...).")] = 3,
+    tokens: Annotated[
+        int, typer.Option(help="Training tokens (bytes) per run, the same for every mix.")
+    ] = 2_000_000,
+    pool_docs: Annotated[
+        int, typer.Option(help="Functions and classes sampled from the training files.")
+    ] = 4_000,
+    report_only: Annotated[
+        bool, typer.Option(help="Only redraw the report from the runs recorded so far.")
+    ] = False,
+) -> None:
+    """Replace a share of a fixed byte budget of Python by prose; evaluate on both.
+
+    The same tiny LM and compute as `code-lm`; the budget is --fraction of the Python pool's
+    bytes, of which each --mixes share is filled with random prose documents from the
+    .rst/.md/.txt files that this Python's packages ship. Each run records held-out Python
+    and held-out prose bits per byte. Rerun to resume. Writes code_mix.png and code_mix.json.
+    Example: lessdata scale code-mix --out runs/code-mix --mixes 0,0.1,0.3,0.5 --seeds 3
+    """
+    from lessdata.labs.scaling.code_lm import CodeLMSpec
+    from lessdata.labs.scaling.code_mixture import (
+        MixtureSpec,
+        run_code_mixture,
+        write_mixture_report,
+    )
+
+    if not report_only:
+        try:
+            values = [float(m) for m in mixes.split(",") if m.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"not numbers: {mixes!r}", param_hint="--mixes") from None
+        spec = MixtureSpec(
+            code=CodeLMSpec(tokens=tokens, pool_docs=pool_docs), mixes=values,
+            fraction=fraction, seeds=seeds,
+        )  # fmt: skip
+        counts = run_code_mixture(spec, out)
+        typer.echo(f"ran {counts['ran']} runs ({counts['done']} already recorded)")
+    for name, path in write_mixture_report(out).items():
+        typer.echo(f"{name}: {path}")
