@@ -147,6 +147,40 @@ def choose_steps(per_step: float, per_step_baseline: float, workers: int, budget
     return best
 
 
+def print_tables(root: Path) -> None:
+    """Markdown tables of ``root/findings.json`` (written by ``lessdata icl report``)."""
+    data = json.loads((root / "findings.json").read_text())
+
+    def cell(stat: dict[str, Any] | None, digits: int = 3) -> str:
+        if not stat or stat["n"] == 0:
+            return "—"
+        if stat["n"] < 2:
+            return f"{stat['mean']:.{digits}f} (1 seed)"
+        return f"{stat['mean']:.{digits}f} [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
+
+    caps = data["caps"]
+    angles = sorted({float(a) for c in caps.values() for a in c["transformer"]})
+    print("| trained within | learner | " + " | ".join(f"{a:g}°" for a in angles) + " |")
+    print("|---|---|" + "---|" * len(angles))
+    for cap in sorted(caps, key=float):
+        for learner in ("transformer", "dmmse", "ridge"):
+            values = caps[cap][learner]
+            row = [cell(values.get(str(a)), 2) if learner == "transformer" else
+                   f"{values[str(a)]['mean']:.2f}" for a in angles]  # fmt: skip
+            print(f"| {float(cap):g}° | {learner} | " + " | ".join(row) + " |")
+    print()
+    print("| trained on → evaluated on | transformer error/d | ÷ in-family transformer | "
+          "best baseline: error/d |")  # fmt: skip
+    print("|---|---|---|---|")
+    for name, v in sorted(data["families"].items()):
+        print(f"| {name.replace('->', ' → ')} | {cell(v['transformer'])} | "
+              f"{cell(v['ratio_to_in_family'], 2)} | {v['best_baseline']}: "
+              f"{cell(v['baseline'])} |")  # fmt: skip
+    print()
+    for name, v in data["gap"].items():
+        print(f"gap {name}: transformer / ridge = {cell(v, 2)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/icl-findings"))
@@ -156,10 +190,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="recipe steps (skip timing)")
     parser.add_argument("--baseline-steps", type=int, default=BASELINE["steps"])
     parser.add_argument("--prompts", type=int, default=1000, help="evaluation prompts")
+    parser.add_argument("--tables", action="store_true", help="print findings.json as tables")
     parser.add_argument(
         "--only", default="", help="comma-separated experiment prefixes to run (seed-major)"
     )
     args = parser.parse_args()
+    if args.tables:
+        print_tables(args.out)
+        return
     BASELINE["steps"] = args.baseline_steps
     PROMPTS[0] = args.prompts
     args.out.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ def main() -> None:
         for (model, policy), style in {
             (m, p): (c, s)
             for m, c in (("mlp", "#1f77b4"), ("cnn1d", "#d62728"))
-            for p, s in (("random", "-"), ("keep-hard", "--"))
+            for p, s in (("random", "-"), ("keep-hard", "--"), ("keep-easy", ":"))
         }.items():
             rows = [r for r in table if r["model"] == model and r["policy"] == policy]
             if rows:
@@ -121,7 +121,9 @@ def main() -> None:
         if what == "examples_to_target":
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-    fig.suptitle("MNIST-1D: model size vs data needed (3 seeds, el2n keep-hard vs random)")
+    policies = sorted({r["policy"] for r in table} - {"random"})
+    fig.suptitle(f"MNIST-1D: model size vs data needed (3 seeds, el2n {' / '.join(policies)} "
+                 "vs random)")  # fmt: skip
     fig.tight_layout()
     fig.savefig(args.out / "width_study.png", dpi=120)
     print(f"wrote {args.out}/width_study.json and width_study.png")
