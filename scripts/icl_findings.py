@@ -31,6 +31,8 @@ import json
 import math
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,8 @@ def main() -> None:
         "--only", default="", help="comma-separated experiment prefixes to run (seed-major)"
     )
     args = parser.parse_args()
+    # a SIGTERM unwinds like Ctrl-C, so that the pool's ``with`` block ends its workers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tables:
         print_tables(args.out)
         return

@@ -193,6 +193,44 @@ def test_ray_map_equals_local_and_reads_memory_maps_by_path(ray_engine, tmp_path
             np.testing.assert_array_equal(a, b)
 
 
+def test_kmeans_sample_plan_is_per_chunk_and_seeded(monkeypatch):
+    monkeypatch.setattr(kmeans, "CHUNK_ROWS", 700)
+    plan = kmeans.sample_plan(5000, 1200, seed=4)
+    assert sum(count for _, _, count, _ in plan) == 1200
+    assert all(0 < count <= stop - start <= 700 for start, stop, count, _ in plan)
+    assert plan == kmeans.sample_plan(5000, 1200, seed=4)
+    assert plan != kmeans.sample_plan(5000, 1200, seed=5)
+    assert [count for _, _, count, _ in kmeans.sample_plan(1000, 1000, 0)] == [700, 300]
+
+
+def test_kmeans_training_gives_the_same_centroids_on_ray_and_locally(
+    ray_engine, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(kmeans, "CHUNK_ROWS", 700)  # several sample shards and Lloyd blocks
+    monkeypatch.setattr(kmeans, "MAX_POINTS_PER_CENTROID", 100)  # a sample of 2,000 of 3,000
+    x = _clusters()
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for spherical in (True, False):
+        local = kmeans.fit_centroids(x, 20, spherical=spherical, seed=2)
+        for data in (x, mapped):
+            remote = kmeans.fit_centroids(data, 20, spherical=spherical, seed=2, engine=ray_engine)
+            np.testing.assert_array_equal(local, remote)
+
+
+def test_kmeans_fits_as_well_as_faiss_on_planted_clusters():
+    faiss = pytest.importorskip("faiss")
+    x = _clusters().astype(np.float32)
+    ours, theirs = [], []
+    for seed in range(3):
+        centroids = kmeans.fit_centroids(x, 20, spherical=False, seed=seed)
+        ours.append((kmeans.assign(x, centroids, spherical=False)[1] ** 2).mean())
+        reference = faiss.Kmeans(16, 20, niter=20, seed=seed + 1)
+        reference.train(x)
+        theirs.append((kmeans.assign(x, reference.centroids, spherical=False)[1] ** 2).mean())
+    assert np.mean(ours) <= 1.05 * np.mean(theirs)  # inertia: as tight as faiss's own k-means
+
+
 def test_ray_step_errors_arrive_as_lessdata_errors(ray_engine):
     with pytest.raises(LessdataError, match="shard 3 is bad"):
         ray_engine.map(fail_on, list(range(6)), shared=(3,))

@@ -18,7 +18,7 @@ import numpy as np
 from lessdata.checks import check_int
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
-from lessdata.progress import log
+from lessdata.progress import log, track
 
 CHUNK_ROWS = 65_536
 MAX_POINTS_PER_CENTROID = 256
@@ -86,79 +86,120 @@ def fit_centroids(
     seed: int = 0,
     niter: int = 20,
     cache: dict[tuple, Any] | None = None,
+    engine: Engine | None = None,
 ) -> np.ndarray:
     """Train k-means on a seeded sample of ``vectors``; return ``(k, d)`` float32 centroids.
 
     ``spherical=True`` runs spherical k-means on L2-normalised rows (cosine geometry).
     ``cache`` (see :func:`cached`) shares the fit between callers of one scoring call.
+
+    Distributed, with the driver's memory and work O(k·d) per step, not O(N): the training
+    sample (at most ``MAX_POINTS_PER_CENTROID · k`` rows, faiss's own cap) is drawn shard by
+    shard (each shard's count from a seeded multivariate hypergeometric split, its rows from
+    a seed of its own); the initial centroids are k sample rows drawn by ``seed``; each of
+    the ``niter`` Lloyd steps is one engine map over blocks of the sample, every block
+    returning per-cluster float64 sums and counts, reduced on the driver in block order. So
+    ``engine`` (local or Ray, any number of workers) changes where the work runs, never the
+    result. A centroid that attracts no rows keeps its place.
     """
     key = ("fit", id(vectors), vectors.shape, k, spherical, seed, niter)
-    return cached(cache, key, lambda: _fit(vectors, k, spherical=spherical, seed=seed, niter=niter))
+    return cached(
+        cache, key, lambda: _fit(vectors, k, spherical=spherical, seed=seed, niter=niter,
+                                 engine=engine or LocalEngine())
+    )  # fmt: skip
 
 
-def _fit(vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int) -> np.ndarray:
+def sample_plan(n: int, n_train: int, seed: int) -> list[tuple[int, int, int, int]]:
+    """``(start, stop, count, shard seed)`` per chunk of rows: how many sample rows each
+    chunk gives. O(chunks) memory: the counts are one multivariate hypergeometric draw."""
+    starts = list(range(0, n, CHUNK_ROWS))
+    sizes = np.array([min(CHUNK_ROWS, n - s) for s in starts], dtype=np.int64)
+    rng = np.random.default_rng([seed, 0x6B6D])  # "km"
+    counts = rng.multivariate_hypergeometric(sizes, n_train) if n_train < n else sizes
+    shard_seeds = rng.integers(0, 2**63 - 1, size=len(starts))
+    return [
+        (s, s + int(size), int(c), int(q))
+        for s, size, c, q in zip(starts, sizes, counts, shard_seeds, strict=True)
+        if c
+    ]
+
+
+def sample_shard(
+    item: tuple[int, int, int, int], vectors: np.ndarray, spherical: bool
+) -> np.ndarray:
+    """One chunk's share of the training sample, as float32 rows (normalised if spherical)."""
+    start, stop, count, shard_seed = item
+    if count >= stop - start:
+        return rows_as_float32(vectors, slice(start, stop), normalize=spherical)
+    rows = np.sort(np.random.default_rng(shard_seed).choice(stop - start, count, replace=False))
+    return rows_as_float32(vectors, start + rows, normalize=spherical)
+
+
+def lloyd_shard(
+    item: tuple[int, int], sample: np.ndarray, centroids: np.ndarray, spherical: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster float64 sums and counts of one block of the sample under ``centroids``.
+
+    The block's rows are summed in cluster order (a stable sort), so the result does not
+    depend on threads or on where the block runs.
+    """
+    start, stop = item
+    block = np.ascontiguousarray(sample[start:stop])
+    member = _nearest_ids(block, centroids, spherical)
+    order = np.argsort(member, kind="stable")
+    ids, first = np.unique(member[order], return_index=True)
+    sums = np.zeros(centroids.shape, dtype=np.float64)
+    sums[ids] = np.add.reduceat(block[order].astype(np.float64), first, axis=0)
+    return sums, np.bincount(member, minlength=len(centroids)).astype(np.int64)
+
+
+def _fit(
+    vectors: np.ndarray, k: int, *, spherical: bool, seed: int, niter: int, engine: Engine
+) -> np.ndarray:
     n, d = vectors.shape
     n_train = min(n, MAX_POINTS_PER_CENTROID * k)
-    if n_train < n:
-        rows = np.sort(np.random.default_rng(seed).choice(n, n_train, replace=False))
-        sample = rows_as_float32(vectors, rows, normalize=spherical)
-    else:
-        sample = rows_as_float32(vectors, slice(None), normalize=spherical)
-    import faiss  # imported here: the ICL lab imports lessdata without needing faiss
-
-    km = faiss.Kmeans(
-        d,
-        k,
-        niter=niter,
-        seed=seed,
-        spherical=spherical,
-        max_points_per_centroid=MAX_POINTS_PER_CENTROID,
-        min_points_per_centroid=1,
-        verbose=False,
-    )
+    plan = sample_plan(n, n_train, seed)
+    parts = engine.map(sample_shard, plan, shared=(vectors, spherical), label="k-means: sample")
+    sample = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    del parts
     log(f"k-means: {k} clusters on {len(sample):,} of {n:,} rows, {niter} iterations")
-    km.train(sample)
-    # faiss accumulates centroids in threads, so its last digits vary from run to run; one
-    # more Lloyd step with an ordered NumPy reduction makes the result a function of the seed.
-    return _mean_of_members(sample, np.asarray(km.centroids, dtype=np.float32), spherical)
+    start = np.sort(np.random.default_rng(seed).choice(len(sample), k, replace=False))
+    centroids = sample[start].copy()
+    blocks = [(a, min(a + CHUNK_ROWS, len(sample))) for a in range(0, len(sample), CHUNK_ROWS)]
+    shared_sample = engine.share(sample)
+    for _ in track(range(niter), niter, f"k-means: Lloyd steps ({engine.name})"):
+        sums = np.zeros((k, d), dtype=np.float64)
+        counts = np.zeros(k, dtype=np.int64)
+        for block_sums, block_counts in engine.map(
+            lloyd_shard, blocks, shared=(shared_sample, centroids, spherical),
+            label="k-means: Lloyd step",
+        ):  # fmt: skip
+            sums += block_sums  # in block order: the same float64 result on every engine
+            counts += block_counts
+        filled = counts > 0
+        centroids = centroids.copy()
+        centroids[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
+        if spherical:
+            centroids = rows_as_float32(centroids, slice(None), normalize=True)
+    return centroids
 
 
-def _mean_of_members(sample: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
-    """Centroids recomputed as the ordered mean of their assigned sample rows.
+def _nearest_ids(block: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
+    """Index of the nearest centroid of every row of ``block`` (faiss, exact)."""
+    import faiss
 
-    Sums run in float64 over chunks of the cluster-sorted rows, so memory stays at one
-    chunk and the result does not depend on thread scheduling.
-    """
-    member, _ = _nearest(sample, centroids, spherical)
-    order = np.argsort(member, kind="stable")
-    sums = np.zeros(centroids.shape, dtype=np.float64)
-    for c0 in range(0, len(order), CHUNK_ROWS // 4):
-        rows = order[c0 : c0 + CHUNK_ROWS // 4]
-        ids, first = np.unique(member[rows], return_index=True)
-        sums[ids] += np.add.reduceat(sample[rows].astype(np.float64), first, axis=0)
-    counts = np.bincount(member, minlength=len(centroids))
-    out = centroids.copy()  # a centroid with no member keeps its faiss value
-    filled = counts > 0
-    out[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
-    if spherical:
-        out = rows_as_float32(out, slice(None), normalize=True)
-    return out
+    dim = centroids.shape[1]
+    index = faiss.IndexFlatIP(dim) if spherical else faiss.IndexFlatL2(dim)
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    _, ids = index.search(np.ascontiguousarray(block, dtype=np.float32), 1)
+    return ids[:, 0].astype(np.int64)
 
 
 def _nearest(
     block: np.ndarray, centroids: np.ndarray, spherical: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (faiss) and a reproducible distance to it (row-wise NumPy)."""
-    import faiss
-
-    index = (
-        faiss.IndexFlatIP(centroids.shape[1])
-        if spherical
-        else faiss.IndexFlatL2(centroids.shape[1])
-    )
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    _, ids = index.search(block, 1)
-    nearest = ids[:, 0].astype(np.int64)
+    nearest = _nearest_ids(block, centroids, spherical)
     dist = np.empty(len(block), dtype=np.float64)
     for c0 in range(0, len(block), _DISTANCE_ROWS):  # bounded copies of the centroid rows
         rows = slice(c0, c0 + _DISTANCE_ROWS)

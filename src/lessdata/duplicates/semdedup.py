@@ -131,7 +131,9 @@ def walk_order(
     check_choice(survivor, "survivor", SURVIVORS)
     n = len(vectors)
     k = check_k(k, n)
-    centroids = fit_centroids(vectors, k, spherical=True, seed=seed, niter=niter, cache=cache)
+    centroids = fit_centroids(
+        vectors, k, spherical=True, seed=seed, niter=niter, cache=cache, engine=engine
+    )
     cluster, centroid_distance = assign(
         vectors, centroids, spherical=True, engine=engine, cache=cache
     )

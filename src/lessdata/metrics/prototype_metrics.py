@@ -76,7 +76,9 @@ def _nearest_prototype(
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     spherical = check_distance(distance)
     k = check_k(k, len(vectors))
-    centroids = fit_centroids(vectors, k, spherical=spherical, seed=seed, niter=niter, cache=cache)
+    centroids = fit_centroids(
+        vectors, k, spherical=spherical, seed=seed, niter=niter, cache=cache, engine=engine
+    )
     min_size = min_prototype_size(len(vectors), k)
     return assign(
         vectors, centroids, spherical=spherical, min_size=min_size, engine=engine, cache=cache

@@ -139,7 +139,7 @@ def index_corpus(
         sub.texts = corpus.gather(rows)
         vectors = vectors_of(sub, encoder=encoder, cache_dir=cache_dir, seed=seed, engine=engine)
         k = check_k(options.k, len(rows))
-        centroids = fit_centroids(vectors, k, spherical=True, seed=seed)
+        centroids = fit_centroids(vectors, k, spherical=True, seed=seed, engine=engine)
         cluster, _ = assign(vectors, centroids, spherical=True, engine=engine)
         name = comparable_encoder_name(encoder, seed, cache_dir)
         index.add_semantic(vectors, centroids, cluster, encoder=name, seed=seed)

@@ -275,7 +275,7 @@ def _d4_stages(
     # prototype distances against centroids fitted on the survivors, for every example
     k = options.get("k")
     k2 = check_k(None, len(survivors)) if k is None else min(k, len(survivors))
-    centroids = fit_centroids(vectors[survivors], k2, spherical=True, seed=seed)
+    centroids = fit_centroids(vectors[survivors], k2, spherical=True, seed=seed, engine=engine)
     cluster, distance = assign(vectors, centroids, spherical=True, engine=engine)
     columns["prototypes"] = distance
     columns["prototypes_cluster"] = cluster
