@@ -1,0 +1,62 @@
+"""Markdown tables of the code-LM experiments for docs/findings.md (means, 95% t-intervals).
+
+Usage: python scripts/code_lm_tables.py runs/code-lm-tokens runs/code-mix
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from lessdata.labs.icl.findings import seed_stat
+from lessdata.labs.scaling.code_lm import TASK
+from lessdata.labs.scaling.code_mixture import summarize_mixture
+from lessdata.labs.scaling.store import FULL, ResultsStore
+
+
+def selections_table(folder: Path) -> None:
+    with ResultsStore(folder) as store:
+        rows = [r for r in store.rows() if r["task"] == TASK and r["status"] == "ok"]
+    groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
+    for r in rows:
+        name = "full" if r["policy"] == FULL else r.get("selection") or r["policy"]
+        groups[(name, float(r["keep"]))].append(r)
+    full = seed_stat([float(r["loss"]) for r in groups[("full", 1.0)]])
+    fractions = sorted({f for _, f in groups if f < 1})
+    print("| selection (equal bytes) | seeds | " + " | ".join(
+        f"{f:.0%} of the bytes: bits/byte" for f in fractions) + " |")  # fmt: skip
+    print("|---|---|" + "---|" * len(fractions))
+    names = sorted({n for n, _ in groups if n != "full"})
+    for name in names:
+        cells, seeds = [], 0
+        for f in fractions:
+            mine = {r["seed"]: float(r["loss"]) for r in groups.get((name, f), [])}
+            base = {r["seed"]: float(r["loss"]) for r in groups.get(("random", f), [])}
+            seeds = max(seeds, len(mine))
+            text = seed_stat(list(mine.values())).text() if mine else "—"
+            paired = [mine[s] - base[s] for s in sorted(mine) if s in base]
+            if name != "random" and paired:
+                text += f"; − random {seed_stat(paired).text()}"
+            cells.append(text)
+        print(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+    print(f"| full pool | {full.n} | {full.text()} |" + " |" * (len(fractions) - 1))
+
+
+def mixture_table(folder: Path) -> None:
+    with ResultsStore(folder) as store:
+        summary = summarize_mixture(store.rows())
+    print("| prose share of the budget | seeds | Python MB | prose MB "
+          "| held-out Python bits/byte | held-out prose bits/byte |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for mix, s in summary.items():
+        sizes = f"{s['python_bytes'] / 1e6:.2f} | {s['prose_bytes'] / 1e6:.2f}"
+        print(f"| {mix:.0%} | {s['python'].n} | {sizes} | {s['python'].text()} "
+              f"| {s['prose'].text()} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    selections_table(Path(sys.argv[1]))
+    if len(sys.argv) > 2:
+        print()
+        mixture_table(Path(sys.argv[2]))
