@@ -100,7 +100,8 @@ def fit_centroids(
     the ``niter`` Lloyd steps is one engine map over blocks of the sample, every block
     returning per-cluster float64 sums and counts, reduced on the driver in block order. So
     ``engine`` (local or Ray, any number of workers) changes where the work runs, never the
-    result. A centroid that attracts no rows keeps its place.
+    result. A centroid that attracts no rows takes half of a populous cluster (faiss's
+    rule, :func:`_split_large`).
     """
     key = ("fit", id(vectors), vectors.shape, k, spherical, seed, niter)
     return cached(
@@ -167,6 +168,7 @@ def _fit(
     centroids = sample[start].copy()
     blocks = [(a, min(a + CHUNK_ROWS, len(sample))) for a in range(0, len(sample), CHUNK_ROWS)]
     shared_sample = engine.share(sample)
+    rng = np.random.default_rng([seed, 0x73706C74])  # "splt": which cluster an empty one splits
     for _ in track(range(niter), niter, f"k-means: Lloyd steps ({engine.name})"):
         sums = np.zeros((k, d), dtype=np.float64)
         counts = np.zeros(k, dtype=np.int64)
@@ -179,9 +181,33 @@ def _fit(
         filled = counts > 0
         centroids = centroids.copy()
         centroids[filled] = (sums[filled] / counts[filled, None]).astype(np.float32)
+        _split_large(centroids, counts, rng)
         if spherical:
             centroids = rows_as_float32(centroids, slice(None), normalize=True)
     return centroids
+
+
+#: relative perturbation that separates the two halves of a split cluster (faiss's value)
+SPLIT_EPS = 1.0 / 1024
+
+
+def _split_large(centroids: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> None:
+    """Give every empty cluster half of a populous one, in place (faiss's rule).
+
+    The cluster to split is drawn with probability proportional to its size minus one; the
+    two copies of its centroid are nudged apart by ±SPLIT_EPS, alternating by coordinate,
+    so that the next Lloyd step divides its rows between them. Driver work is O(k·d).
+    """
+    sign = np.where(np.arange(centroids.shape[1]) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    for empty in np.flatnonzero(counts == 0):
+        weights = np.maximum(counts - 1, 0).astype(np.float64)
+        if weights.sum() <= 0:
+            return
+        big = int(rng.choice(len(counts), p=weights / weights.sum()))
+        centroids[empty] = centroids[big] * (1 + SPLIT_EPS * sign)
+        centroids[big] = centroids[big] * (1 - SPLIT_EPS * sign)
+        counts[empty] = counts[big] // 2
+        counts[big] -= counts[empty]
 
 
 def _nearest_ids(block: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
