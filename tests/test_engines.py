@@ -391,3 +391,24 @@ def test_an_address_without_a_cluster_fails_fast(ray_engine):
     with pytest.raises(LessdataError, match="is not a Ray address"):
         _check_reachable("head-node")
     _check_reachable(ray.get_runtime_context().gcs_address)  # the running cluster answers
+
+
+def test_kmeans_training_memory_does_not_grow_with_the_rows(tmp_path, monkeypatch):
+    """The driver's allocations while training are O(k·d + chunks), not O(N): measured at
+    two sizes on memory-mapped inputs (issue 17's bound: at most 20 bytes per extra row)."""
+    import tracemalloc
+
+    monkeypatch.setattr(kmeans, "CHUNK_ROWS", 4096)
+    kmeans.fit_centroids(np.ones((50, 16), np.float32), 2, spherical=True, niter=1)  # warm up
+    peaks = {}
+    for n in (40_000, 160_000):
+        x = np.random.default_rng(0).normal(size=(n, 16)).astype(np.float32)
+        np.save(tmp_path / f"x{n}.npy", x)
+        del x
+        mapped = np.load(tmp_path / f"x{n}.npy", mmap_mode="r")
+        tracemalloc.start()
+        kmeans.fit_centroids(mapped, 20, spherical=True, seed=0, niter=3)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[160_000] - peaks[40_000] <= 20 * 120_000, peaks
+    assert peaks[160_000] < 160_000 * 16 * 4  # less than one copy of the input
