@@ -21,6 +21,7 @@ from lessdata.labs.icl.findings import (
     seed_stat,
     write_findings_report,
 )
+from lessdata.labs.icl.report import write_icl_report
 from lessdata.labs.icl.sweep import ICLSweepSpec, load_results, run_icl_sweep
 from lessdata.labs.icl.tasks import (
     PRIOR_SAMPLES,
@@ -92,6 +93,9 @@ def test_capped_sweep_gets_the_angle_battery_and_dmmse_over_the_cap(tmp_path: Pa
     assert last[(180.0, "dmmse")] > 3 * last[(180.0, "ridge")]
     family = table[table["shift"] == "family tree"]
     assert "transformer" in set(family["learner"]) and "dmmse" not in set(family["learner"])
+    paths = write_icl_report(tmp_path)  # one capped sweep: its angle figure and reach
+    assert paths["caps"].stat().st_size > 1000
+    assert "Trained within 30°" in " ".join(json.loads(paths["verdict"].read_text())["sentences"])
 
 
 def test_only_runs_the_named_runs_and_refuses_foreign_ones(tmp_path: Path) -> None:

@@ -404,6 +404,16 @@ def write_icl_report(out: str | Path) -> dict[str, Path]:
     with atomic_path(paths["html"]) as tmp:
         tmp.write_text(render_html(table, verdict, pngs, run_settings(folder)), encoding="utf-8")
     summary = {**verdict.__dict__, "sentences": verdict.sentences()}
+    if any(s.startswith("angle ") for s in table["shift"].to_pylist()):
+        from lessdata.labs.icl.findings import answer, cap_curves, read_sweep, render_caps
+
+        sweep = read_sweep(folder)
+        if sweep is not None and sweep.cap is not None:  # the angle battery of a capped sweep
+            caps = {sweep.cap: cap_curves(sweep)}
+            paths["caps"] = folder / "icl_caps.png"
+            with atomic_path(paths["caps"]) as tmp:
+                tmp.write_bytes(render_caps(caps))
+            summary["sentences"] += answer(caps, {}, {})
     with atomic_path(paths["verdict"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=str))
     return paths
