@@ -292,9 +292,10 @@ def answer(
 
 
 def render_caps(caps: dict[float, dict[str, dict[float, SeedStat]]]) -> bytes:
-    from lessdata.labs.icl.report import _COLOURS, _plt, _png
+    from lessdata.labs.icl.plotting import COLOURS, png
+    from lessdata.labs.icl.plotting import plt as pyplot
 
-    plt = _plt()
+    plt = pyplot()
     ordered = sorted(caps)
     fig, axes = plt.subplots(1, len(ordered), figsize=(3.6 * len(ordered), 3.4), squeeze=False)
     labels = {TRANSFORMER: "transformer", "ridge": "ridge (whole sphere)",
@@ -306,9 +307,9 @@ def render_caps(caps: dict[float, dict[str, dict[float, SeedStat]]]) -> bytes:
             mean = np.array([points[a].mean for a in x])
             low = np.array([points[a].low for a in x])
             high = np.array([points[a].high for a in x])
-            ax.plot(x, mean, "o-", ms=3, color=_COLOURS[learner], label=label, lw=1.4)
+            ax.plot(x, mean, "o-", ms=3, color=COLOURS[learner], label=label, lw=1.4)
             if np.isfinite(low).all():
-                ax.fill_between(x, np.maximum(low, 1e-4), high, color=_COLOURS[learner],
+                ax.fill_between(x, np.maximum(low, 1e-4), high, color=COLOURS[learner],
                                 alpha=0.18, lw=0)  # fmt: skip
         ax.axvspan(0, cap, color="grey", alpha=0.12, lw=0)
         ax.set_yscale("log")
@@ -317,13 +318,14 @@ def render_caps(caps: dict[float, dict[str, dict[float, SeedStat]]]) -> bytes:
         ax.set_title(f"trained within {cap:g}° (shaded)", fontsize=10)
     axes[0][0].set_ylabel("error / d at the last k")
     axes[0][0].legend(fontsize=7)
-    return _png(fig)
+    return png(fig)
 
 
 def render_families(families: dict[tuple[str, str], dict[str, Any]]) -> bytes:
-    from lessdata.labs.icl.report import _plt, _png
+    from lessdata.labs.icl.plotting import plt as pyplot
+    from lessdata.labs.icl.plotting import png
 
-    plt = _plt()
+    plt = pyplot()
     names = sorted({a for a, _ in families} | {b for _, b in families})
     grid = np.full((len(names), len(names)), np.nan)
     for (a, b), cell in families.items():
@@ -344,7 +346,7 @@ def render_families(families: dict[tuple[str, str], dict[str, Any]]) -> bytes:
     ax.set_ylabel("trained on")
     ax.set_title("error / in-family transformer's (1× = no loss)", fontsize=10)
     fig.colorbar(image, ax=ax, label="log2 ratio")
-    return _png(fig)
+    return png(fig)
 
 
 def write_findings_report(root: str | Path) -> dict[str, Path]:

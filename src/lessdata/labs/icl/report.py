@@ -31,7 +31,6 @@ tasks has learned neither to regress in context nor to recall its pool: it is *n
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -46,6 +45,9 @@ import pyarrow.compute as pc
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.labs.icl.evaluate import TRANSFORMER
+from lessdata.labs.icl.plotting import COLOURS as _COLOURS
+from lessdata.labs.icl.plotting import plt as _plt
+from lessdata.labs.icl.plotting import png as _png
 from lessdata.report.html import BASE_CSS, html_image, html_table
 
 BREAK_RATIO = 1.5
@@ -56,11 +58,6 @@ NOT_LEARNED_RATIO = 3.0
 NOT_LEARNED = "not learned"
 #: dMMSE and ridge curves closer than this (mean |log error difference|) cannot be told apart
 SAME_CURVES = 0.05
-_COLOURS = {
-    "transformer": "#d62728", "ridge": "#1f77b4", "dmmse": "#2ca02c",
-    "least-squares": "#7f7f7f", "averaging": "#9467bd", "knn": "#8c564b",
-    "one-step-gd": "#e377c2", "gd-network": "#bcbd22",
-}  # fmt: skip
 
 
 def _sort_key(label: str) -> float:
@@ -216,25 +213,6 @@ def _shift_battery(
 
 
 # --- figures -----------------------------------------------------------------------------
-
-
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def render_error_vs_k(table: pa.Table) -> bytes:

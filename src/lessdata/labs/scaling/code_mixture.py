@@ -246,15 +246,15 @@ def summarize_mixture(rows: list[dict[str, Any]]) -> dict[float, dict[str, Any]]
 def write_mixture_report(out: str | Path) -> dict[str, Path]:
     """``code_mix.png`` (held-out Python and prose bits/byte against the prose share) and
     ``code_mix.json``."""
-    from lessdata.labs.icl.report import _plt, _png
+    from lessdata.labs.icl.plotting import plt as pyplot
+    from lessdata.labs.icl.plotting import png
 
     folder = Path(out)
     with ResultsStore(folder) as store:
         summary = summarize_mixture(store.rows())
     if not summary:
         raise LessdataError(f"{folder}: no mixture runs; run `lessdata scale code-mix` first")
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = pyplot().subplots(1, 2, figsize=(9, 3.4))
     mixes = np.array(sorted(summary))
     for ax, what, title in ((axes[0], "python", "held-out Python"),
                             (axes[1], "prose", "held-out prose")):  # fmt: skip
@@ -269,7 +269,7 @@ def write_mixture_report(out: str | Path) -> dict[str, Path]:
         ax.set_title(title, fontsize=10)
     paths = {"png": folder / "code_mix.png", "json": folder / "code_mix.json"}
     with atomic_path(paths["png"]) as tmp:
-        tmp.write_bytes(_png(fig))
+        tmp.write_bytes(png(fig))
     data = {str(m): {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in s.items()}
             for m, s in summary.items()}  # fmt: skip
     with atomic_path(paths["json"]) as tmp:
