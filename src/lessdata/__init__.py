@@ -6,7 +6,8 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
 The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data``,
-``calibrate``, ``build_index`` (the pipeline),
+``calibrate``, ``build_index`` (the pipeline), ``score_parts`` and ``prune_parts`` (the same
+on embeddings too large for one process: the manifest written as parts by the workers),
 ``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
 score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
 semantic duplicates of texts or arrays).
@@ -19,6 +20,7 @@ from lessdata.errors import LessdataError
 from lessdata.pipeline import (
     Calibration,
     CurationResult,
+    PartsResult,
     PruneResult,
     build_index,
     calibrate,
@@ -26,7 +28,9 @@ from lessdata.pipeline import (
     dedup,
     embed_data,
     prune,
+    prune_parts,
     score,
+    score_parts,
 )
 from lessdata.select import select
 
@@ -35,6 +39,7 @@ __all__ = [
     "CurationResult",
     "Dataset",
     "LessdataError",
+    "PartsResult",
     "PruneResult",
     "__version__",
     "build_index",
@@ -46,6 +51,8 @@ __all__ = [
     "load",
     "metrics",
     "prune",
+    "prune_parts",
     "score",
+    "score_parts",
     "select",
 ]

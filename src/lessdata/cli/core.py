@@ -32,6 +32,7 @@ from lessdata.cli.options import (
     MetricOption,
     Ngram,
     NumPerm,
+    Parts,
     Quiet,
     Rows,
     Seed,
@@ -49,6 +50,7 @@ from lessdata.cli.options import (
     parse_pairs,
     parse_target_size,
     parse_thresholds,
+    refuse_with_parts,
     set_quiet,
 )
 from lessdata.embed.encoders import DEFAULT_ENCODER
@@ -85,20 +87,38 @@ def score(
     engine: EngineName = "local",
     address: Address = None,
     workers: Workers = None,
+    parts: Parts = False,
     quiet: Quiet = False,
 ) -> None:
     """Score every example; write a table of id and one column per metric.
 
     Scores follow one direction for every metric: higher = harder, more informative or
     more unique. Example: lessdata score train.parquet --metric prototypes --out scores.parquet
+    · with --parts, --out is a folder of manifest parts: lessdata score emb.npy --parts --out s/
     """
     from lessdata.pipeline import score as run
+    from lessdata.pipeline import score_parts
 
     set_quiet(quiet)
     options = given(k=k, distance=distance, eps=eps, survivor=survivor)
     loading = load_options(
         text_column, embedding_column, label_column, id_column, labels, split, extensions
     )
+    if parts:
+        refuse_with_parts(
+            metric=(metric, ["prototypes"]), text_column=(text_column, None),
+            embedding_column=(embedding_column, None), label_column=(label_column, None),
+            id_column=(id_column, None), labels=(labels, None), eps=(eps, None),
+            survivor=(survivor, None), zero_vectors=(zero_vectors, "refuse"),
+            encoder=(encoder, DEFAULT_ENCODER),
+        )  # fmt: skip
+        with engine_option(engine, address, workers) as chosen:
+            done = score_parts(
+                data, out, metric_options={**options, **parse_pairs(metric_option)}, seed=seed,
+                engine=chosen,
+            )  # fmt: skip
+        typer.echo(f"scored {done.n} examples with prototypes → {out} (manifest parts)")
+        return
     with engine_option(engine, address, workers) as chosen:
         table = run(
             data, metric, metric_options={**options, **parse_pairs(metric_option)},
@@ -190,14 +210,17 @@ def prune(
     engine: EngineName = "local",
     address: Address = None,
     workers: Workers = None,
+    parts: Parts = False,
     quiet: Quiet = False,
 ) -> None:
     """Keep a budget of examples chosen by a metric and a policy; write data, manifest, report.
 
     Example: lessdata prune train.parquet --metric prototypes --keep 0.5 --policy auto --out pruned/
+    · at a billion rows: lessdata prune emb.npy --keep 0.5 --parts --engine ray --out pruned/
     """
     from lessdata.budget import describe_budget, one_is_a_count, parse_keep
     from lessdata.pipeline import prune as run
+    from lessdata.pipeline import prune_parts
 
     set_quiet(quiet)
     budget = parse_keep(keep)
@@ -209,6 +232,23 @@ def prune(
     loading = load_options(
         text_column, embedding_column, label_column, id_column, labels, split, extensions
     )
+    if parts:
+        refuse_with_parts(
+            text_column=(text_column, None), embedding_column=(embedding_column, None),
+            label_column=(label_column, None), id_column=(id_column, None),
+            labels=(labels, None), eps=(eps, None), survivor=(survivor, None),
+            zero_vectors=(zero_vectors, "refuse"), encoder=(encoder, DEFAULT_ENCODER),
+            class_balanced=(class_balanced, False), calibration=(calibration, None),
+        )  # fmt: skip
+        with engine_option(engine, address, workers) as chosen:
+            done = prune_parts(
+                data, budget, out, metric=metric, policy=policy,
+                metric_options={**options, **parse_pairs(metric_option)},
+                policy_options=policies, seed=seed, engine=chosen,
+            )  # fmt: skip
+        kept_line = f"kept {done.n_kept} of {done.n} examples ({describe_budget(budget)})"
+        typer.echo(f"{kept_line} → {out} (manifest parts in {out}/manifest)")
+        return
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, budget, metric=metric, policy=policy,

@@ -202,6 +202,23 @@ def parse_pairs(pairs: list[str] | None) -> dict:
 
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
+Parts = Annotated[
+    bool,
+    typer.Option(
+        help="For embeddings too large for one process (a .npy): the workers write the "
+        "manifest as a folder of Parquet parts and the driver's memory stays independent of "
+        "the rows (prototypes; keep-hard, keep-easy, random, auto). Same ids as without."
+    ),
+]
+
+
+def refuse_with_parts(**options: tuple[object, object]) -> None:
+    """``--parts`` reads a ``.npy`` and runs prototypes only: any other option given
+    (``name=(value, default)``) is an error naming its flag."""
+    for name, (value, default) in options.items():
+        if value != default:
+            flag = "--" + name.replace("_", "-")
+            raise LessdataError(f"{flag} does not apply with --parts", param=name)
 
 
 def load_options(

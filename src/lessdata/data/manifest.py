@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset
+from lessdata.data.manifest_parts import is_parts_folder, read_parts
 from lessdata.data.paths import check_not_input_path
 from lessdata.errors import LessdataError
 
@@ -109,7 +110,10 @@ def write_manifest(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
-_HINT = "pass the manifest Parquet file written by `lessdata score`, `prune` or `dedup`"
+_HINT = (
+    "pass the manifest Parquet file (or folder of parts) written by `lessdata score`, "
+    "`prune` or `dedup`"
+)
 
 
 def _schema_of(manifest: pa.Table | pa.Schema) -> pa.Schema:
@@ -215,12 +219,20 @@ def validate_schema(schema: pa.Schema, source: str | Path) -> None:
 def read_manifest(path: str | Path) -> pa.Table:
     """Read and validate a manifest; :class:`LessdataError` on anything a user can get wrong.
 
+    ``path`` is a manifest file, or a folder of manifest parts (``score --parts``; a
+    ``prune --parts`` output folder, whose parts are in ``manifest/``), read whole.
+
     The schema is checked before the rows are read, so pointing at a large unrelated Parquet
     file fails at once.
     """
     path = Path(path)
     if not path.exists():
         raise LessdataError(f"manifest not found: {path}; {_HINT}")
+    if is_parts_folder(path) or is_parts_folder(path / "manifest"):
+        folder = path if is_parts_folder(path) else path / "manifest"
+        table = read_parts(folder)  # refuses a missing or foreign part, naming it
+        validate_schema(table.schema, folder)
+        return table
     if path.is_dir():
         inside = sorted(path.glob("*.parquet"))
         guess = f" (did you mean {inside[0]}?)" if len(inside) == 1 else ""

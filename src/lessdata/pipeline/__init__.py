@@ -5,6 +5,8 @@ CLI commands ``score``, ``prune``, ``dedup``, ``curate``, ``embed`` and ``calibr
 each module holds one of them, and they share :mod:`~lessdata.pipeline.inputs` (dataset,
 vectors, engine), :mod:`~lessdata.pipeline.options` (option dicts checked before any work)
 and :mod:`~lessdata.pipeline.outputs` (result objects and the output folder).
+:mod:`~lessdata.pipeline.sharded` runs ``score`` and ``prune`` with the manifest written as
+parts by the workers, for embeddings too large for one process.
 """
 
 from lessdata.pipeline.calibration import Calibration, calibrate
@@ -15,10 +17,12 @@ from lessdata.pipeline.indexing import build_index
 from lessdata.pipeline.outputs import CurationResult, PruneResult
 from lessdata.pipeline.pruning import prune
 from lessdata.pipeline.scoring import score
+from lessdata.pipeline.sharded import PartsResult, prune_parts, score_parts
 
 __all__ = [
     "Calibration",
     "CurationResult",
+    "PartsResult",
     "PruneResult",
     "build_index",
     "calibrate",
@@ -26,5 +30,7 @@ __all__ = [
     "dedup",
     "embed_data",
     "prune",
+    "prune_parts",
     "score",
+    "score_parts",
 ]

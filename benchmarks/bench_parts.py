@@ -1,0 +1,178 @@
+"""Benchmark: the driver's memory with the manifest written as parts (issue 17).
+
+``lessdata.prune_parts`` scores and prunes a memory-mapped ``.npy`` shard by shard; the
+driver holds only centroids, per-shard counts and selection histograms. This script runs,
+each in a fresh process so that peaks do not mix:
+
+* ``memory``: ``lessdata.prune`` (the in-memory path, the baseline) on the local engine;
+* ``parts-local``: ``lessdata.prune_parts`` on the local engine (shards run in the driver);
+* ``parts-ray``: ``lessdata.prune_parts`` on a local Ray cluster of ``--workers`` workers;
+
+at each size in ``--sizes`` (rows of one clustered float32 file, d = ``--d``), and prints
+per run the wall time, the driver's peak anonymous memory (``RssAnon`` sampled every 20 ms:
+memory-mapped input pages are file-backed and not counted; the local engine's shard work
+is, since it runs in the driver) and a hash of the kept ids; then the growth of the peak per
+added row between the smallest and largest size, and whether every run at a size kept the
+same ids.
+
+Usage::
+
+    python benchmarks/bench_parts.py --sizes 1000000,10000000 --k 1000   # ~25 min here
+    python benchmarks/bench_parts.py --sizes 100000,400000 --k 100       # smoke, a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+MODES = ("memory", "parts-local", "parts-ray")
+
+
+def make_data(path: Path, n: int, d: int, seed: int = 0) -> None:
+    """Clustered rows written chunk by chunk into a ``.npy`` (never held whole)."""
+    if path.exists():
+        return
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(2048, d)).astype(np.float32)
+    tmp = path.with_suffix(".tmp.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, d))
+    for a in range(0, n, 250_000):
+        b = min(n, a + 250_000)
+        noise = rng.normal(size=(b - a, d)).astype(np.float32)
+        out[a:b] = centres[rng.integers(0, len(centres), b - a)] + 0.6 * noise
+    out.flush()
+    del out
+    os.replace(tmp, path)
+
+
+def rss_anon_bytes() -> int:
+    """This process's resident anonymous memory (Linux ``/proc/self/status``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakSampler(threading.Thread):
+    """Samples :func:`rss_anon_bytes` every 20 ms until stopped; keeps the peak."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = rss_anon_bytes()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            self.peak = max(self.peak, rss_anon_bytes())
+
+
+def child(args: argparse.Namespace) -> None:
+    """One run in this process; prints one JSON line."""
+    import lessdata
+    from lessdata.engines import get_engine
+
+    engine: object = "local"
+    if args.mode == "parts-ray":
+        engine = get_engine("ray", workers=args.workers, work_dir=Path(args.cache) / "work")
+    baseline = rss_anon_bytes()
+    sampler = PeakSampler()
+    sampler.start()
+    start = time.perf_counter()
+    options = dict(policy="keep-hard", metric_options={"k": args.k}, seed=0,
+                   cache_dir=args.cache, quiet=True)  # fmt: skip
+    if args.mode == "memory":
+        result = lessdata.prune(args.data, args.keep, out=args.out, report=False, **options)
+        kept = result.kept
+    else:
+        result = lessdata.prune_parts(args.data, args.keep, args.out, engine=engine, **options)
+        kept = result.kept()
+    wall = time.perf_counter() - start
+    sampler.stop.set()
+    sampler.join()
+    if args.mode == "parts-ray":
+        engine.close()  # type: ignore[attr-defined]
+    digest = hashlib.sha256(np.asarray(kept, dtype=np.int64).tobytes()).hexdigest()[:16]
+    print(json.dumps({
+        "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": int(len(kept)),
+        "kept_sha": digest, "driver_peak_mb": round(sampler.peak / 2**20, 1),
+        "driver_start_mb": round(baseline / 2**20, 1),
+    }))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--keep", type=float, default=0.5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "lessdata-bench-parts"))
+    parser.add_argument("--save", default=str(HERE / "results" / "parts.json"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    root = Path(args.dir)
+    root.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = []
+    for n in sizes:
+        data = root / f"x{n}-{args.d}.npy"
+        make_data(data, n, args.d)
+        for mode in args.modes.split(","):
+            command = [
+                sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
+                "--data", str(data), "--out", str(root / f"out-{mode}-{n}"),
+                "--cache", str(root / f"cache-{mode}"), "--k", str(args.k),
+                "--keep", str(args.keep), "--workers", str(args.workers),
+            ]  # fmt: skip
+            env = {**os.environ, "LESSDATA_QUIET": "1"}
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            if done.returncode:
+                print(done.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"{mode} at {n} rows failed")
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            runs.append(run)
+            print(json.dumps(run), flush=True)
+    summary: dict[str, object] = {"runs": runs, "d": args.d, "k": args.k, "keep": args.keep,
+                                  "workers": args.workers}  # fmt: skip
+    small, large = min(sizes), max(sizes)
+    for mode in args.modes.split(","):
+        by_n = {r["n"]: r for r in runs if r["mode"] == mode}
+        if small in by_n and large in by_n and large > small:
+            growth = (by_n[large]["driver_peak_mb"] - by_n[small]["driver_peak_mb"]) * 2**20
+            summary[f"{mode}_bytes_per_row"] = round(growth / (large - small), 1)
+            print(f"{mode}: driver peak {by_n[small]['driver_peak_mb']} MB at {small:,} rows, "
+                  f"{by_n[large]['driver_peak_mb']} MB at {large:,}: "
+                  f"{summary[f'{mode}_bytes_per_row']} bytes per added row")  # fmt: skip
+    for n in sizes:
+        hashes = {r["kept_sha"] for r in runs if r["n"] == n}
+        summary[f"identical_ids_{n}"] = len(hashes) == 1
+        print(f"{n:,} rows: every mode kept the same ids: {len(hashes) == 1}")
+    Path(args.save).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.save).write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"saved {args.save}")
+
+
+if __name__ == "__main__":
+    main()
