@@ -412,3 +412,23 @@ def test_kmeans_training_memory_does_not_grow_with_the_rows(tmp_path, monkeypatc
         tracemalloc.stop()
     assert peaks[160_000] - peaks[40_000] <= 20 * 120_000, peaks
     assert peaks[160_000] < 160_000 * 16 * 4  # less than one copy of the input
+
+
+def test_parts_mode_keeps_the_same_ids_on_ray(ray_engine, tmp_path):
+    """Issue 17: prune --parts at a multi-shard size (3 shards of 65,536 rows, the radix
+    select's histogram passes included) keeps the same ids, writes the same manifest parts
+    and the same kept rows on Ray as locally, and those are the in-memory prune's."""
+    import lessdata
+
+    x = np.random.default_rng(0).normal(size=(150_000, 8)).astype(np.float32)
+    x[:500] = x[0]  # ties
+    np.save(tmp_path / "x.npy", x)
+    options = dict(policy="keep-hard", metric_options={"k": 20}, seed=2)
+    on_ray = lessdata.prune_parts(tmp_path / "x.npy", 0.4, tmp_path / "r", engine=ray_engine,
+                                  **options)  # fmt: skip
+    local = lessdata.prune_parts(tmp_path / "x.npy", 0.4, tmp_path / "l", **options)
+    memory = lessdata.prune(str(tmp_path / "x.npy"), 0.4, report=False, **options)
+    np.testing.assert_array_equal(on_ray.kept(), local.kept())
+    np.testing.assert_array_equal(local.kept(), memory.kept)
+    assert on_ray.manifest().equals(local.manifest())
+    np.testing.assert_array_equal(np.load(tmp_path / "r/x.npy"), np.load(tmp_path / "l/x.npy"))
