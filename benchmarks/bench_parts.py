@@ -9,16 +9,19 @@ each in a fresh process so that peaks do not mix:
 * ``parts-ray``: ``lessdata.prune_parts`` on a local Ray cluster of ``--workers`` workers;
 
 at each size in ``--sizes`` (rows of one clustered float32 file, d = ``--d``), and prints
-per run the wall time, the driver's peak anonymous memory (``RssAnon`` sampled every 20 ms:
-memory-mapped input pages are file-backed and not counted; the local engine's shard work
-is, since it runs in the driver) and a hash of the kept ids; then the growth of the peak per
-added row between the smallest and largest size, and whether every run at a size kept the
-same ids.
+per run the wall time, the driver's peak anonymous memory (``RssAnon`` sampled every 20 ms,
+from after the engine has started: memory-mapped input pages are file-backed and not
+counted; the local engine's shard work is, since it runs in the driver) and a hash of the
+kept ids; then the growth of the peak per added row between the smallest and largest size,
+and whether every run at a size kept the same ids.
 
 Usage::
 
     python benchmarks/bench_parts.py --sizes 1000000,10000000 --k 1000   # ~25 min here
     python benchmarks/bench_parts.py --sizes 100000,400000 --k 100       # smoke, a minute
+
+Runs of other modes or sizes already in ``--save`` are kept (``--modes parts-ray`` reruns
+one mode).
 """
 
 from __future__ import annotations
@@ -79,6 +82,25 @@ class PeakSampler(threading.Thread):
             self.peak = max(self.peak, rss_anon_bytes())
 
 
+def kept_digest(result: object) -> tuple[str, int]:
+    """A hash of the kept row numbers (int64, ascending) and their count; a parts result
+    is read part by part, after the measurement (holding the ids is the caller's choice)."""
+    from lessdata.data.manifest_parts import iter_parts, list_parts
+
+    digest, count = hashlib.sha256(), 0
+    if hasattr(result, "manifest_folder"):
+        start = 0
+        for part in iter_parts(list_parts(result.manifest_folder), ["kept"]):
+            rows = np.flatnonzero(part["kept"].to_numpy(zero_copy_only=False)) + start
+            digest.update(rows.astype(np.int64).tobytes())
+            count, start = count + len(rows), start + part.num_rows
+    else:
+        kept = np.asarray(result.kept, dtype=np.int64)  # type: ignore[attr-defined]
+        digest.update(kept.tobytes())
+        count = len(kept)
+    return digest.hexdigest()[:16], count
+
+
 def child(args: argparse.Namespace) -> None:
     """One run in this process; prints one JSON line."""
     import lessdata
@@ -87,6 +109,7 @@ def child(args: argparse.Namespace) -> None:
     engine: object = "local"
     if args.mode == "parts-ray":
         engine = get_engine("ray", workers=args.workers, work_dir=Path(args.cache) / "work")
+        assert engine.workers == args.workers  # start the cluster now: not part of the run
     baseline = rss_anon_bytes()
     sampler = PeakSampler()
     sampler.start()
@@ -95,18 +118,16 @@ def child(args: argparse.Namespace) -> None:
                    cache_dir=args.cache, quiet=True)  # fmt: skip
     if args.mode == "memory":
         result = lessdata.prune(args.data, args.keep, out=args.out, report=False, **options)
-        kept = result.kept
     else:
         result = lessdata.prune_parts(args.data, args.keep, args.out, engine=engine, **options)
-        kept = result.kept()
     wall = time.perf_counter() - start
     sampler.stop.set()
     sampler.join()
     if args.mode == "parts-ray":
         engine.close()  # type: ignore[attr-defined]
-    digest = hashlib.sha256(np.asarray(kept, dtype=np.int64).tobytes()).hexdigest()[:16]
+    digest, n_kept = kept_digest(result)
     print(json.dumps({
-        "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": int(len(kept)),
+        "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": n_kept,
         "kept_sha": digest, "driver_peak_mb": round(sampler.peak / 2**20, 1),
         "driver_start_mb": round(baseline / 2**20, 1),
     }))  # fmt: skip
@@ -136,10 +157,14 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     runs = []
+    modes = args.modes.split(",")
+    if Path(args.save).exists():  # keep the other modes' runs of an earlier invocation
+        earlier = json.loads(Path(args.save).read_text()).get("runs", [])
+        runs = [r for r in earlier if r["mode"] not in modes or r["n"] not in sizes]
     for n in sizes:
         data = root / f"x{n}-{args.d}.npy"
         make_data(data, n, args.d)
-        for mode in args.modes.split(","):
+        for mode in modes:
             command = [
                 sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
                 "--data", str(data), "--out", str(root / f"out-{mode}-{n}"),
@@ -156,8 +181,8 @@ def main() -> None:
             print(json.dumps(run), flush=True)
     summary: dict[str, object] = {"runs": runs, "d": args.d, "k": args.k, "keep": args.keep,
                                   "workers": args.workers}  # fmt: skip
-    small, large = min(sizes), max(sizes)
-    for mode in args.modes.split(","):
+    small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
+    for mode in MODES:
         by_n = {r["n"]: r for r in runs if r["mode"] == mode}
         if small in by_n and large in by_n and large > small:
             growth = (by_n[large]["driver_peak_mb"] - by_n[small]["driver_peak_mb"]) * 2**20
@@ -165,7 +190,7 @@ def main() -> None:
             print(f"{mode}: driver peak {by_n[small]['driver_peak_mb']} MB at {small:,} rows, "
                   f"{by_n[large]['driver_peak_mb']} MB at {large:,}: "
                   f"{summary[f'{mode}_bytes_per_row']} bytes per added row")  # fmt: skip
-    for n in sizes:
+    for n in sorted({r["n"] for r in runs}):
         hashes = {r["kept_sha"] for r in runs if r["n"] == n}
         summary[f"identical_ids_{n}"] = len(hashes) == 1
         print(f"{n:,} rows: every mode kept the same ids: {len(hashes) == 1}")

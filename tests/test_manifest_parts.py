@@ -79,7 +79,7 @@ def test_rank_select_finds_every_rank_of_the_in_memory_order(tmp_path, monkeypat
         np.save(tmp_path / f"s{start}.npy", scores[start : start + 250])
         shards.append((str(tmp_path / f"s{start}.npy"), start, len(scores[start : start + 250])))
     from lessdata.engines import LocalEngine
-    from lessdata.select import tie_keys
+    from lessdata.ties import tie_keys
 
     ties = tie_keys(99, np.arange(700))
     order = np.lexsort((ties, scores + 0.0))
@@ -176,7 +176,7 @@ def test_parts_refuses_what_it_cannot_run(tmp_path):
     path = _data(tmp_path, n=300)
     with pytest.raises(LessdataError, match="parts mode runs the policies"):
         lessdata.prune_parts(path, 0.5, tmp_path / "o", policy="ccs")
-    with pytest.raises(LessdataError, match="prototypes only"):
+    with pytest.raises(LessdataError, match="parts mode scores with prototypes and semdedup"):
         lessdata.prune_parts(path, 0.5, tmp_path / "o", metric="el2n")
     with pytest.raises(LessdataError, match=r"reads a \.npy"):
         lessdata.score_parts("builtin:digits", tmp_path / "o")

@@ -6,11 +6,11 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
 The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data``,
-``calibrate``, ``build_index`` (the pipeline), ``score_parts`` and ``prune_parts`` (the same
-on embeddings too large for one process: the manifest written as parts by the workers),
-``select`` (a policy on scores), ``load`` (a dataset), and the packages ``metrics`` (one
-score per example, each a plain function on arrays) and ``duplicates`` (exact, near and
-semantic duplicates of texts or arrays).
+``calibrate``, ``build_index`` (the pipeline), ``score_parts``, ``prune_parts`` and
+``dedup_parts`` (the same on embeddings too large for one process: the manifest written as
+parts by the workers), ``select`` (a policy on scores), ``load`` (a dataset), and the
+packages ``metrics`` (one score per example, each a plain function on arrays) and
+``duplicates`` (exact, near and semantic duplicates of texts or arrays).
 """
 
 from lessdata import duplicates, metrics
@@ -26,6 +26,7 @@ from lessdata.pipeline import (
     calibrate,
     curate,
     dedup,
+    dedup_parts,
     embed_data,
     prune,
     prune_parts,
@@ -46,6 +47,7 @@ __all__ = [
     "calibrate",
     "curate",
     "dedup",
+    "dedup_parts",
     "duplicates",
     "embed_data",
     "load",

@@ -49,38 +49,13 @@ from lessdata.budget import resolve_budget
 from lessdata.checks import check_choice, check_float, check_int, check_options
 from lessdata.errors import LessdataError
 from lessdata.message_passing import D2_GAMMA, D2_K, d2_select
+from lessdata.ties import tie_keys, tie_seed_of
 
 Policy = Callable[..., np.ndarray]
 
 AUTO_THRESHOLD = 0.9
 CCS_BETA = 0.1
 CCS_STRATA = 50
-
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def tie_keys(tie_seed: int, rows: np.ndarray) -> np.ndarray:
-    """A seeded random uint64 per row (splitmix64 of ``tie_seed`` and the row number).
-
-    Computed from the row number alone, so a shard of rows gets the same keys as the whole
-    array would give it: the sharded selection (:mod:`lessdata.pipeline.rank_select`) breaks
-    ties exactly as the in-memory policies do.
-
-    Args:
-        tie_seed: from :func:`tie_seed_of`.
-        rows: row numbers (non-negative integers).
-    """
-    with np.errstate(over="ignore"):
-        z = np.uint64(tie_seed) + (np.asarray(rows, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def tie_seed_of(rng: np.random.Generator) -> int:
-    """The seed of one ordering's tie keys, drawn from ``rng`` (one draw)."""
-    return int(rng.integers(2**63))
 
 
 def _order(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -29,6 +29,7 @@ from lessdata.checks import check_choice, check_float
 from lessdata.engines import LocalEngine
 from lessdata.engines.base import Engine
 from lessdata.kmeans import assign, check_k, fit_centroids, rows_as_float32
+from lessdata.ties import tie_keys, tie_seed_of
 
 SURVIVORS = ("hard", "easy", "random")
 BLOCK = 1024
@@ -137,13 +138,23 @@ def walk_order(
     cluster, centroid_distance = assign(
         vectors, centroids, spherical=True, engine=engine, cache=cache
     )
-    tiebreak = np.random.default_rng(seed).random(n)
-    priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}
-    order = np.lexsort((tiebreak, priority[survivor], cluster))
+    order = walk_rows(np.arange(n), cluster, centroid_distance, survivor, seed)
     bounds = np.flatnonzero(np.diff(cluster[order])) + 1
     starts = np.concatenate(([0], bounds))
     stops = np.concatenate((bounds, [n]))
     return cluster, order, starts, stops
+
+
+def walk_rows(
+    rows: np.ndarray, cluster: np.ndarray, centroid_distance: np.ndarray, survivor: str,
+    seed: int,
+) -> np.ndarray:  # fmt: skip
+    """Positions of ``rows`` in walk order: by cluster, then survivor order, then a seeded
+    tie key of the row number (:func:`lessdata.select.tie_keys`: the same for a subset of
+    the rows, so a sharded run walks each cluster exactly as in memory)."""
+    tiebreak = tie_keys(tie_seed_of(np.random.default_rng(seed)), rows)
+    priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}
+    return np.lexsort((rows, tiebreak, priority[survivor], cluster))
 
 
 def _cluster_shards(

@@ -5,8 +5,8 @@ CLI commands ``score``, ``prune``, ``dedup``, ``curate``, ``embed`` and ``calibr
 each module holds one of them, and they share :mod:`~lessdata.pipeline.inputs` (dataset,
 vectors, engine), :mod:`~lessdata.pipeline.options` (option dicts checked before any work)
 and :mod:`~lessdata.pipeline.outputs` (result objects and the output folder).
-:mod:`~lessdata.pipeline.sharded` runs ``score`` and ``prune`` with the manifest written as
-parts by the workers, for embeddings too large for one process.
+:mod:`~lessdata.pipeline.sharded` runs ``score``, ``prune`` and ``dedup`` with the manifest
+written as parts by the workers, for embeddings too large for one process.
 """
 
 from lessdata.pipeline.calibration import Calibration, calibrate
@@ -17,7 +17,7 @@ from lessdata.pipeline.indexing import build_index
 from lessdata.pipeline.outputs import CurationResult, PruneResult
 from lessdata.pipeline.pruning import prune
 from lessdata.pipeline.scoring import score
-from lessdata.pipeline.sharded import PartsResult, prune_parts, score_parts
+from lessdata.pipeline.sharded import PartsResult, dedup_parts, prune_parts, score_parts
 
 __all__ = [
     "Calibration",
@@ -28,6 +28,7 @@ __all__ = [
     "calibrate",
     "curate",
     "dedup",
+    "dedup_parts",
     "embed_data",
     "prune",
     "prune_parts",

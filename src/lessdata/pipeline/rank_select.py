@@ -19,7 +19,7 @@ import numpy as np
 
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
-from lessdata.select import tie_keys
+from lessdata.ties import tie_keys
 
 #: bits of the key each pass resolves (a histogram of 2**16 counts)
 DIGIT_BITS = 16

@@ -1,22 +1,26 @@
-"""``score`` and ``prune`` with the driver out of the O(N) path (``--parts``).
+"""``score``, ``prune`` and ``dedup`` with the driver out of the O(N) path (``--parts``).
 
-For embeddings too large for one process: a memory-mapped ``.npy`` of vectors is scored
-and pruned shard by shard on the engine, and the driver holds only what does not grow with
-N: k-means centroids, per-shard counts, and the 65,536-bucket histograms of the exact
-selection (:mod:`lessdata.pipeline.rank_select`). The workers write the manifest as Parquet
-parts (:mod:`lessdata.data.manifest_parts`) and the kept rows into one ``.npy`` at offsets
-the driver computed from per-shard counts. The kept ids are exactly those of the in-memory
-:func:`lessdata.prune` with the same seed (tested), on every engine.
+For embeddings too large for one process: a memory-mapped ``.npy`` of vectors is scored,
+pruned or deduplicated shard by shard on the engine, and the driver holds only what does
+not grow with N: k-means centroids, cluster sizes, per-shard counts, and the 65,536-bucket
+histograms of the exact selection (:mod:`lessdata.pipeline.rank_select`). The workers write
+the manifest as Parquet parts (:mod:`lessdata.data.manifest_parts`) and the kept rows into
+one ``.npy`` at offsets the driver computed from per-shard counts. The ids are exactly
+those of the in-memory :func:`lessdata.score` / :func:`lessdata.prune` /
+:func:`lessdata.dedup` with the same seed (tested), on every engine.
 
-Passes over the data: a check of the rows (finite, nonzero), k-means training (a sample and
-its Lloyd steps, :func:`lessdata.kmeans.fit_centroids`), the nearest centroid of every row
-(checkpointed: a killed run resumes here), the scores (strays of tiny clusters rescored),
-then for ``prune`` two or three selection passes over the scores, the manifest parts and
-the kept rows.
+Passes over the data (:mod:`lessdata.pipeline.sharded_steps`): a check of the rows (finite,
+nonzero); k-means training (a sample and its Lloyd steps, :func:`lessdata.kmeans.
+fit_centroids`); the nearest centroid of every row (checkpointed: a killed run resumes
+from its finished shards); for ``semdedup`` the shuffle of rows to cluster buckets and
+SemDeDup per bucket (:mod:`lessdata.duplicates.semdedup_parts`, checkpointed); then the
+manifest parts, for ``prune`` after two or three selection passes over the scores; and the
+kept rows.
 
-Supported: the ``prototypes`` metric (the paper's label-free metric, the one that needs
-only vectors) and the policies ``keep-hard``, ``keep-easy``, ``random`` and uncalibrated
-``auto``. The others need every score (or the vectors) in one place; they run in memory.
+Supported: the metrics that need only the vectors, ``prototypes`` (the paper's label-free
+metric) and ``semdedup``; the policies ``keep-hard``, ``keep-easy``, ``random`` and
+uncalibrated ``auto``; SemDeDup by a threshold (``eps``). The others need every score (or
+a second clustering) in one place: they run in memory.
 """
 
 from __future__ import annotations
@@ -33,52 +37,60 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lessdata import kmeans
 from lessdata._version import __version__
 from lessdata.budget import resolve_budget
-from lessdata.checks import check_seed
+from lessdata.checks import check_choice, check_seed
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import open_npy
-from lessdata.data.manifest import META_KEY
-from lessdata.data.manifest_parts import iter_parts, list_parts, read_parts, write_part
+from lessdata.data.manifest_parts import iter_parts, list_parts, read_parts
 from lessdata.data.paths import OutputFolder
+from lessdata.duplicates.semdedup import SURVIVORS, check_eps
+from lessdata.duplicates.semdedup_parts import dedup_bucket, plan_buckets
 from lessdata.engines import Engine, ShardCheckpoint
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
-from lessdata.kmeans import _nearest as nearest_centroid
-from lessdata.kmeans import (
-    assign_shard,
-    check_k,
-    fit_centroids,
-    min_prototype_size,
-    rows_as_float32,
-)
+from lessdata.kmeans import check_k, fit_centroids, min_prototype_size, rows_as_float32
 from lessdata.metrics import get_metric
 from lessdata.metrics.prototype_metrics import check_distance
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import check_metric_options, check_policy_options
-from lessdata.pipeline.rank_select import ScoreShard, at_or_above, find_rank, shard_keys
+from lessdata.pipeline.rank_select import ScoreShard, find_rank
+from lessdata.pipeline.sharded_steps import (
+    ColumnPlan,
+    PartTarget,
+    assign_to_file,
+    check_rows_shard,
+    copy_kept_part,
+    dedup_part,
+    prune_part,
+    scatter_from_file,
+    score_part,
+    score_to_file,
+)
 from lessdata.progress import honours_quiet, log
-from lessdata.select import AUTO_THRESHOLD, auto_policy_name, kept_fraction, tie_seed_of
+from lessdata.select import AUTO_THRESHOLD, auto_policy_name, kept_fraction
+from lessdata.ties import tie_seed_of
 
+#: the metrics parts mode computes (those that need only the vectors)
+PARTS_METRICS = ("prototypes", "semdedup")
 #: the policies the sharded prune runs (those that need only an order of the scores)
 PARTS_POLICIES = ("keep-hard", "keep-easy", "random", "auto")
-#: the folder of manifest parts inside a prune output folder
+#: the folder of manifest parts inside a prune or dedup output folder
 MANIFEST_FOLDER = "manifest"
 
 
 @dataclass
 class PartsResult:
-    """What a sharded ``score`` or ``prune`` wrote; nothing here grows with N.
+    """What a sharded ``score``, ``prune`` or ``dedup`` wrote; nothing here grows with N.
 
     Attributes:
         manifest_folder: the folder of manifest parts (read it with
             :func:`lessdata.data.manifest.read_manifest` or ``lessdata inspect``).
         n: rows scored.
-        n_kept: rows kept (``prune``; None for ``score``).
-        paths: the files written (``manifest``, and ``data`` for ``prune``).
+        n_kept: rows kept (``prune``, ``dedup``; None for ``score``).
+        paths: the files written (``manifest``, and ``data`` for ``prune`` and ``dedup``).
     """
 
     manifest_folder: Path
@@ -92,19 +104,14 @@ class PartsResult:
 
     def kept(self) -> np.ndarray:
         """Sorted row numbers of the kept rows, read part by part (memory: the kept rows)."""
-        parts = list_parts(self.manifest_folder)
-        found = [
-            np.flatnonzero(part["kept"].to_numpy(zero_copy_only=False)) + start
-            for part, start in _with_offsets(iter_parts(parts, ["kept"]))
-        ]
+        found, start = [], 0
+        for part in iter_parts(list_parts(self.manifest_folder), ["kept"]):
+            found.append(np.flatnonzero(part["kept"].to_numpy(zero_copy_only=False)) + start)
+            start += part.num_rows
         return np.concatenate([np.empty(0, np.int64), *found]).astype(np.int64)
 
 
-def _with_offsets(tables):
-    start = 0
-    for table in tables:
-        yield table, start
-        start += table.num_rows
+# --- checks -------------------------------------------------------------------------------
 
 
 def _open_vectors(data: Any) -> tuple[np.ndarray, str]:
@@ -129,20 +136,35 @@ def _open_vectors(data: Any) -> tuple[np.ndarray, str]:
     return vectors, str(path)
 
 
+def _check_metrics(metrics: str | list[str], options: dict[str, Any] | None, param: str):
+    """The metrics as a tuple and their checked options (parts mode's metrics only)."""
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not names or len(set(names)) != len(names):
+        raise LessdataError(f"name each metric once, got {list(names)}", param=param)
+    for name in names:
+        if name not in PARTS_METRICS:
+            raise LessdataError(
+                f"parts mode scores with {' and '.join(PARTS_METRICS)} (the metrics that need "
+                f"only vectors), got {name!r}; leave out `parts` for the other metrics",
+                param=param,
+            )
+    checked = check_metric_options([get_metric(name) for name in names], options)
+    if "semdedup" in names and checked.get("distance", "cosine") != "cosine":
+        raise LessdataError(
+            "semdedup clusters by cosine; with it, prototypes must use distance cosine too",
+            param="distance",
+        )
+    if "eps" in checked:
+        check_eps(checked["eps"])
+    check_choice(checked.get("survivor", "hard"), "survivor", SURVIVORS)
+    return names, checked
+
+
 def _shards(n: int) -> list[tuple[int, int]]:
     """The row ranges of the shards: the chunks of :mod:`lessdata.kmeans` (so that every
     row is computed in the same block as in memory, and the results match to the bit)."""
     rows = kmeans.CHUNK_ROWS
     return [(start, min(start + rows, n)) for start in range(0, n, rows)]
-
-
-def check_rows_shard(rows: tuple[int, int], vectors: np.ndarray) -> tuple[int, list, int, list]:
-    """Rows of one shard that are not finite, and rows that are all zeros (first five each)."""
-    start, stop = rows
-    block = np.asarray(vectors[start:stop])
-    bad = np.flatnonzero(~np.isfinite(block).all(axis=1)) + start
-    zero = np.flatnonzero(~block.any(axis=1)) + start
-    return len(bad), bad[:5].tolist(), len(zero), zero[:5].tolist()
 
 
 def _check_rows(engine: Engine, vectors: np.ndarray, source: str) -> None:
@@ -169,116 +191,7 @@ def _check_rows(engine: Engine, vectors: np.ndarray, source: str) -> None:
         )
 
 
-def assign_to_file(
-    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, spherical: bool,
-    folder: str, k: int,
-) -> np.ndarray:  # fmt: skip
-    """Nearest centroid and distance of one shard, saved in ``folder``; returns the shard's
-    cluster sizes (k counts)."""
-    cluster, distance = assign_shard(rows, vectors, centroids, spherical)
-    with atomic_path(Path(folder) / f"assign-{rows[0]:012d}.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, cluster=cluster, distance=distance)
-    return np.bincount(cluster, minlength=k)
-
-
-def rescore_shard(
-    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, proper: np.ndarray,
-    spherical: bool, folder: str,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """A shard's final cluster and score: rows of clusters too small to be prototypes are
-    measured against the nearest proper centroid (as :func:`lessdata.kmeans.assign` does)."""
-    with np.load(Path(folder) / f"assign-{rows[0]:012d}.npz", allow_pickle=False) as saved:
-        cluster, distance = saved["cluster"], saved["distance"]
-    is_proper = np.zeros(len(centroids), dtype=bool)
-    is_proper[proper] = True
-    stray = np.flatnonzero(~is_proper[cluster])
-    if len(proper) and len(stray) and len(proper) < len(centroids):
-        block = rows_as_float32(vectors, stray + rows[0], normalize=spherical)
-        local, distance[stray] = nearest_centroid(block, centroids[proper], spherical)
-        cluster[stray] = proper[local]
-    return cluster, distance
-
-
-def score_part(
-    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, proper: np.ndarray,
-    spherical: bool, folder: str, target: str, key: str, shard_rows: int, count: int,
-    metadata: bytes,
-) -> int:  # fmt: skip
-    """Write one shard's manifest part of ``score`` (id, prototypes, prototypes_cluster)."""
-    cluster, distance = rescore_shard(rows, vectors, centroids, proper, spherical, folder)
-    table = _score_table(rows, cluster, distance).replace_schema_metadata({META_KEY: metadata})
-    write_part(target, key, rows[0] // shard_rows, count, table)
-    return rows[1] - rows[0]
-
-
-def _score_table(rows: tuple[int, int], cluster: np.ndarray, distance: np.ndarray) -> pa.Table:
-    return pa.table({
-        "id": pa.array(np.arange(rows[0], rows[1], dtype=np.int64)),
-        "prototypes": pa.array(distance.astype(np.float64)),
-        "prototypes_cluster": pa.array(cluster.astype(np.int64)),
-    })  # fmt: skip
-
-
-def score_to_file(
-    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, proper: np.ndarray,
-    spherical: bool, folder: str,
-) -> int:  # fmt: skip
-    """``prune``'s scoring pass: one shard's final cluster and score saved in ``folder``."""
-    cluster, distance = rescore_shard(rows, vectors, centroids, proper, spherical, folder)
-    for name, values in (("score", distance), ("cluster", cluster)):
-        with atomic_path(Path(folder) / f"{name}-{rows[0]:012d}.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, values)
-    return rows[1] - rows[0]
-
-
-def prune_part(
-    shard: ScoreShard, folder: str, tie_seed: int, boundary: tuple[int, int, int] | None,
-    keep_high: bool, target: str, key: str, shard_rows: int, count: int, vocabulary: list[str],
-    metadata: bytes,
-) -> int:  # fmt: skip
-    """Write one shard's manifest part of ``prune`` (scores, kept, reason); returns its
-    kept count. ``boundary`` None keeps every row."""
-    _, start, size = shard
-    hi, lo, rows = shard_keys(shard, tie_seed)
-    if boundary is None:
-        kept = np.ones(size, dtype=bool)
-    else:
-        above = at_or_above(hi, lo, rows, boundary)
-        kept = above if keep_high else ~above | (rows == boundary[2])
-    cluster = np.load(Path(folder) / f"cluster-{start:012d}.npy", allow_pickle=False)
-    distance = np.load(Path(folder) / f"score-{start:012d}.npy", allow_pickle=False)
-    table = _score_table((start, start + size), cluster, distance)
-    reasons = pa.DictionaryArray.from_arrays(
-        pa.array(np.where(kept, 0, 1).astype(np.int32)), pa.array(vocabulary, type=pa.string())
-    )
-    table = table.append_column("kept", pa.array(kept)).append_column("reason", reasons)
-    write_part(target, key, start // shard_rows, count,
-               table.replace_schema_metadata({META_KEY: metadata}))  # fmt: skip
-    return int(kept.sum())
-
-
-def copy_kept_part(
-    part: tuple[str, int, int], vectors: np.ndarray, target: str, n_kept: int
-) -> int:
-    """Copy one part's kept rows of ``vectors`` into the output ``.npy`` at ``offset``."""
-    path, start, offset = part
-    kept = np.flatnonzero(
-        pq.read_table(path, columns=["kept"])["kept"].to_numpy(zero_copy_only=False)
-    )
-    if len(kept):
-        out = np.load(target, mmap_mode="r+", allow_pickle=False)
-        if out.shape[0] != n_kept:
-            raise LessdataError(f"{target} has {out.shape[0]} rows, expected {n_kept}")
-        out[offset : offset + len(kept)] = vectors[start + kept]
-        out.flush()
-        del out
-    return len(kept)
-
-
-def _metadata(settings: dict[str, Any], source: str) -> bytes:
-    meta = {"version": __version__, "input": source, "format": "npy", "metrics": ["prototypes"]}
-    meta.update(settings)
-    return json.dumps(meta, default=str).encode()
+# --- the global steps ---------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -297,47 +210,98 @@ def _work_folder(running: Engine, *key: Any) -> Iterator[ShardCheckpoint]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _prototype_scores(
+def _plan_columns(
     running: Engine, work: ShardCheckpoint, vectors: np.ndarray, source: str,
-    options: dict[str, Any], seed: int,
-) -> tuple[np.ndarray, np.ndarray, bool]:  # fmt: skip
-    """Check the rows, fit k-means and assign every row (checkpointed in ``work``);
-    returns the normalised centroids, the proper ones and the geometry."""
+    metrics: tuple[str, ...], options: dict[str, Any], seed: int,
+) -> ColumnPlan:  # fmt: skip
+    """The global steps: check the rows, fit k-means, assign every row, and for semdedup
+    shuffle the rows to cluster buckets and deduplicate each bucket (all checkpointed in
+    ``work``)."""
     _check_rows(running, vectors, source)
+    n = len(vectors)
     spherical = check_distance(options.get("distance", "cosine"))
-    k = check_k(options.get("k"), len(vectors))
-    niter = options.get("niter", 20)
-    centroids = fit_centroids(vectors, k, spherical=spherical, seed=seed, niter=niter,
-                              engine=running)  # fmt: skip
+    k = check_k(options.get("k"), n)
+    centroids = fit_centroids(vectors, k, spherical=spherical, seed=seed,
+                              niter=options.get("niter", 20), engine=running)  # fmt: skip
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
+    shards, folder = _shards(n), str(work.folder)
     sizes = np.zeros(k, dtype=np.int64)
     for _, part in running.imap(
-        assign_to_file, _shards(len(vectors)),
-        shared=(vectors, centroids, spherical, str(work.folder), k),
-        label="k-means: nearest centroid", checkpoint=work,
+        assign_to_file, shards, shared=(vectors, centroids, spherical, folder, k),
+        label="k-means: nearest centroid", checkpoint=ShardCheckpoint(work.folder / "assign"),
     ):  # fmt: skip
         sizes += part
-    proper = np.flatnonzero(sizes >= min_prototype_size(len(vectors), k))
-    return centroids, proper, spherical
+    buckets = 0
+    if "semdedup" in metrics:
+        bucket_of = plan_buckets(sizes)
+        buckets = int(bucket_of.max(initial=-1)) + 1
+        running.map(scatter_from_file, shards, shared=(bucket_of, folder),
+                    label="semdedup: rows to clusters",
+                    checkpoint=ShardCheckpoint(work.folder / "scatter"))  # fmt: skip
+        starts = np.array([a for a, _ in shards] + [n], dtype=np.int64)
+        threshold = 1.0 - options.get("eps", 0.05)
+        running.map(
+            dedup_bucket, list(range(buckets)),
+            shared=(vectors, starts, folder, threshold, options.get("survivor", "hard"), seed),
+            label="semdedup: clusters", checkpoint=ShardCheckpoint(work.folder / "dedup"),
+        )  # fmt: skip
+    proper = np.flatnonzero(sizes >= min_prototype_size(n, k))
+    return ColumnPlan(metrics, centroids, spherical, proper, buckets, kmeans.CHUNK_ROWS, folder)
 
 
-def _check_options(metric: str, metric_options: dict[str, Any] | None) -> dict[str, Any]:
-    if metric != "prototypes":
-        raise LessdataError(
-            f"parts mode scores with prototypes only (the metric that needs only vectors), "
-            f"got {metric!r}; leave out `parts` for the other metrics",
-            param="metric",
-        )
-    return check_metric_options([get_metric("prototypes")], metric_options)
+def _metadata(settings: dict[str, Any], source: str, metrics: list[str]) -> bytes:
+    meta = {"version": __version__, "input": source, "format": "npy", "metrics": metrics}
+    meta.update(settings)
+    return json.dumps(meta, default=str).encode()
+
+
+def _target(folder: Path, vectors: np.ndarray, settings: dict[str, Any], source: str,
+            metrics: list[str]) -> PartTarget:  # fmt: skip
+    """Where the manifest parts go, under a key of the input and every setting."""
+    key = fingerprint("parts", vectors, sorted(settings.items()), kmeans.CHUNK_ROWS)
+    count = len(_shards(len(vectors)))
+    return PartTarget(str(folder), key, count, _metadata(settings, source, metrics))
+
+
+def _write_kept_rows(
+    running: Engine, folder: OutputFolder, vectors: np.ndarray, source: str, parts_folder: Path,
+    counts: list[int],
+) -> Path:  # fmt: skip
+    """The kept rows, in row order, as ``<input name>.npy``: the driver makes the file, the
+    workers copy their parts' kept rows at offsets from the per-part counts."""
+    total = int(sum(counts))
+    path = folder.path(Path(source).name)
+    with atomic_path(path) as tmp:
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=vectors.dtype,
+                                  shape=(total, vectors.shape[1])).flush()  # fmt: skip
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+        starts = [a for a, _ in _shards(len(vectors))]
+        parts = list_parts(parts_folder)
+        copies = [(str(p), a, o) for p, a, o in zip(parts, starts, offsets, strict=True)]
+        running.map(copy_kept_part, copies, shared=(vectors, str(tmp), total),
+                    label="writing kept rows")  # fmt: skip
+    return path
+
+
+def _finish(
+    folder: OutputFolder, paths: dict[str, Path], n: int, n_kept: int | None
+) -> PartsResult:
+    final = {name: folder.final_path(path) for name, path in paths.items()}
+    for name, path in final.items():
+        log(f"writing {name}: {path}")
+    return PartsResult(manifest_folder=final["manifest"], n=n, n_kept=n_kept, paths=final)
+
+
+# --- the commands -------------------------------------------------------------------------
 
 
 @honours_quiet
 def score_parts(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
+    metrics: str | list[str] = "prototypes",
     *,
-    metric: str = "prototypes",
     metric_options: dict[str, Any] | None = None,
     seed: int = 0,
     engine: EngineLike = "local",
@@ -353,9 +317,9 @@ def score_parts(
         data: a ``.npy`` file of (N, d) float embeddings (memory-mapped, never loaded whole).
         out: the folder of manifest parts to write (replaced whole when it is an earlier
             lessdata output).
-        metric: ``prototypes`` (the only metric parts mode runs).
-        metric_options: ``k``, ``distance``.
-        seed: seeds k-means.
+        metrics: ``prototypes``, ``semdedup`` or both.
+        metric_options: ``k``, ``distance`` (prototypes), ``eps``, ``survivor`` (semdedup).
+        seed: seeds k-means and the tie-breaking.
         engine: ``local``, ``ray`` or an engine object (see :func:`lessdata.score`).
         cache_dir: where the shard checkpoints are kept (a killed run resumes from them).
         quiet: no progress bars or status lines.
@@ -366,36 +330,27 @@ def score_parts(
     Example:
         >>> import numpy as np, lessdata, tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> x = np.random.default_rng(0).normal(size=(300, 8)).astype("float32")
-        >>> np.save(d / "x.npy", x)
+        >>> np.save(d / "x.npy", np.random.default_rng(0).normal(size=(300, 8)).astype("f4"))
         >>> lessdata.score_parts(d / "x.npy", d / "scores", metric_options={"k": 4}).n
         300
     """
-    options = _check_options(metric, metric_options)
+    names, options = _check_metrics(metrics, metric_options, "metrics")
     seed = check_seed(seed)
     vectors, source = _open_vectors(data)
     with (
         OutputFolder(out, [source], command="score") as folder,
         run_engine(engine, cache_dir) as running,
-        _work_folder(running, vectors, sorted(options.items()), seed, kmeans.CHUNK_ROWS) as work,
-    ):
-        centroids, proper, spherical = _prototype_scores(
-            running, work, vectors, source, options, seed
-        )
+        _work_folder(running, vectors, names, sorted(options.items()), seed,
+                     kmeans.CHUNK_ROWS) as work,
+    ):  # fmt: skip
+        plan = _plan_columns(running, work, vectors, source, names, options, seed)
         settings = dict(command="score", k=options.get("k"), seed=seed, parts=True,
-                        distance=options.get("distance", "cosine"))  # fmt: skip
-        shards = _shards(len(vectors))
-        key = fingerprint("score-parts", vectors, sorted(settings.items()), kmeans.CHUNK_ROWS)
-        running.map(
-            score_part, shards,
-            shared=(vectors, centroids, proper, spherical, str(work.folder),
-                    str(folder.folder), key, kmeans.CHUNK_ROWS, len(shards),
-                    _metadata(settings, source)),
-            label="writing manifest parts",
-        )  # fmt: skip
-        final = folder.final
-    log(f"writing manifest: {final} ({len(shards)} parts)")
-    return PartsResult(manifest_folder=final, n=len(vectors), paths={"manifest": final})
+                        distance=options.get("distance", "cosine"),
+                        eps=options.get("eps", 0.05))  # fmt: skip
+        target = _target(folder.folder, vectors, settings, source, list(names))
+        running.map(score_part, _shards(len(vectors)), shared=(vectors, plan, target),
+                    label="writing manifest parts")  # fmt: skip
+        return _finish(folder, {"manifest": folder.folder}, len(vectors), None)
 
 
 @honours_quiet
@@ -423,9 +378,9 @@ def prune_parts(
         data: a ``.npy`` file of (N, d) float embeddings (memory-mapped).
         keep: the budget: a fraction in (0, 1] or a count.
         out: a folder for ``manifest/`` (the parts) and the kept rows (``<input name>.npy``).
-        metric: ``prototypes``.
+        metric: ``prototypes`` or ``semdedup``.
         policy: ``keep-hard``, ``keep-easy``, ``random`` or ``auto`` (uncalibrated).
-        metric_options: ``k``, ``distance``.
+        metric_options: ``k``, ``distance``; ``eps``, ``survivor`` (semdedup).
         policy_options: ``auto_threshold`` (auto).
         seed: seeds k-means and the tie-breaking.
         engine: ``local``, ``ray`` or an engine object.
@@ -442,7 +397,7 @@ def prune_parts(
         >>> lessdata.prune_parts(d / "x.npy", 0.5, d / "out", policy="keep-hard").n_kept
         150
     """
-    options = _check_options(metric, metric_options)
+    names, options = _check_metrics(metric, metric_options, "metric")
     policy_opts = check_policy_options(policy, policy_options)
     if policy not in PARTS_POLICIES:
         raise LessdataError(
@@ -456,25 +411,23 @@ def prune_parts(
     budget = resolve_budget(keep, n)
     applied, rule = policy, policy
     if policy == "auto":
-        threshold = policy_opts.get("auto_threshold", AUTO_THRESHOLD)
-        applied = auto_policy_name(kept_fraction(keep, n), threshold)
+        applied = auto_policy_name(
+            kept_fraction(keep, n), policy_opts.get("auto_threshold", AUTO_THRESHOLD)
+        )
         rule = f"auto → {applied}"
     with (
         OutputFolder(out, [source], command="prune") as folder,
         run_engine(engine, cache_dir) as running,
-        _work_folder(running, vectors, sorted(options.items()), seed, kmeans.CHUNK_ROWS) as work,
-    ):
-        centroids, proper, spherical = _prototype_scores(
-            running, work, vectors, source, options, seed
-        )
+        _work_folder(running, vectors, names, sorted(options.items()), seed,
+                     kmeans.CHUNK_ROWS) as work,
+    ):  # fmt: skip
+        plan = _plan_columns(running, work, vectors, source, names, options, seed)
         shards = _shards(n)
-        running.map(score_to_file, shards,
-                    shared=(vectors, centroids, proper, spherical, str(work.folder)),
+        running.map(score_to_file, shards, shared=(vectors, plan, metric),
                     label="scoring")  # fmt: skip
         tie_seed = tie_seed_of(np.random.default_rng(seed))
-        random = applied == "random"
         scored: list[ScoreShard] = [
-            ("" if random else str(work.folder / f"score-{a:012d}.npy"), a, b - a)
+            ("" if applied == "random" else str(work.folder / f"score-{a:012d}.npy"), a, b - a)
             for a, b in shards
         ]
         keep_high = applied == "keep-hard"
@@ -486,28 +439,91 @@ def prune_parts(
         settings = dict(command="prune", keep=keep, budget=budget, policy=policy, metric=metric,
                         seed=seed, k=options.get("k"), parts=True,
                         distance=options.get("distance", "cosine"))  # fmt: skip
-        key = fingerprint("prune-parts", vectors, sorted(settings.items()), kmeans.CHUNK_ROWS)
-        target = folder.path(MANIFEST_FOLDER)
-        target.mkdir()
+        manifest = folder.path(MANIFEST_FOLDER)
+        manifest.mkdir()
+        target = _target(manifest, vectors, settings, source, [metric])
         counts = running.map(
             prune_part, scored,
-            shared=(str(work.folder), tie_seed, boundary, keep_high, str(target), key,
-                    kmeans.CHUNK_ROWS, len(shards), [f"kept: {what}", f"pruned: {what}"],
-                    _metadata(settings, source)),
+            shared=(plan, tie_seed, boundary, keep_high, target,
+                    [f"kept: {what}", f"pruned: {what}"]),
             label="writing manifest parts",
         )  # fmt: skip
         if sum(counts) != budget:  # a broken invariant, not a user error
             raise RuntimeError(f"kept {sum(counts)} rows, expected {budget}")
-        data_path = folder.path(Path(source).name)
-        with atomic_path(data_path) as tmp:
-            np.lib.format.open_memmap(tmp, mode="w+", dtype=vectors.dtype,
-                                      shape=(budget, vectors.shape[1])).flush()  # fmt: skip
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-            parts = list_parts(target)
-            copies = [(str(p), a, o) for p, (a, _), o in zip(parts, shards, offsets, strict=True)]
-            running.map(copy_kept_part, copies, shared=(vectors, str(tmp), budget),
-                        label="writing kept rows")  # fmt: skip
-        paths = {"manifest": folder.final_path(target), "data": folder.final_path(data_path)}
-    for name, path in paths.items():
-        log(f"writing {name}: {path}")
-    return PartsResult(manifest_folder=paths["manifest"], n=n, n_kept=budget, paths=paths)
+        data_path = _write_kept_rows(running, folder, vectors, source, manifest, counts)
+        return _finish(folder, {"manifest": manifest, "data": data_path}, n, budget)
+
+
+@honours_quiet
+def dedup_parts(
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    method_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    engine: EngineLike = "local",
+    cache_dir: str | os.PathLike[str] | None = None,
+    quiet: bool = False,
+) -> PartsResult:
+    """SemDeDup a ``.npy`` of embeddings shard by shard: manifest parts and the kept rows.
+
+    The same kept ids as ``lessdata.dedup(data, method="semantic")`` (same seed and
+    options); the clusters are deduplicated after a shuffle of the rows to cluster buckets
+    (:mod:`lessdata.duplicates.semdedup_parts`), and the driver's memory is independent of
+    the number of rows.
+
+    Args:
+        data: a ``.npy`` file of (N, d) float embeddings (memory-mapped).
+        out: a folder for ``manifest/`` (the parts) and the kept rows (``<input name>.npy``).
+        method_options: ``eps`` (duplicates: cosine similarity above 1 - eps; default
+            0.05), ``survivor`` (``hard``, ``easy``, ``random``), ``k``.
+        seed: seeds k-means and the tie-breaking.
+        engine: ``local``, ``ray`` or an engine object.
+        cache_dir: where the shard checkpoints are kept (a killed run resumes from them).
+        quiet: no progress bars or status lines.
+
+    Returns:
+        A :class:`PartsResult`.
+
+    Example:
+        >>> import numpy as np, lessdata, tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> x = np.random.default_rng(0).normal(size=(200, 8)).astype("f4")
+        >>> np.save(d / "x.npy", np.concatenate([x, x]))
+        >>> lessdata.dedup_parts(d / "x.npy", d / "out", method_options={"k": 4}).n_kept
+        200
+    """
+    options = dict(method_options or {})
+    if "keep" in options:
+        raise LessdataError(
+            "parts mode deduplicates by a threshold (`eps`); a target size (`keep`) needs "
+            "every similarity in one place: leave out `parts`",
+            param="keep",
+        )
+    names, options = _check_metrics("semdedup", options, "method_options")
+    seed = check_seed(seed)
+    vectors, source = _open_vectors(data)
+    eps, survivor = options.get("eps", 0.05), options.get("survivor", "hard")
+    with (
+        OutputFolder(out, [source], command="dedup") as folder,
+        run_engine(engine, cache_dir) as running,
+        _work_folder(running, vectors, names, sorted(options.items()), seed,
+                     kmeans.CHUNK_ROWS) as work,
+    ):  # fmt: skip
+        plan = _plan_columns(running, work, vectors, source, names, options, seed)
+        settings = dict(command="dedup", method="semantic", eps=eps, survivor=survivor,
+                        k=options.get("k"), seed=seed, parts=True)  # fmt: skip
+        manifest = folder.path(MANIFEST_FOLDER)
+        manifest.mkdir()
+        vocabulary = [
+            "kept: no kept example in its cluster is a near duplicate",
+            f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
+            "semdedup_duplicate_of",
+        ]
+        target = _target(manifest, vectors, settings, source, ["semdedup"])
+        counts = running.map(dedup_part, _shards(len(vectors)),
+                             shared=(vectors, plan, target, vocabulary),
+                             label="writing manifest parts")  # fmt: skip
+        data_path = _write_kept_rows(running, folder, vectors, source, manifest, counts)
+        return _finish(folder, {"manifest": manifest, "data": data_path}, len(vectors),
+                       int(sum(counts)))  # fmt: skip
