@@ -432,3 +432,21 @@ def test_parts_mode_keeps_the_same_ids_on_ray(ray_engine, tmp_path):
     np.testing.assert_array_equal(local.kept(), memory.kept)
     assert on_ray.manifest().equals(local.manifest())
     np.testing.assert_array_equal(np.load(tmp_path / "r/x.npy"), np.load(tmp_path / "l/x.npy"))
+
+
+def test_semdedup_parts_give_the_same_duplicates_on_ray(ray_engine, tmp_path):
+    """Issue 17: dedup --parts (the shuffle to cluster buckets runs as Ray tasks) finds the
+    same duplicates on Ray as locally, at 3 row shards."""
+    import lessdata
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150_000, 8)).astype(np.float32)
+    x[100_000:] = x[:50_000] + 0.001 * rng.normal(size=(50_000, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    options = {"k": 20, "eps": 0.01}
+    on_ray = lessdata.dedup_parts(tmp_path / "x.npy", tmp_path / "r", method_options=options,
+                                  engine=ray_engine)  # fmt: skip
+    local = lessdata.dedup_parts(tmp_path / "x.npy", tmp_path / "l", method_options=options)
+    assert 45_000 < on_ray.n - on_ray.n_kept < 55_000  # the copies, and a few close pairs
+    np.testing.assert_array_equal(on_ray.kept(), local.kept())
+    assert on_ray.manifest().equals(local.manifest())

@@ -208,3 +208,49 @@ def test_cli_prune_parts_then_inspect(tmp_path, monkeypatch):
     shown = runner.invoke(app, ["inspect", "pruned"])
     assert shown.exit_code == 0, shown.output
     assert "500" in shown.output and np.load(tmp_path / "pruned" / "x.npy").shape == (500, 16)
+
+
+def _near_duplicates(tmp_path, n=6000, d=16):
+    """Rows with planted near duplicates (a third of them) in a few dozen clusters."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(30, d))
+    x = centres[rng.integers(0, 30, n)] + 0.3 * rng.normal(size=(n, d))
+    copies = rng.choice(n, n // 3, replace=False)
+    x[copies] = x[rng.integers(0, n, n // 3)] + 0.005 * rng.normal(size=(n // 3, d))
+    path = tmp_path / "near.npy"
+    np.save(path, x.astype(np.float32))
+    return path
+
+
+@pytest.mark.parametrize("survivor", ["hard", "easy", "random"])
+def test_semdedup_parts_match_in_memory(tmp_path, small_shards, monkeypatch, survivor):
+    """SemDeDup after the shuffle to cluster buckets (several buckets, several row shards)
+    finds the in-memory duplicates, scores and survivors, for score and dedup."""
+    from lessdata.duplicates import semdedup
+
+    monkeypatch.setattr(semdedup, "SHARD_ROWS", 500)
+    path = _near_duplicates(tmp_path)
+    options = {"k": 12, "eps": 0.02, "survivor": survivor}
+    lessdata.score_parts(path, tmp_path / "s", ["prototypes", "semdedup"],
+                         metric_options=options, seed=4)  # fmt: skip
+    memory = lessdata.score(str(path), ["prototypes", "semdedup"], metric_options=options, seed=4)
+    table = read_manifest(tmp_path / "s")
+    assert table.column_names == memory.column_names
+    for column in memory.column_names:
+        assert table[column].equals(memory[column]), column
+    done = lessdata.dedup_parts(path, tmp_path / "d", method_options=options, seed=4)
+    wanted = lessdata.dedup(str(path), method="semantic", method_options=options, seed=4,
+                            out=tmp_path / "dm", report=False)  # fmt: skip
+    assert 1000 < done.n - done.n_kept < 3000  # the planted copies are found
+    np.testing.assert_array_equal(done.kept(), wanted.kept)
+    found = done.manifest()
+    for column in ("semdedup", "semdedup_duplicate_of", "kept"):
+        assert found[column].equals(wanted.manifest[column]), column
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "d" / "near.npy"), np.load(tmp_path / "dm" / "near.npy")
+    )
+
+
+def test_dedup_parts_refuses_a_target_size(tmp_path):
+    with pytest.raises(LessdataError, match="parts mode deduplicates by a threshold"):
+        lessdata.dedup_parts(_data(tmp_path, n=300), tmp_path / "o", method_options={"keep": 10})

@@ -106,7 +106,7 @@ def score(
     )
     if parts:
         refuse_with_parts(
-            metric=(metric, ["prototypes"]), text_column=(text_column, None),
+            text_column=(text_column, None),
             embedding_column=(embedding_column, None), label_column=(label_column, None),
             id_column=(id_column, None), labels=(labels, None), eps=(eps, None),
             survivor=(survivor, None), zero_vectors=(zero_vectors, "refuse"),
@@ -114,10 +114,10 @@ def score(
         )  # fmt: skip
         with engine_option(engine, address, workers) as chosen:
             done = score_parts(
-                data, out, metric_options={**options, **parse_pairs(metric_option)}, seed=seed,
-                engine=chosen,
+                data, out, metric, metric_options={**options, **parse_pairs(metric_option)},
+                seed=seed, engine=chosen,
             )  # fmt: skip
-        typer.echo(f"scored {done.n} examples with prototypes → {out} (manifest parts)")
+        typer.echo(f"scored {done.n} examples with {', '.join(metric)} → {out} (manifest parts)")
         return
     with engine_option(engine, address, workers) as chosen:
         table = run(
@@ -301,15 +301,18 @@ def dedup(
     engine: EngineName = "local",
     address: Address = None,
     workers: Workers = None,
+    parts: Parts = False,
     quiet: Quiet = False,
 ) -> None:
     """Drop duplicates; the manifest names, for each, the kept example it duplicates.
 
     Examples: lessdata dedup corpus.jsonl --method exact --method near --out deduped/ ·
     lessdata dedup new.jsonl --against old-index/ --method exact --method near --out d/ ·
-    lessdata dedup corpus.jsonl --method semantic --keep 10000 --encoder static --out d/
+    lessdata dedup corpus.jsonl --method semantic --keep 10000 --encoder static --out d/ ·
+    lessdata dedup emb.npy --method semantic --eps 0.05 --parts --engine ray --out d/
     """
     from lessdata.pipeline import dedup as run
+    from lessdata.pipeline import dedup_parts
 
     set_quiet(quiet)
     loading = load_options(
@@ -320,6 +323,17 @@ def dedup(
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
         keep=parse_target_size(keep),
     )  # fmt: skip
+    if parts:
+        refuse_with_parts(
+            method=(method, ["semantic"]), text_column=(text_column, None),
+            embedding_column=(embedding_column, None), label_column=(label_column, None),
+            id_column=(id_column, None), labels=(labels, None), against=(against, None),
+            zero_vectors=(zero_vectors, "refuse"), encoder=(encoder, DEFAULT_ENCODER),
+        )  # fmt: skip
+        with engine_option(engine, address, workers) as chosen:
+            done = dedup_parts(data, out, method_options=options, seed=seed, engine=chosen)
+        typer.echo(f"removed {done.n - (done.n_kept or 0)} examples, kept {done.n_kept} → {out}")
+        return
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, method=method, method_options=options, seed=seed, engine=chosen, out=out,

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from lessdata.data.atomic import atomic_path
-from lessdata.duplicates.semdedup import NO_NEIGHBOUR, SHARD_ROWS, dedup_cluster, walk_rows
+from lessdata.duplicates import semdedup
+from lessdata.duplicates.semdedup import NO_NEIGHBOUR, dedup_cluster, walk_rows
 
 
 def plan_buckets(sizes: np.ndarray) -> np.ndarray:
@@ -36,7 +37,7 @@ def plan_buckets(sizes: np.ndarray) -> np.ndarray:
     bucket = np.full(len(sizes), -1, dtype=np.int64)
     current, filled = 0, 0
     for c in np.flatnonzero(sizes >= 2):
-        if filled >= SHARD_ROWS:
+        if filled >= semdedup.SHARD_ROWS:
             current, filled = current + 1, 0
         bucket[c] = current
         filled += int(sizes[c])
