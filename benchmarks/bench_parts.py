@@ -8,6 +8,8 @@ each in a fresh process so that peaks do not mix:
 * ``parts-local``: ``lessdata.prune_parts`` on the local engine (shards run in the driver);
 * ``parts-ray``: ``lessdata.prune_parts`` on a local Ray cluster of ``--workers`` workers;
 
+(with ``--task dedup``: ``lessdata.dedup(method="semantic")`` and ``lessdata.dedup_parts``)
+
 at each size in ``--sizes`` (rows of one clustered float32 file, d = ``--d``), and prints
 per run the wall time, the driver's peak anonymous memory (``RssAnon`` sampled every 20 ms,
 from after the engine has started: memory-mapped input pages are file-backed and not
@@ -17,7 +19,8 @@ and whether every run at a size kept the same ids.
 
 Usage::
 
-    python benchmarks/bench_parts.py --sizes 1000000,10000000 --k 1000   # ~25 min here
+    python benchmarks/bench_parts.py --sizes 1000000,10000000 --k 1000   # ~10 min here
+    python benchmarks/bench_parts.py --sizes 1000000,10000000 --k 1000 --task dedup
     python benchmarks/bench_parts.py --sizes 100000,400000 --k 100       # smoke, a minute
 
 Runs of other modes or sizes already in ``--save`` are kept (``--modes parts-ray`` reruns
@@ -116,7 +119,15 @@ def child(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     options = dict(policy="keep-hard", metric_options={"k": args.k}, seed=0,
                    cache_dir=args.cache, quiet=True)  # fmt: skip
-    if args.mode == "memory":
+    if args.task == "dedup":
+        dedup_options = dict(method_options={"k": args.k, "eps": 0.05}, seed=0,
+                             cache_dir=args.cache, quiet=True)  # fmt: skip
+        if args.mode == "memory":
+            result = lessdata.dedup(args.data, method="semantic", out=args.out, report=False,
+                                    **dedup_options)  # fmt: skip
+        else:
+            result = lessdata.dedup_parts(args.data, args.out, engine=engine, **dedup_options)
+    elif args.mode == "memory":
         result = lessdata.prune(args.data, args.keep, out=args.out, report=False, **options)
     else:
         result = lessdata.prune_parts(args.data, args.keep, args.out, engine=engine, **options)
@@ -127,7 +138,7 @@ def child(args: argparse.Namespace) -> None:
         engine.close()  # type: ignore[attr-defined]
     digest, n_kept = kept_digest(result)
     print(json.dumps({
-        "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": n_kept,
+        "task": args.task, "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": n_kept,
         "kept_sha": digest, "driver_peak_mb": round(sampler.peak / 2**20, 1),
         "driver_start_mb": round(baseline / 2**20, 1),
     }))  # fmt: skip
@@ -141,8 +152,14 @@ def main() -> None:
     parser.add_argument("--keep", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--task",
+        choices=("prune", "dedup"),
+        default="prune",
+        help="prune: prototypes, keep-hard; dedup: SemDeDup at eps 0.05",
+    )
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "lessdata-bench-parts"))
-    parser.add_argument("--save", default=str(HERE / "results" / "parts.json"))
+    parser.add_argument("--save", default=None, help="default: results/parts-<task>.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -150,6 +167,7 @@ def main() -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.save = args.save or str(HERE / "results" / f"parts-{args.task}.json")
     if args.child:
         child(args)
         return
@@ -167,9 +185,9 @@ def main() -> None:
         for mode in modes:
             command = [
                 sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
-                "--data", str(data), "--out", str(root / f"out-{mode}-{n}"),
+                "--data", str(data), "--out", str(root / f"out-{args.task}-{mode}-{n}"),
                 "--cache", str(root / f"cache-{mode}"), "--k", str(args.k),
-                "--keep", str(args.keep), "--workers", str(args.workers),
+                "--keep", str(args.keep), "--workers", str(args.workers), "--task", args.task,
             ]  # fmt: skip
             env = {**os.environ, "LESSDATA_QUIET": "1"}
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -179,8 +197,8 @@ def main() -> None:
             run = json.loads(done.stdout.strip().splitlines()[-1])
             runs.append(run)
             print(json.dumps(run), flush=True)
-    summary: dict[str, object] = {"runs": runs, "d": args.d, "k": args.k, "keep": args.keep,
-                                  "workers": args.workers}  # fmt: skip
+    summary: dict[str, object] = {"task": args.task, "runs": runs, "d": args.d, "k": args.k,
+                                  "keep": args.keep, "workers": args.workers}  # fmt: skip
     small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
     for mode in MODES:
         by_n = {r["n"]: r for r in runs if r["mode"] == mode}
