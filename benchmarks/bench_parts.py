@@ -8,14 +8,17 @@ each in a fresh process so that peaks do not mix:
 * ``parts-local``: ``lessdata.prune_parts`` on the local engine (shards run in the driver);
 * ``parts-ray``: ``lessdata.prune_parts`` on a local Ray cluster of ``--workers`` workers;
 
-(with ``--task dedup``: ``lessdata.dedup(method="semantic")`` and ``lessdata.dedup_parts``)
+(with ``--task dedup``: ``lessdata.dedup(method="semantic")`` and ``lessdata.dedup_parts``,
+on data where 10% of the rows are planted near copies)
 
 at each size in ``--sizes`` (rows of one clustered float32 file, d = ``--d``), and prints
-per run the wall time, the driver's peak anonymous memory (``RssAnon`` sampled every 20 ms,
-from after the engine has started: memory-mapped input pages are file-backed and not
-counted; the local engine's shard work is, since it runs in the driver) and a hash of the
-kept ids; then the growth of the peak per added row between the smallest and largest size,
-and whether every run at a size kept the same ids.
+per run: the wall time, and its split into the time inside ``Engine.imap`` (the sharded
+phases) and the rest (the driver's serial work), timed as in ``bench_scale_out.py``; the
+driver's peak anonymous memory (``RssAnon`` sampled every 20 ms, from after the engine has
+started: memory-mapped input pages are file-backed and not counted; the local engine's
+shard work is, since it runs in the driver); and a hash of the kept ids. Then the growth of
+the peak per added row between the smallest and largest size, and whether every run at a
+size kept the same ids.
 
 Usage::
 
@@ -43,11 +46,15 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_scale_out import PhaseTimer  # noqa: E402  (the same timer as the scale-out run)
+
 MODES = ("memory", "parts-local", "parts-ray")
 
 
-def make_data(path: Path, n: int, d: int, seed: int = 0) -> None:
-    """Clustered rows written chunk by chunk into a ``.npy`` (never held whole)."""
+def make_data(path: Path, n: int, d: int, duplicates: float = 0.0, seed: int = 0) -> None:
+    """Clustered rows written chunk by chunk into a ``.npy`` (never held whole); a fraction
+    ``duplicates`` of each chunk are near copies (noise 0.01) of other rows of the chunk."""
     if path.exists():
         return
     rng = np.random.default_rng(seed)
@@ -57,7 +64,11 @@ def make_data(path: Path, n: int, d: int, seed: int = 0) -> None:
     for a in range(0, n, 250_000):
         b = min(n, a + 250_000)
         noise = rng.normal(size=(b - a, d)).astype(np.float32)
-        out[a:b] = centres[rng.integers(0, len(centres), b - a)] + 0.6 * noise
+        block = centres[rng.integers(0, len(centres), b - a)] + 0.6 * noise
+        copies = rng.choice(b - a, int(duplicates * (b - a)), replace=False)
+        originals = rng.integers(0, b - a, len(copies))
+        block[copies] = block[originals] + 0.01 * rng.normal(size=(len(copies), d))
+        out[a:b] = block
     out.flush()
     del out
     os.replace(tmp, path)
@@ -107,7 +118,11 @@ def kept_digest(result: object) -> tuple[str, int]:
 def child(args: argparse.Namespace) -> None:
     """One run in this process; prints one JSON line."""
     import lessdata
-    from lessdata.engines import get_engine
+    from lessdata import kmeans
+    from lessdata.engines import Engine, get_engine
+
+    timer = PhaseTimer()  # the time inside Engine.imap: the sharded phases
+    timer.install(Engine)
 
     engine: object = "local"
     if args.mode == "parts-ray":
@@ -137,10 +152,13 @@ def child(args: argparse.Namespace) -> None:
     if args.mode == "parts-ray":
         engine.close()  # type: ignore[attr-defined]
     digest, n_kept = kept_digest(result)
+    sharded = sum(phase["wall_s"] for phase in timer.phases.values())
     print(json.dumps({
         "task": args.task, "mode": args.mode, "n": args.n, "wall_s": round(wall, 1), "kept": n_kept,
         "kept_sha": digest, "driver_peak_mb": round(sampler.peak / 2**20, 1),
-        "driver_start_mb": round(baseline / 2**20, 1),
+        "driver_start_mb": round(baseline / 2**20, 1), "sharded_s": round(sharded, 1),
+        "serial_s": round(wall - sharded, 1), "shards": -(-args.n // kmeans.CHUNK_ROWS),
+        "phases": {k: round(v["wall_s"], 2) for k, v in timer.phases.items()},
     }))  # fmt: skip
 
 
@@ -157,6 +175,12 @@ def main() -> None:
         choices=("prune", "dedup"),
         default="prune",
         help="prune: prototypes, keep-hard; dedup: SemDeDup at eps 0.05",
+    )
+    parser.add_argument(
+        "--duplicates",
+        type=float,
+        default=None,
+        help="fraction of planted near copies (default: 0.1 for dedup, else 0)",
     )
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "lessdata-bench-parts"))
     parser.add_argument("--save", default=None, help="default: results/parts-<task>.json")
@@ -179,9 +203,10 @@ def main() -> None:
     if Path(args.save).exists():  # keep the other modes' runs of an earlier invocation
         earlier = json.loads(Path(args.save).read_text()).get("runs", [])
         runs = [r for r in earlier if r["mode"] not in modes or r["n"] not in sizes]
+    duplicates = args.duplicates if args.duplicates is not None else 0.1 * (args.task == "dedup")
     for n in sizes:
-        data = root / f"x{n}-{args.d}.npy"
-        make_data(data, n, args.d)
+        data = root / f"x{n}-{args.d}-dup{duplicates:g}.npy"
+        make_data(data, n, args.d, duplicates)
         for mode in modes:
             command = [
                 sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
@@ -198,7 +223,8 @@ def main() -> None:
             runs.append(run)
             print(json.dumps(run), flush=True)
     summary: dict[str, object] = {"task": args.task, "runs": runs, "d": args.d, "k": args.k,
-                                  "keep": args.keep, "workers": args.workers}  # fmt: skip
+                                  "keep": args.keep, "workers": args.workers,
+                                  "duplicates": duplicates}  # fmt: skip
     small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
     for mode in MODES:
         by_n = {r["n"]: r for r in runs if r["mode"] == mode}
