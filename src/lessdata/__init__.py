@@ -6,11 +6,11 @@ Score every example of a dataset, keep the ones a model needs, and prove it.
 >>> result = lessdata.prune("builtin:digits", 0.5, policy="auto")  # doctest: +SKIP
 
 The public functions are ``score``, ``prune``, ``dedup``, ``curate``, ``embed_data``,
-``calibrate``, ``build_index`` (the pipeline), ``score_parts``, ``prune_parts`` and
-``dedup_parts`` (the same on embeddings too large for one process: the manifest written as
-parts by the workers), ``select`` (a policy on scores), ``load`` (a dataset), and the
-packages ``metrics`` (one score per example, each a plain function on arrays) and
-``duplicates`` (exact, near and semantic duplicates of texts or arrays).
+``calibrate``, ``build_index`` (the pipeline), ``score_parts``, ``prune_parts``,
+``dedup_parts`` and ``curate_parts`` (the same on data too large for one process: the
+manifest written as parts by the workers), ``select`` (a policy on scores), ``load`` (a
+dataset), and the packages ``metrics`` (one score per example, each a plain function on
+arrays) and ``duplicates`` (exact, near and semantic duplicates of texts or arrays).
 """
 
 from lessdata import duplicates, metrics
@@ -25,6 +25,7 @@ from lessdata.pipeline import (
     build_index,
     calibrate,
     curate,
+    curate_parts,
     dedup,
     dedup_parts,
     embed_data,
@@ -46,6 +47,7 @@ __all__ = [
     "build_index",
     "calibrate",
     "curate",
+    "curate_parts",
     "dedup",
     "dedup_parts",
     "duplicates",

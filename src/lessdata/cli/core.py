@@ -400,15 +400,28 @@ def curate(
     engine: EngineName = "local",
     address: Address = None,
     workers: Workers = None,
+    parts: Annotated[
+        bool,
+        typer.Option(
+            help="For corpora too large for one process: the workers write the manifest and "
+            "the kept documents as Parquet parts, and the driver holds no per-document "
+            "state (quality filters and --dedup exact only). Same kept ids as without."
+        ),
+    ] = False,
+    merge: Annotated[
+        bool, typer.Option(help="With --parts: also stream the document parts into one file.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Skip unusable documents, filter by quality, then deduplicate: exact → near → semantic.
 
     Every document gets a manifest row with its quality values, the stage that removed it
     and why; report.html shows the counts per stage and the largest duplicate clusters side
-    by side. Example: lessdata curate src/ --split function --quality code --out curated/
+    by side. Example: lessdata curate src/ --split function --quality code --out curated/ ·
+    at a billion documents: lessdata curate corpus/ --dedup exact --parts --engine ray --out c/
     """
     from lessdata.pipeline import curate as run
+    from lessdata.pipeline import curate_parts
 
     set_quiet(quiet)
     options = given(
@@ -416,6 +429,22 @@ def curate(
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
         keep=parse_target_size(keep),
     )  # fmt: skip
+    if merge and not parts:
+        raise LessdataError("--merge applies with --parts", param="merge")
+    if parts:
+        refuse_with_parts(against=(against, None), encoder=(encoder, DEFAULT_ENCODER))
+        with engine_option(engine, address, workers) as chosen:
+            done = curate_parts(
+                data, out, dedup=[] if dedup == ["none"] else dedup, dedup_options=options,
+                quality=None if quality == "none" else quality,
+                thresholds=parse_thresholds(threshold), seed=seed, engine=chosen,
+                text_column=text_column, id_column=id_column, split=split,
+                extensions=parse_extensions(extensions), merge=merge,
+            )  # fmt: skip
+        for stage, removed in done.stages.items():
+            typer.echo(f"{stage:>9}: removed {removed:,}")
+        typer.echo(f"kept {done.n_kept:,} of {done.n:,} documents → {out} (parts)")
+        return
     with engine_option(engine, address, workers) as chosen:
         result = run(
             data, dedup=[] if dedup == ["none"] else dedup, dedup_options=options,

@@ -11,6 +11,7 @@ written as parts by the workers, for embeddings too large for one process.
 
 from lessdata.pipeline.calibration import Calibration, calibrate
 from lessdata.pipeline.curation import curate
+from lessdata.pipeline.curation_parts import curate_parts
 from lessdata.pipeline.deduplication import dedup
 from lessdata.pipeline.embedding import embed_data
 from lessdata.pipeline.indexing import build_index
@@ -27,6 +28,7 @@ __all__ = [
     "build_index",
     "calibrate",
     "curate",
+    "curate_parts",
     "dedup",
     "dedup_parts",
     "embed_data",

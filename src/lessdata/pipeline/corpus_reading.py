@@ -78,12 +78,7 @@ def read_sharded(
     """
 
     fmt = corpus_format(data)
-    log(f"reading {data} ({fmt})")
-    pieces = [  # by absolute path: workers may run in another folder
-        replace(piece, source=str(Path(piece.source).absolute()))
-        for piece in plan_corpus(data, piece_rows=shard_docs, **options)
-    ]
-    pieces = _count_rows(pieces, engine)
+    pieces = plan_pieces(data, options, engine, shard_docs)
     checkpoint = engine.checkpoint("curate-read", _plan_key(pieces), options, shard_docs)
     target = folder if checkpoint is None else checkpoint.folder / "shards"
     target.mkdir(parents=True, exist_ok=True)
@@ -103,6 +98,19 @@ def read_sharded(
     problems = int(corpus.n - corpus.readable.sum())
     log(f"{data}: read {corpus.n} documents, {problems} with problems")
     return corpus
+
+
+def plan_pieces(
+    data: str | Path, options: dict[str, Any], engine: Engine, shard_docs: int
+) -> list[CorpusPiece]:
+    """The pieces of the corpus to read (by absolute path: workers may run in another
+    folder), each with its first row (JSONL pieces are counted by the engine first)."""
+    log(f"reading {data} ({corpus_format(data)})")
+    pieces = [
+        replace(piece, source=str(Path(piece.source).absolute()))
+        for piece in plan_corpus(data, piece_rows=shard_docs, **options)
+    ]
+    return _count_rows(pieces, engine)
 
 
 def _count_rows(pieces: list[CorpusPiece], engine: Engine) -> list[CorpusPiece]:

@@ -90,13 +90,16 @@ class PartsResult:
             :func:`lessdata.data.manifest.read_manifest` or ``lessdata inspect``).
         n: rows scored.
         n_kept: rows kept (``prune``, ``dedup``; None for ``score``).
-        paths: the files written (``manifest``, and ``data`` for ``prune`` and ``dedup``).
+        paths: the files written (``manifest``, and ``data`` for ``prune`` and ``dedup``;
+            ``documents`` for ``curate``).
+        stages: for ``curate``, the documents each stage removed.
     """
 
     manifest_folder: Path
     n: int
     n_kept: int | None = None
     paths: dict[str, Path] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)
 
     def manifest(self) -> pa.Table:
         """The whole manifest as one table (memory grows with N: for inspection)."""
@@ -195,7 +198,7 @@ def _check_rows(engine: Engine, vectors: np.ndarray, source: str) -> None:
 
 
 @contextlib.contextmanager
-def _work_folder(running: Engine, *key: Any) -> Iterator[ShardCheckpoint]:
+def work_folder(running: Engine, *key: Any) -> Iterator[ShardCheckpoint]:
     """The run's folder for shard files and checkpoints: under the engine's work folder
     (kept for a rerun if the run fails), else a temporary one removed afterwards."""
     work = running.checkpoint("parts", *key)
@@ -340,7 +343,7 @@ def score_parts(
     with (
         OutputFolder(out, [source], command="score") as folder,
         run_engine(engine, cache_dir) as running,
-        _work_folder(running, vectors, names, sorted(options.items()), seed,
+        work_folder(running, vectors, names, sorted(options.items()), seed,
                      kmeans.CHUNK_ROWS) as work,
     ):  # fmt: skip
         plan = _plan_columns(running, work, vectors, source, names, options, seed)
@@ -418,7 +421,7 @@ def prune_parts(
     with (
         OutputFolder(out, [source], command="prune") as folder,
         run_engine(engine, cache_dir) as running,
-        _work_folder(running, vectors, names, sorted(options.items()), seed,
+        work_folder(running, vectors, names, sorted(options.items()), seed,
                      kmeans.CHUNK_ROWS) as work,
     ):  # fmt: skip
         plan = _plan_columns(running, work, vectors, source, names, options, seed)
@@ -507,7 +510,7 @@ def dedup_parts(
     with (
         OutputFolder(out, [source], command="dedup") as folder,
         run_engine(engine, cache_dir) as running,
-        _work_folder(running, vectors, names, sorted(options.items()), seed,
+        work_folder(running, vectors, names, sorted(options.items()), seed,
                      kmeans.CHUNK_ROWS) as work,
     ):  # fmt: skip
         plan = _plan_columns(running, work, vectors, source, names, options, seed)
