@@ -5,7 +5,9 @@ Reads ``results/parts-prune.json``, ``results/parts-dedup.json`` (``bench_parts.
 measured size, and prints the projected time on ``--nodes`` × ``--cores-per-node`` cores:
 
 - **sharded work**: each phase's time on the local engine (one process) is scaled by how
-  its work grows (below) and divided by the cores × E, where E = T_sharded(local) /
+  its work grows (below) and divided by E × the cores it can use (the cores, or fewer when
+  the phase has fewer tasks: a k-means Lloyd step has one per 65,536-row block of its
+  256·k-row sample), where E = T_sharded(local) /
   (workers × T_sharded(Ray)) is the parallel efficiency measured from 1 process to the Ray
   workers on this machine (assumed to hold at scale: optimistic);
 - **the driver's serial work** (the call minus the sharded phases, on Ray): it is now
@@ -66,6 +68,14 @@ def growth(phase: str, n: float, target: float, k: float, embeddings: bool) -> f
     return target / n
 
 
+def tasks(phase: str, target: float, embeddings: bool) -> float:
+    """How many tasks a phase can run at once at ``target`` rows: a k-means Lloyd step maps
+    over the sample's 65,536-row blocks (256·k rows), the other phases over row shards."""
+    if embeddings and phase == "k-means: Lloyd step":
+        return math.ceil(256 * round(math.sqrt(target)) / 65_536)
+    return math.ceil(target / (65_536 if embeddings else 8_192))
+
+
 def project(name: str, found: tuple[dict, dict, dict], args: argparse.Namespace,
             row_bytes: float, passes: int, embeddings: bool) -> float:  # fmt: skip
     """Print one workload's projection; return its total seconds."""
@@ -74,18 +84,20 @@ def project(name: str, found: tuple[dict, dict, dict], args: argparse.Namespace,
     workers = summary.get("workers", 2)
     efficiency = local["sharded_s"] / (workers * ray["sharded_s"])
     k = summary.get("k", 1000)
-    work = sum(
-        seconds * growth(phase, n, args.target, k, embeddings)
-        for phase, seconds in local["phases"].items()
-    )
-    sharded = work / (cores * efficiency)
+    work = sharded = 0.0
+    for phase, seconds in local["phases"].items():
+        scaled = seconds * growth(phase, n, args.target, k, embeddings)
+        work += scaled
+        sharded += scaled / (min(cores, tasks(phase, args.target, embeddings)) * efficiency)
     serial = ray["serial_s"] * args.target / n
     storage = passes * args.target * row_bytes / (args.storage_gb_s * 1e9)
     total = sharded + serial + storage
     print(f"{name} (measured at n = {n:,}; local {local['wall_s']} s, Ray ×{workers} "
           f"{ray['wall_s']} s; driver peak {ray['driver_peak_mb']} MB on Ray):")  # fmt: skip
     print(f"  E = {local['sharded_s']} / ({workers} × {ray['sharded_s']}) = {efficiency:.2f}")
-    print(f"  sharded work on one process: {hms(work)} → on {cores:,} cores × E: {hms(sharded)}")
+    print(f"  sharded work on one process: {hms(work)} → on {cores:,} cores × E (k-means "
+          f"training: {tasks('k-means: Lloyd step', args.target, True):.0f} blocks per step): "
+          f"{hms(sharded)}")  # fmt: skip
     print(f"  driver's serial work {ray['serial_s']} s, scaled ×{args.target / n:,.0f} "
           f"(an upper bound: it is O(shards) per pass): {hms(serial)}")  # fmt: skip
     print(f"  storage: {passes} passes × {args.target * row_bytes / 1e12:.2f} TB at "

@@ -57,7 +57,7 @@ def test_no_module_is_over_900_lines():
 #: the layers of the house, lowest first: a module imports only from its layer or below
 LAYERS = (
     ("lessdata.errors", "lessdata._version", "lessdata.checks", "lessdata.extras",
-     "lessdata.progress", "lessdata.budget", "lessdata.workers"),
+     "lessdata.progress", "lessdata.budget", "lessdata.workers", "lessdata.ties"),
     ("lessdata.data",),
     ("lessdata.engines",),
     ("lessdata.embed", "lessdata.kmeans", "lessdata.train", "lessdata.torch"),

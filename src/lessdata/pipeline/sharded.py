@@ -239,7 +239,7 @@ def _plan_columns(
     if "semdedup" in metrics:
         bucket_of = plan_buckets(sizes)
         buckets = int(bucket_of.max(initial=-1)) + 1
-        running.map(scatter_from_file, shards, shared=(bucket_of, folder),
+        running.map(scatter_from_file, shards, shared=(bucket_of, folder, kmeans.CHUNK_ROWS),
                     label="semdedup: rows to clusters",
                     checkpoint=ShardCheckpoint(work.folder / "scatter"))  # fmt: skip
         starts = np.array([a for a, _ in shards] + [n], dtype=np.int64)

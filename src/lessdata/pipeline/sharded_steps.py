@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from lessdata.data.atomic import atomic_path
 from lessdata.data.manifest import META_KEY
 from lessdata.data.manifest_parts import write_part
-from lessdata.duplicates.semdedup_parts import gather_shard
+from lessdata.duplicates.semdedup_parts import gather_shard, scatter_shard
 from lessdata.errors import LessdataError
 from lessdata.kmeans import _nearest as nearest_centroid
 from lessdata.kmeans import assign_shard, rows_as_float32
@@ -57,13 +57,11 @@ def assign_to_file(
     return np.bincount(cluster, minlength=k)
 
 
-def scatter_from_file(rows: Rows, bucket_of: np.ndarray, folder: str) -> int:
+def scatter_from_file(rows: Rows, bucket_of: np.ndarray, folder: str, shard_rows: int) -> int:
     """SemDeDup's scatter step (:func:`~lessdata.duplicates.semdedup_parts.scatter_shard`)
     on the shard's saved assignment."""
-    from lessdata.duplicates.semdedup_parts import scatter_shard
-
     cluster, distance = _assigned(folder, rows[0])
-    return scatter_shard(rows, cluster, distance, bucket_of, folder)
+    return scatter_shard(rows, rows[0] // shard_rows, cluster, distance, bucket_of, folder)
 
 
 @dataclass(frozen=True)
