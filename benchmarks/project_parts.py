@@ -95,8 +95,9 @@ def project(name: str, found: tuple[dict, dict, dict], args: argparse.Namespace,
     print(f"{name} (measured at n = {n:,}; local {local['wall_s']} s, Ray ×{workers} "
           f"{ray['wall_s']} s; driver peak {ray['driver_peak_mb']} MB on Ray):")  # fmt: skip
     print(f"  E = {local['sharded_s']} / ({workers} × {ray['sharded_s']}) = {efficiency:.2f}")
-    print(f"  sharded work on one process: {hms(work)} → on {cores:,} cores × E (k-means "
-          f"training: {tasks('k-means: Lloyd step', args.target, True):.0f} blocks per step): "
+    capped = (f" (k-means training: {tasks('k-means: Lloyd step', args.target, True):.0f} "
+              "blocks per step)") if embeddings else ""  # fmt: skip
+    print(f"  sharded work on one process: {hms(work)} → on {cores:,} cores × E{capped}: "
           f"{hms(sharded)}")  # fmt: skip
     print(f"  driver's serial work {ray['serial_s']} s, scaled ×{args.target / n:,.0f} "
           f"(an upper bound: it is O(shards) per pass): {hms(serial)}")  # fmt: skip
