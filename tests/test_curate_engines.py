@@ -428,17 +428,18 @@ def _assert_parts_match(parts: Any, memory: Any) -> None:
 def test_curate_parts_keeps_the_ids_of_curate(code_tree: Path, tmp_path: Path) -> None:
     from lessdata.pipeline import curation_parts
 
-    options = dict(split="function", quality="code", dedup=["exact"], shard_docs=8)
+    options = dict(split="function", quality="code", dedup=["exact", "near"], shard_docs=8)
     memory = curate(code_tree, out=tmp_path / "m", engine=get_engine("local"), **options)
     parts = curation_parts.curate_parts(code_tree, tmp_path / "p", merge=True, **options)
     assert parts.stages["read"] == 2 and parts.stages["exact"] >= 4
+    assert parts.stages["near"] >= 1
     _assert_parts_match(parts, memory)
     documents = pq.read_table(tmp_path / "p" / "documents.parquet")
     assert documents.equals(pq.read_table(memory.paths["data"]).select(documents.column_names))
     rows = _prose_rows(120)
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d.parquet", row_group_size=7)
-    options = dict(quality="prose", dedup=["exact"], dedup_options={"keep_rule": "longest"},
-                   shard_docs=8)  # fmt: skip
+    options = dict(quality="prose", dedup=["exact", "near"],
+                   dedup_options={"keep_rule": "longest"}, shard_docs=8)  # fmt: skip
     memory = curate(tmp_path / "d.parquet", **options)
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr(curation_parts, "SHARDS_PER_PARTITION", 3)  # several partitions
@@ -446,7 +447,7 @@ def test_curate_parts_keeps_the_ids_of_curate(code_tree: Path, tmp_path: Path) -
         parts = curation_parts.curate_parts(tmp_path / "d.parquet", tmp_path / "q", **options)
     finally:
         monkeypatch.undo()
-    assert parts.stages["exact"] >= 10
+    assert parts.stages["exact"] >= 10 and parts.stages["near"] >= 5
     _assert_parts_match(parts, memory)
 
 
@@ -455,13 +456,15 @@ def test_curate_parts_on_ray_and_its_refusals(
 ) -> None:
     from lessdata.pipeline.curation_parts import curate_parts
 
-    options = dict(split="function", quality="code", dedup=["exact"], shard_docs=8)
+    options = dict(split="function", quality="code", dedup=["exact", "near"], shard_docs=8)
     local = curate_parts(code_tree, tmp_path / "l", **options)
     on_ray = curate_parts(code_tree, tmp_path / "r", engine=get_engine("ray"), **options)
     np.testing.assert_array_equal(local.kept(), on_ray.kept())
     _assert_same_manifest(local.manifest(), on_ray.manifest())
     with pytest.raises(LessdataError, match="parts mode runs the quality filters and exact"):
-        curate_parts(code_tree, tmp_path / "x", dedup=["exact", "near"])
+        curate_parts(code_tree, tmp_path / "x", dedup=["exact", "semantic"])
+    with pytest.raises(LessdataError, match=r"`verify` .* runs without `parts`"):
+        curate_parts(code_tree, tmp_path / "x", dedup=["near"], dedup_options={"verify": True})
     rows = _prose_rows(30)
     rows[25]["id"], rows[27]["id"] = "doc3", "doc1"
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "ids.parquet", row_group_size=5)
@@ -484,20 +487,21 @@ def test_curate_parts_driver_memory_does_not_grow(
     from lessdata.pipeline.curation_parts import curate_parts
 
     monkeypatch.setattr(curation_parts, "SHARDS_PER_PARTITION", 1)
-    for n in (8000, 32000):
-        rows = [{"id": f"d{i}", "text": f"row {i % 700} of the corpus, with words"}
+    for n in (8000, 32000):  # a third of the rows copy the row before: exact duplicates
+        rows = [{"id": f"d{i}", "text": f"row {i - (i % 3 == 2)} of the corpus, with words"}
                 for i in range(n)]  # fmt: skip
         pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"c{n}.parquet",
                        row_group_size=2000)  # fmt: skip
     # a first run at the larger size is not measured: imports, first calls, and the one-time
     # growth of the interpreter's tables (names of the many files of a shuffle)
-    curate_parts(tmp_path / "c32000.parquet", tmp_path / "warm", dedup=["exact"], shard_docs=2000)
+    curate_parts(tmp_path / "c32000.parquet", tmp_path / "warm", dedup=["exact", "near"],
+                 shard_docs=2000)  # fmt: skip
     peaks = {}
     for n in (8000, 32000):
         tracemalloc.start()
-        done = curate_parts(tmp_path / f"c{n}.parquet", tmp_path / f"o{n}", dedup=["exact"],
-                            shard_docs=2000)  # fmt: skip
+        done = curate_parts(tmp_path / f"c{n}.parquet", tmp_path / f"o{n}",
+                            dedup=["exact", "near"], shard_docs=2000)  # fmt: skip
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        assert done.n_kept == 700
+        assert done.stages["exact"] == n // 3 and done.n_kept == n - n // 3
     assert peaks[32000] - peaks[8000] <= 20 * 24000, peaks

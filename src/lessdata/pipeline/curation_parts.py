@@ -50,12 +50,13 @@ from lessdata.data.partitioned import read_partition, write_partitioned
 from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import corpus_format
 from lessdata.duplicates.groups import survivor_rank
-from lessdata.engines import Engine
+from lessdata.engines import Engine, ShardCheckpoint
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
 from lessdata.filters.quality import KINDS as QUALITY_KINDS
 from lessdata.filters.quality import rules_for
 from lessdata.pipeline.corpus_reading import SHARD_DOCS, plan_pieces, read_options_for
+from lessdata.pipeline.curation_near_parts import NearPlan, near_stage
 from lessdata.pipeline.curation_stages import quality_shard
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
@@ -63,7 +64,7 @@ from lessdata.pipeline.sharded import MANIFEST_FOLDER, PartsResult, work_folder
 from lessdata.progress import honours_quiet, log
 
 #: the dedup kinds parts mode runs
-PARTS_DEDUP = ("exact",)
+PARTS_DEDUP = ("exact", "near")
 #: the folder of kept-document parts inside the output folder
 DOCUMENTS_FOLDER = "documents"
 #: partitions of the id check and the exact grouping (default: one per 16 shards, ≥ 1)
@@ -198,6 +199,8 @@ class WriteSettings:
 
     folder: str
     exact: bool
+    near: float | None  # the near stage's threshold (None: no near stage)
+    near_offsets: np.ndarray  # each row shard's first near component number
     partitions: int
     source_format: bool
     manifest: str
@@ -242,6 +245,9 @@ def write_shard(shard: Shard, settings: WriteSettings, shards: Sequence[Shard]) 
         stage[local] = CURATION_STAGES.index("exact")
         reason[local] = _EXACT_REASON
         columns["exact_duplicate_of"] = pa.array(duplicate_of.tolist(), pa.string())
+    near = 0
+    if settings.near is not None:
+        near = _near_columns(shard, settings, shards, columns, stage, reason)
     columns["removed_by"] = pa.DictionaryArray.from_arrays(
         pa.array(stage, mask=stage < 0), pa.array(list(CURATION_STAGES))
     )
@@ -255,7 +261,38 @@ def write_shard(shard: Shard, settings: WriteSettings, shards: Sequence[Shard]) 
     schema = pa.schema([pa.field(name, table.schema.field(name).type) for name in names])
     documents = table.select(names).filter(pa.array(kept)).cast(schema)  # as curate writes
     write_part(settings.documents, settings.key, shard.index, settings.count, documents)
-    return {"kept": int(kept.sum()), "exact": len(local) if settings.exact else 0}
+    return {"kept": int(kept.sum()), "exact": len(local) if settings.exact else 0, "near": near}
+
+
+def _near_columns(
+    shard: Shard, settings: WriteSettings, shards: Sequence[Shard], columns: dict[str, pa.Array],
+    stage: np.ndarray, reason: np.ndarray,
+) -> int:  # fmt: skip
+    """The near stage's columns of one shard (as ``curate`` names them); marks its removed
+    rows in ``stage`` and ``reason``; returns their number."""
+    n = shard.rows
+    names = ["row", "duplicate_of", "number", "similarity", "label_shard"]
+    found = read_partition(settings.folder, "near-result", range(len(shards)), shard.index, names)
+    local = found["row"].astype(np.int64) - shard.start
+    cluster = np.full(n, -1, dtype=np.int64)
+    cluster[local] = settings.near_offsets[found["label_shard"].astype(np.int64)] + found["number"]
+    jaccard = np.full(n, np.nan)
+    jaccard[local] = found["similarity"]
+    gone = found["duplicate_of"] >= 0
+    keepers = found["duplicate_of"][gone].astype(np.int64)
+    order = np.argsort(keepers)
+    keeper_ids = np.empty(len(keepers), dtype=object)
+    keeper_ids[order] = read_ids(shards, keepers[order])
+    duplicate_of = np.full(n, None, dtype=object)
+    duplicate_of[local[gone]] = keeper_ids
+    stage[local[gone]] = CURATION_STAGES.index("near")
+    reason[local[gone]] = (
+        f"near duplicate (estimated Jaccard >= {settings.near:g} with near_duplicate_of)"
+    )
+    columns["near_duplicate_of"] = pa.array(duplicate_of.tolist(), pa.string())
+    columns["near_cluster"] = pa.array(cluster)
+    columns["near_jaccard"] = pa.array(jaccard)
+    return int(gone.sum())
 
 
 def _check(dedup: Sequence[str] | str, dedup_options: dict[str, Any] | None,
@@ -264,9 +301,9 @@ def _check(dedup: Sequence[str] | str, dedup_options: dict[str, Any] | None,
     extra = [kind for kind in kinds if kind not in PARTS_DEDUP]
     if extra:
         raise LessdataError(
-            f"parts mode runs the quality filters and exact dedup; {', '.join(extra)} "
-            "dedup needs the whole near-duplicate graph or a second clustering: leave out "
-            "`parts`, or ask for `dedup` exact",
+            "parts mode runs the quality filters and exact and near dedup; semantic dedup "
+            "of texts needs their embeddings in one place: leave out `parts`, or ask for "
+            "`dedup` exact and near",
             param="dedup",
         )
     if not kinds and quality is None:
@@ -275,12 +312,18 @@ def _check(dedup: Sequence[str] | str, dedup_options: dict[str, Any] | None,
         )
     check_choice(quality, "quality", QUALITY_KINDS, allow_none=True)
     options = resolve_dedup_options(kinds, dedup_options)
+    if "near" in kinds and options.near.verify:
+        raise LessdataError(
+            "parts mode estimates Jaccard from the signatures; `verify` (exact Jaccard from "
+            "the texts) runs without `parts`",
+            param="verify",
+        )
     rules = None
     if quality is None and thresholds:
         raise LessdataError("quality `thresholds` need a quality filter: `quality` code or prose")
     if quality is not None:
         rules = rules_for(quality, thresholds)
-    return kinds, options.keep_rule, rules
+    return kinds, options, rules
 
 
 @honours_quiet
@@ -332,7 +375,8 @@ def curate_parts(
     Example:
         >>> lessdata.curate_parts("src/", "curated/", quality="code")  # doctest: +SKIP
     """
-    kinds, keep_rule, rules = _check(dedup, dedup_options, quality, thresholds)
+    kinds, options, rules = _check(dedup, dedup_options, quality, thresholds)
+    keep_rule = options.keep_rule
     seed = check_seed(seed)
     check_int(shard_docs, "shard_docs", low=1)
     check_bool(merge, "merge")
@@ -370,29 +414,43 @@ def curate_parts(
             removed = {"read": sum(c["read"] for c in counts)}
             if quality is not None:
                 removed["quality"] = sum(c["quality"] for c in counts)
+            starts = np.array([s.start for s in shards] + [n], dtype=np.int64)
             if "exact" in kinds:
-                starts = np.array([s.start for s in shards] + [n], dtype=np.int64)
                 running.map(exact_partition, list(range(partitions)),
                             shared=(where, len(shards), keep_rule, starts),
                             label="exact groups")  # fmt: skip
+            near_offsets = np.zeros(len(shards), dtype=np.int64)
+            if "near" in kinds:
+                bands, band_rows = options.near.banding()
+                plan = NearPlan(
+                    where, starts, tuple(s.path for s in shards), partitions,
+                    options.near.ngram, options.near.num_perm, seed, bands, band_rows,
+                    options.near.threshold, keep_rule, partitions * ("exact" in kinds),
+                )  # fmt: skip
+                near_offsets = near_stage(running, plan, ShardCheckpoint(work.folder / "near"))
             settings = dict(command="curate", dedup=list(kinds), quality=quality,
                             keep_rule=keep_rule, seed=seed, parts=True,
                             split=split if fmt == "source" else None,
                             thresholds={k: [r.min, r.max]
                                         for k, r in (rules or {}).items()})  # fmt: skip
+            if "near" in kinds:
+                settings["near"] = options.near.__dict__
             manifest, documents = folder.path(MANIFEST_FOLDER), folder.path(DOCUMENTS_FOLDER)
             manifest.mkdir()
             documents.mkdir()
             key = fingerprint("curate-parts", settings, [p.identity() for p in pieces], shard_docs)
             meta = {"version": __version__, "input": str(data), "format": fmt, "metrics": []}
             metadata = json.dumps({**meta, **settings}, default=str).encode()
-            write = WriteSettings(where, "exact" in kinds, partitions, fmt == "source",
+            threshold = options.near.threshold if "near" in kinds else None
+            write = WriteSettings(where, "exact" in kinds, threshold, near_offsets, partitions,
+                                  fmt == "source",
                                   str(manifest), str(documents), key, len(shards),
                                   metadata)  # fmt: skip
             written = running.map(write_shard, shards, shared=(write, shards),
                                   label="writing manifest and document parts")  # fmt: skip
-            if "exact" in kinds:
-                removed["exact"] = sum(w["exact"] for w in written)
+            for kind in ("exact", "near"):
+                if kind in kinds:
+                    removed[kind] = sum(w[kind] for w in written)
             n_kept = sum(w["kept"] for w in written)
             paths = {"manifest": manifest, "documents": documents}
             if merge:
