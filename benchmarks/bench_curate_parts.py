@@ -8,15 +8,16 @@ appended (a near copy, distinct for exact dedup). Ids are ``<base id>#<j>``. Wri
 per size as Parquet in row groups of 8,192 rows.
 
 Each run, in a fresh process (as ``bench_parts.py`` measures): ``memory``
-(``lessdata.curate(dedup=["exact"])``, the in-memory path, the baseline), ``parts-local``
-and ``parts-ray`` (``lessdata.curate_parts``), at each size in ``--sizes``: wall time and
-its split (sharded phases / driver), the driver's peak anonymous memory, and a hash of the
-kept ids; then the growth of the peak per added document, and whether every run at a size
-kept the same ids.
+(``lessdata.curate(dedup=...)``, ``--dedup`` exact,near by default: the in-memory path, the
+baseline), ``parts-local`` and ``parts-ray`` (``lessdata.curate_parts``), at each size in
+``--sizes``: wall time and its split (sharded phases / driver), the driver's peak anonymous
+memory, and a hash of the kept ids; then the growth of the peak per added document, and
+whether every run at a size kept the same ids.
 
 Usage::
 
-    python benchmarks/bench_curate_parts.py --sizes 200000,2000000     # ~30 min here
+    python benchmarks/bench_curate_parts.py --sizes 200000,2000000     # ~40 min here
+    python benchmarks/bench_curate_parts.py --sizes 200000,2000000 --dedup exact
     python benchmarks/bench_curate_parts.py --sizes 20000,80000 --base 20000   # smoke
 """
 
@@ -83,7 +84,7 @@ def child(args: argparse.Namespace) -> None:
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()
-    options = dict(dedup=["exact"], cache_dir=args.cache, quiet=True)
+    options = dict(dedup=args.dedup.split(","), cache_dir=args.cache, quiet=True)
     if args.mode == "memory":
         result = lessdata.curate(args.data, out=args.out, report=False, **options)
     else:
@@ -111,7 +112,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "lessdata-bench-cp"))
-    parser.add_argument("--save", default=str(HERE / "results" / "curate-parts.json"))
+    parser.add_argument("--dedup", default="exact,near", help="exact, or exact,near")
+    parser.add_argument("--save", default=None, help="default: results/curate-parts-<dedup>.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -119,6 +121,8 @@ def main() -> None:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    name = args.dedup.replace(",", "-")
+    args.save = args.save or str(HERE / "results" / f"curate-parts-{name}.json")
     if args.child:
         child(args)
         return
@@ -139,8 +143,9 @@ def main() -> None:
         for mode in modes:
             command = [
                 sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
-                "--data", str(data), "--out", str(root / f"out-{mode}-{n}"),
+                "--data", str(data), "--out", str(root / f"out-{name}-{mode}-{n}"),
                 "--cache", str(root / f"cache-{mode}"), "--workers", str(args.workers),
+                "--dedup", args.dedup,
             ]  # fmt: skip
             env = {**os.environ, "LESSDATA_QUIET": "1"}
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -150,7 +155,8 @@ def main() -> None:
             run = json.loads(done.stdout.strip().splitlines()[-1])
             runs.append(run)
             print(json.dumps(run), flush=True)
-    summary: dict[str, object] = {"runs": runs, "base": args.base, "workers": args.workers}
+    summary: dict[str, object] = {"runs": runs, "base": args.base, "workers": args.workers,
+                                  "dedup": args.dedup}  # fmt: skip
     small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
     for mode in MODES:
         by_n = {r["n"]: r for r in runs if r["mode"] == mode}

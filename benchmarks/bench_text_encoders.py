@@ -177,7 +177,8 @@ def main() -> None:
         size_dup = np.where(size_removed, red.nearest, -1)
         removed_at[name] = {"eps": eps_removed, "size": size_removed}
         found_links[name] = {
-            "eps": links(eps_removed, found.duplicate_of), "size": links(size_removed, size_dup)
+            "eps": links(eps_removed, found.duplicate_of),
+            "size": links(size_removed, size_dup),
         }
         scores[name] = prototypes(x, seed=0)
         quality[name] = {
@@ -197,7 +198,9 @@ def main() -> None:
     for name in ("static", "tfidf"):
         a: dict[str, Any] = {
             mode: agreement(
-                removed_at[name][mode], removed_at["minilm"][mode], found_links[name][mode],
+                removed_at[name][mode],
+                removed_at["minilm"][mode],
+                found_links[name][mode],
                 found_links["minilm"][mode],
             )
             for mode in ("eps", "size")

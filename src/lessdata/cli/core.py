@@ -405,7 +405,7 @@ def curate(
         typer.Option(
             help="For corpora too large for one process: the workers write the manifest and "
             "the kept documents as Parquet parts, and the driver holds no per-document "
-            "state (quality filters and --dedup exact only). Same kept ids as without."
+            "state (quality filters, --dedup exact and near). Same kept ids as without."
         ),
     ] = False,
     merge: Annotated[
@@ -418,7 +418,7 @@ def curate(
     Every document gets a manifest row with its quality values, the stage that removed it
     and why; report.html shows the counts per stage and the largest duplicate clusters side
     by side. Example: lessdata curate src/ --split function --quality code --out curated/ ·
-    at a billion documents: lessdata curate corpus/ --dedup exact --parts --engine ray --out c/
+    at a billion documents: lessdata curate corpus/ --parts --engine ray --out c/
     """
     from lessdata.pipeline import curate as run
     from lessdata.pipeline import curate_parts

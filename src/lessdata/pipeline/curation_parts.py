@@ -1,4 +1,5 @@
-"""``curate --parts``: quality filters and exact dedup with no per-document state on the driver.
+"""``curate --parts``: quality filters, exact and near dedup with no per-document state on
+the driver.
 
 :func:`lessdata.curate` keeps ~0.3 KB per document on the driver (ids, previews, hashes,
 quality values, outcomes) and writes the kept documents into one file. Here every
@@ -14,14 +15,16 @@ plan: the pieces, the shard files and per-shard counts. The steps, each an engin
    of the documents that pass, saves them, and scatters the hashes by partition;
 4. **exact**: each partition groups equal hashes and picks the kept document of each group
    by the keep rule (lowest row, or longest then lowest row); results go back by row shard;
-5. **write**: each shard writes its manifest part (the columns of ``curate``'s manifest)
+5. **near**: MinHash + LSH and connected components, every step sharded
+   (:mod:`lessdata.pipeline.curation_near_parts`);
+6. **write**: each shard writes its manifest part (the columns of ``curate``'s manifest)
    and its kept documents as a Parquet part; ``merge=True`` then streams the parts into one
    ``documents.parquet``.
 
 The kept ids are those of ``curate`` with the same options (tested); the manifest parts
-hold the same values (reasons as strings: each part has its own dictionary). Near and
-semantic dedup are not sharded yet: they need a distributed connected components and a
-second clustering; they run in :func:`lessdata.curate`.
+hold the same values (reasons as strings: each part has its own dictionary). Semantic
+dedup of texts (their embeddings), ``verify`` (exact Jaccard from the texts) and
+``against`` run in :func:`lessdata.curate`.
 """
 
 from __future__ import annotations
@@ -331,7 +334,7 @@ def curate_parts(
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
-    dedup: Sequence[str] | str = ("exact",),
+    dedup: Sequence[str] | str = ("exact", "near"),
     dedup_options: dict[str, Any] | None = None,
     quality: str | None = None,
     thresholds: Mapping[str, float | None] | None = None,
@@ -346,7 +349,7 @@ def curate_parts(
     merge: bool = False,
     quiet: bool = False,
 ) -> PartsResult:
-    """Quality-filter and exactly deduplicate a corpus with the driver out of the O(N) path.
+    """Quality-filter and deduplicate a corpus with the driver out of the O(N) path.
 
     The same kept documents and manifest values as :func:`lessdata.curate` with the same
     options (see the module docstring for the steps).
@@ -357,11 +360,13 @@ def curate_parts(
         out: a folder for ``manifest/`` (the manifest parts) and ``documents/`` (the kept
             documents, as Parquet parts of ``id``, for source folders ``path``,
             ``start_line``, ``end_line``, and ``text``).
-        dedup: ``exact`` or nothing (near and semantic run in :func:`lessdata.curate`).
-        dedup_options: ``keep_rule`` (``first`` or ``longest``).
+        dedup: ``exact``, ``near`` (both by default) or nothing; ``semantic`` runs in
+            :func:`lessdata.curate`.
+        dedup_options: ``keep_rule`` (``first`` or ``longest``); for near: ``ngram``,
+            ``num_perm``, ``threshold``, ``bands``, ``rows`` (not ``verify``).
         quality: ``code`` or ``prose``; None to skip.
         thresholds: quality bound overrides, as for :func:`lessdata.curate`.
-        seed: recorded (exact dedup and the quality rules draw nothing at random).
+        seed: seeds the MinHash permutations.
         engine: ``local``, ``ray`` or an engine object.
         cache_dir: where checkpoints and the run's work files are kept.
         text_column, id_column, split, extensions: how to read ``data``.
