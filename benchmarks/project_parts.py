@@ -1,7 +1,8 @@
 """Project parts mode to a billion rows from the per-phase measurements of this machine.
 
 Reads ``results/parts-prune.json``, ``results/parts-dedup.json`` (``bench_parts.py``) and
-``results/curate-parts.json`` (``bench_curate_parts.py``), takes each workload's largest
+``results/curate-parts-exact.json``, ``results/curate-parts-exact-near.json``
+(``bench_curate_parts.py``), takes each workload's largest
 measured size, and prints the projected time on ``--nodes`` × ``--cores-per-node`` cores:
 
 - **sharded work**: each phase's time on the local engine (one process) is scaled by how
@@ -125,11 +126,15 @@ def main() -> None:
             project(f"{name} of embeddings, d = {d}", found, args, row_bytes=4 * d,
                     passes=4 if task == "dedup" else 3, embeddings=True)  # fmt: skip
             print()
-    found = largest(results / "curate-parts.json")
-    if found is not None:
-        # the input is read, the shard files written and read twice, the kept parts written
-        project("curate --dedup exact of code documents (1,833 bytes each)", found, args,
-                row_bytes=1833, passes=5, embeddings=False)  # fmt: skip
+    for dedup, extra in (("exact", 0), ("exact-near", 4 * 1024)):
+        found = largest(results / f"curate-parts-{dedup}.json")
+        if found is not None:
+            # the input is read, the shard files written and read twice, the kept parts
+            # written (5 × 1,833 bytes per document); near: 1 KiB signatures written, then
+            # read by the bands, the pairs and the keepers (4 × 1 KiB), as bytes per pass
+            project(f"curate --dedup {dedup.replace('-', ',')} of code documents", found,
+                    args, row_bytes=1833 + extra / 5, passes=5, embeddings=False)  # fmt: skip
+            print()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from lessdata.engines import Engine, ShardCheckpoint
 from lessdata.pipeline.curation_stages import minhash_shard
 from lessdata.progress import log
 
+#: candidate pairs per block of :func:`similarity` (≤ 2 × this many signatures in memory)
+PAIR_BLOCK = 1 << 15
 #: rounds of label propagation before the run stops with an error (a chain that long is
 #: not a duplicate group)
 MAX_ROUNDS = 10_000
@@ -79,27 +81,38 @@ def _owner(plan: NearPlan, rows: np.ndarray) -> np.ndarray:
     return np.searchsorted(plan.starts, rows, side="right") - 1
 
 
-def read_signatures(plan: NearPlan, rows: np.ndarray) -> np.ndarray:
-    """The signatures of near-stage ``rows`` (any order), from the shards' files."""
-    out = np.empty((len(rows), plan.num_perm), dtype=np.uint32)
-    owner = _owner(plan, rows)
-    for shard in np.unique(owner):
-        mine = np.flatnonzero(owner == shard)
-        known = np.load(_file(plan, "near-rows", shard), mmap_mode="r")
-        signatures = np.load(_file(plan, "near-signatures", shard), mmap_mode="r")
-        out[mine] = signatures[np.searchsorted(known, rows[mine])]
-    return out
+class ShardArrays:
+    """Reads per-row values of near-stage rows from the row shards' files, keeping the
+    files of the shards it has opened (memory-mapped, up to ``max_open`` of them)."""
 
+    def __init__(self, plan: NearPlan, max_open: int = 512) -> None:
+        self.plan = plan
+        self.max_open = max_open
+        self.open: dict[tuple[str, int], np.ndarray] = {}
 
-def _lengths(plan: NearPlan, rows: np.ndarray) -> np.ndarray:
-    out = np.empty(len(rows), dtype=np.int64)
-    owner = _owner(plan, rows)
-    for shard in np.unique(owner):
-        mine = np.flatnonzero(owner == shard)
-        known = np.load(_file(plan, "near-rows", shard), mmap_mode="r")
-        lengths = np.load(_file(plan, "near-lengths", shard), mmap_mode="r")
-        out[mine] = lengths[np.searchsorted(known, rows[mine])]
-    return out
+    def _array(self, name: str, shard: int) -> np.ndarray:
+        key = (name, shard)
+        if key not in self.open:
+            if len(self.open) >= self.max_open:
+                self.open.pop(next(iter(self.open)))
+            # a plain ndarray over the map: fancy indexing without np.memmap's overhead
+            path = _file(self.plan, name, shard)
+            self.open[key] = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+        return self.open[key]
+
+    def read(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """``name``'s values (``near-signatures``, ``near-lengths``) of ``rows``, any order."""
+        order = np.argsort(rows, kind="stable")
+        ascending = rows[order]
+        bounds = np.searchsorted(ascending, self.plan.starts)
+        width = (self.plan.num_perm,) if name == "near-signatures" else ()
+        dtype = np.uint32 if width else np.int64
+        out = np.empty((len(rows), *width), dtype=dtype)
+        for shard in np.flatnonzero(np.diff(bounds)):
+            a, b = int(bounds[shard]), int(bounds[shard + 1])
+            known = self._array("near-rows", shard)
+            out[order[a:b]] = self._array(name, shard)[np.searchsorted(known, ascending[a:b])]
+        return out
 
 
 def signatures_shard(shard: int, plan: NearPlan) -> int:
@@ -149,7 +162,7 @@ def identical_partition(partition: int, plan: NearPlan) -> int:
     candidates = rows[shared]
     pairs = np.empty((0, 2), dtype=np.int64)
     if len(candidates):
-        signatures = read_signatures(plan, candidates)
+        signatures = ShardArrays(plan).read("near-signatures", candidates)
         # classes of exactly equal signatures, each in ascending row order
         _, cls = np.unique(signatures, axis=0, return_inverse=True)
         cls = cls.reshape(-1)
@@ -199,19 +212,21 @@ def pairs_partition(partition: int, plan: NearPlan) -> int:
         _, pairs = _group_pairs(key[order], rows[order].astype(np.int64), star_above=MAX_BUCKET)
         chunks.append(pairs)
     pairs = np.concatenate(chunks) if chunks else np.empty((0, 2), np.int64)
-    edges = pairs[similarity(plan, pairs) >= plan.threshold] if len(pairs) else pairs
+    edges = pairs[similarity(ShardArrays(plan), pairs) >= plan.threshold] if len(pairs) else pairs
     _scatter_edges(plan, "near-edges", partition, edges)
     return len(edges)
 
 
-def similarity(plan: NearPlan, pairs: np.ndarray) -> np.ndarray:
-    """Estimated Jaccard (the fraction of equal signature values) of row ``pairs``."""
+def similarity(arrays: ShardArrays, pairs: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard (the fraction of equal signature values) of row ``pairs``, a block
+    of pairs at a time (each row's signature read once per block)."""
     out = np.empty(len(pairs), dtype=np.float64)
-    for p0 in range(0, len(pairs), 1 << 14):
-        block = pairs[p0 : p0 + (1 << 14)]
-        left = read_signatures(plan, block[:, 0])
-        right = read_signatures(plan, block[:, 1])
-        out[p0 : p0 + len(block)] = (left == right).mean(axis=1)
+    for p0 in range(0, len(pairs), PAIR_BLOCK):
+        block = pairs[p0 : p0 + PAIR_BLOCK]
+        rows, at = np.unique(block, return_inverse=True)
+        signatures = arrays.read("near-signatures", rows)
+        at = at.reshape(block.shape)
+        out[p0 : p0 + len(block)] = (signatures[at[:, 0]] == signatures[at[:, 1]]).mean(axis=1)
     return out
 
 
@@ -277,7 +292,8 @@ def keepers_shard(shard: int, plan: NearPlan) -> int:
     found = read_partition(plan.folder, "near-members", range(plan.partitions), shard,
                            ["node", "label"])  # fmt: skip
     node, label = found["node"].astype(np.int64), found["label"].astype(np.int64)
-    lengths = _lengths(plan, node) if plan.keep == "longest" else None
+    arrays = ShardArrays(plan)
+    lengths = arrays.read("near-lengths", node) if plan.keep == "longest" else None
     rank = survivor_rank(len(node), plan.keep, lengths)
     order = np.lexsort((node, rank, label))
     node, label = node[order], label[order]
@@ -287,7 +303,7 @@ def keepers_shard(shard: int, plan: NearPlan) -> int:
     number = np.cumsum(first) - 1  # components in order of their label: the lowest row
     gone = ~first
     sims = np.full(len(node), np.nan)
-    sims[gone] = similarity(plan, np.stack([node[gone], keeper[gone]], axis=1))
+    sims[gone] = similarity(arrays, np.stack([node[gone], keeper[gone]], axis=1))
     duplicate_of = np.where(gone, keeper, -1)
     write_partitioned(plan.folder, "near-result", shard, _owner(plan, node),
                       len(plan.starts) - 1, row=node, duplicate_of=duplicate_of,
