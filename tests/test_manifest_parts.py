@@ -88,6 +88,20 @@ def test_rank_select_finds_every_rank_of_the_in_memory_order(tmp_path, monkeypat
         assert found[2] == order[rank], rank
 
 
+def _peak(tmp_path, mode: str, n: int) -> int:
+    """The traced peak of one prune of ``x<n>.npy``, in parts mode or in memory."""
+    out = tmp_path / f"{mode}{n}"
+    options = dict(policy="keep-hard", metric_options={"k": 20}, cache_dir=tmp_path / "c")
+    tracemalloc.start()
+    if mode == "parts":
+        lessdata.prune_parts(tmp_path / f"x{n}.npy", 0.5, out, **options)
+    else:
+        lessdata.prune(str(tmp_path / f"x{n}.npy"), 0.5, out=out, report=False, **options)
+    found = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return found
+
+
 def test_driver_memory_does_not_grow_with_the_rows(tmp_path, monkeypatch):
     """Issue 17's bound: at most 20 bytes per extra row on the driver (numpy allocations
     traced), where the in-memory path grows by hundreds."""
@@ -102,15 +116,9 @@ def test_driver_memory_does_not_grow_with_the_rows(tmp_path, monkeypatch):
         np.save(tmp_path / f"x{n}.npy", x)
         del x
         for mode in ("parts", "memory"):
-            out = tmp_path / f"{mode}{n}"
-            tracemalloc.start()
-            options = dict(policy="keep-hard", metric_options={"k": 20}, cache_dir=tmp_path / "c")
-            if mode == "parts":
-                lessdata.prune_parts(tmp_path / f"x{n}.npy", 0.5, out, **options)
-            else:
-                lessdata.prune(str(tmp_path / f"x{n}.npy"), 0.5, out=out, report=False, **options)
-            peaks[mode, n] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
+            # the smaller of two runs: the interpreter's tables resize now and then during a
+            # run (names of files are interned), a one-off allocation of a few MB
+            peaks[mode, n] = min(_peak(tmp_path, mode, n), _peak(tmp_path, mode, n))
     growth = {
         mode: (peaks[mode, 160_000] - peaks[mode, 40_000]) / 120_000 for mode in ("parts", "memory")
     }

@@ -191,7 +191,7 @@ def curate(
     options = resolve_dedup_options(kinds, dedup_options)
     seed = check_seed(seed)
     check_int(shard_docs, "shard_docs", low=1)
-    rules = _quality_rules(quality, thresholds)
+    rules = quality_rules(quality, thresholds)
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
     read_options = read_options_for(data, text_column, id_column, split, tuple(extensions))
     with (
@@ -246,7 +246,9 @@ def curate(
 # --- checks ------------------------------------------------------------------------------
 
 
-def _quality_rules(quality: str | None, thresholds: Mapping[str, float | None] | None) -> Any:
+def quality_rules(quality: str | None, thresholds: Mapping[str, float | None] | None) -> Any:
+    """The rules of quality filter ``quality`` with ``thresholds`` applied (None: no filter);
+    thresholds without a filter are refused."""
     if quality is None:
         if thresholds:
             raise LessdataError(

@@ -57,8 +57,8 @@ from lessdata.engines import Engine, ShardCheckpoint
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
 from lessdata.filters.quality import KINDS as QUALITY_KINDS
-from lessdata.filters.quality import rules_for
 from lessdata.pipeline.corpus_reading import SHARD_DOCS, plan_pieces, read_options_for
+from lessdata.pipeline.curation import quality_rules
 from lessdata.pipeline.curation_near_parts import NearPlan, near_stage
 from lessdata.pipeline.curation_stages import quality_shard
 from lessdata.pipeline.inputs import EngineLike, run_engine
@@ -321,12 +321,7 @@ def _check(dedup: Sequence[str] | str, dedup_options: dict[str, Any] | None,
             "the texts) runs without `parts`",
             param="verify",
         )
-    rules = None
-    if quality is None and thresholds:
-        raise LessdataError("quality `thresholds` need a quality filter: `quality` code or prose")
-    if quality is not None:
-        rules = rules_for(quality, thresholds)
-    return kinds, options, rules
+    return kinds, options, quality_rules(quality, thresholds)
 
 
 @honours_quiet

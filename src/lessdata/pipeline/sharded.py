@@ -253,6 +253,24 @@ def _plan_columns(
     return ColumnPlan(metrics, centroids, spherical, proper, buckets, kmeans.CHUNK_ROWS, folder)
 
 
+@contextlib.contextmanager
+def _parts_run(
+    out: Any, command: str, engine: EngineLike, cache_dir: Any, vectors: np.ndarray,
+    source: str, names: tuple[str, ...], options: dict[str, Any], seed: int,
+) -> Iterator[tuple[OutputFolder, Engine, ColumnPlan]]:  # fmt: skip
+    """One parts-mode command: its output folder (swapped in when the block succeeds), its
+    engine, and the global steps done (:func:`_plan_columns`; ``plan.folder`` is the run's
+    work folder)."""
+    with (
+        OutputFolder(out, [source], command=command) as folder,
+        run_engine(engine, cache_dir) as running,
+        work_folder(running, vectors, names, sorted(options.items()), seed,
+                    kmeans.CHUNK_ROWS) as work,
+    ):  # fmt: skip
+        plan = _plan_columns(running, work, vectors, source, names, options, seed)
+        yield folder, running, plan
+
+
 def _metadata(settings: dict[str, Any], source: str, metrics: list[str]) -> bytes:
     meta = {"version": __version__, "input": source, "format": "npy", "metrics": metrics}
     meta.update(settings)
@@ -340,13 +358,11 @@ def score_parts(
     names, options = _check_metrics(metrics, metric_options, "metrics")
     seed = check_seed(seed)
     vectors, source = _open_vectors(data)
-    with (
-        OutputFolder(out, [source], command="score") as folder,
-        run_engine(engine, cache_dir) as running,
-        work_folder(running, vectors, names, sorted(options.items()), seed,
-                     kmeans.CHUNK_ROWS) as work,
-    ):  # fmt: skip
-        plan = _plan_columns(running, work, vectors, source, names, options, seed)
+    with _parts_run(out, "score", engine, cache_dir, vectors, source, names, options, seed) as (
+        folder,
+        running,
+        plan,
+    ):
         settings = dict(command="score", k=options.get("k"), seed=seed, parts=True,
                         distance=options.get("distance", "cosine"),
                         eps=options.get("eps", 0.05))  # fmt: skip
@@ -418,19 +434,21 @@ def prune_parts(
             kept_fraction(keep, n), policy_opts.get("auto_threshold", AUTO_THRESHOLD)
         )
         rule = f"auto → {applied}"
-    with (
-        OutputFolder(out, [source], command="prune") as folder,
-        run_engine(engine, cache_dir) as running,
-        work_folder(running, vectors, names, sorted(options.items()), seed,
-                     kmeans.CHUNK_ROWS) as work,
-    ):  # fmt: skip
-        plan = _plan_columns(running, work, vectors, source, names, options, seed)
+    with _parts_run(out, "prune", engine, cache_dir, vectors, source, names, options, seed) as (
+        folder,
+        running,
+        plan,
+    ):
         shards = _shards(n)
         running.map(score_to_file, shards, shared=(vectors, plan, metric),
                     label="scoring")  # fmt: skip
         tie_seed = tie_seed_of(np.random.default_rng(seed))
         scored: list[ScoreShard] = [
-            ("" if applied == "random" else str(work.folder / f"score-{a:012d}.npy"), a, b - a)
+            (
+                "" if applied == "random" else str(Path(plan.folder) / f"score-{a:012d}.npy"),
+                a,
+                b - a,
+            )
             for a, b in shards
         ]
         keep_high = applied == "keep-hard"
@@ -507,13 +525,11 @@ def dedup_parts(
     seed = check_seed(seed)
     vectors, source = _open_vectors(data)
     eps, survivor = options.get("eps", 0.05), options.get("survivor", "hard")
-    with (
-        OutputFolder(out, [source], command="dedup") as folder,
-        run_engine(engine, cache_dir) as running,
-        work_folder(running, vectors, names, sorted(options.items()), seed,
-                     kmeans.CHUNK_ROWS) as work,
-    ):  # fmt: skip
-        plan = _plan_columns(running, work, vectors, source, names, options, seed)
+    with _parts_run(out, "dedup", engine, cache_dir, vectors, source, names, options, seed) as (
+        folder,
+        running,
+        plan,
+    ):
         settings = dict(command="dedup", method="semantic", eps=eps, survivor=survivor,
                         k=options.get("k"), seed=seed, parts=True)  # fmt: skip
         manifest = folder.path(MANIFEST_FOLDER)
