@@ -14,12 +14,14 @@ engine map over row shards or hash partitions, through the files of
 4. **pairs** (partitions): rows that share a band key paired as in memory (all pairs, or a
    star to the lowest row above ``MAX_BUCKET`` members); pairs whose estimated Jaccard
    reaches the threshold become edges, scattered by node in both directions;
-5. **components**: min-label propagation (each node takes the smallest label among its
-   neighbours, a round of two maps, until no label changes; as many rounds as the longest
-   shortest path in a component), so a label ends as its component's lowest row;
-6. **keepers** (row shards of the labels): each component's kept row by the keep rule, the
-   others' estimated Jaccard to it, and the component's number (components in order of
-   their lowest row: the driver adds per-shard offsets), written back by row shard.
+5. **components**: min-label propagation (each round, every node whose label changed
+   sends it along its edges and every node takes the smallest label it is sent: two maps,
+   until no label changes; as many rounds as the longest shortest path in a component), so
+   a label ends as its component's lowest row;
+6. **keepers** (one task per partition, over a contiguous run of row shards of the
+   labels): each component's kept row by the keep rule, the others' estimated Jaccard to
+   it, and the component's number (components in order of their lowest row: the driver
+   adds per-task offsets), written back by row shard.
 
 The result equals the in-memory stage's (tested): the same candidate pairs give the same
 edges, the same components, keepers, numbers and similarities.
@@ -230,66 +232,82 @@ def similarity(arrays: ShardArrays, pairs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _edges(plan: NearPlan, partition: int) -> tuple[np.ndarray, np.ndarray]:
+def _adjacency(plan: NearPlan, partition: int) -> tuple[np.ndarray, np.ndarray]:
+    """The partition's edges (each once, by source row), saved by :func:`labels_init`."""
+    return (np.load(_file(plan, "near-adj-src", partition)),
+            np.load(_file(plan, "near-adj-dst", partition)))  # fmt: skip
+
+
+def labels_init(partition: int, plan: NearPlan) -> int:
+    """Step 5a: the partition's edges, each once (a pair found in several bands arrives
+    several times), and every node labelled by its own row."""
     found = [
         read_partition(plan.folder, name, range(plan.partitions), partition, ["src", "dst"])
         for name in ("near-ident-edges", "near-edges")
     ]
     src = np.concatenate([f["src"] for f in found]).astype(np.int64)
     dst = np.concatenate([f["dst"] for f in found]).astype(np.int64)
-    return src, dst
-
-
-def labels_init(partition: int, plan: NearPlan) -> int:
-    """Step 5a: every node of the partition's edges starts labelled by its own row."""
-    src, _ = _edges(plan, partition)
-    nodes = np.unique(src)
+    edges = np.unique(np.stack([src, dst], axis=1), axis=0)
+    nodes = np.unique(edges[:, 0])
+    _save(_file(plan, "near-adj-src", partition), edges[:, 0].copy())
+    _save(_file(plan, "near-adj-dst", partition), edges[:, 1].copy())
     _save(_file(plan, "near-nodes", partition), nodes)
     _save(_file(plan, "near-labels-0", partition), nodes)
+    _save(_file(plan, "near-changed-0", partition), np.ones(len(nodes), dtype=bool))
     return len(nodes)
 
 
 def propagate(partition: int, plan: NearPlan, round_: int) -> int:
-    """Step 5b: each edge sends its source's label to its destination's partition."""
-    src, dst = _edges(plan, partition)
+    """Step 5b: each edge whose source's label changed in the last round sends that label
+    to its destination's partition; returns how many it sent."""
+    src, dst = _adjacency(plan, partition)
     nodes = np.load(_file(plan, "near-nodes", partition))
     labels = np.load(_file(plan, f"near-labels-{round_ % 2}", partition))
-    sent = labels[np.searchsorted(nodes, src)]
-    write_partitioned(plan.folder, "near-messages", partition, dst % plan.partitions,
-                      plan.partitions, node=dst, label=sent)  # fmt: skip
-    return len(dst)
+    changed = np.load(_file(plan, f"near-changed-{round_ % 2}", partition))
+    at = np.searchsorted(nodes, src)
+    live = changed[at]
+    write_partitioned(plan.folder, "near-messages", partition, dst[live] % plan.partitions,
+                      plan.partitions, node=dst[live], label=labels[at[live]])  # fmt: skip
+    return int(live.sum())
 
 
 def absorb(partition: int, plan: NearPlan, round_: int) -> int:
     """Step 5c: each node takes the smallest label it was sent; returns how many changed."""
     nodes = np.load(_file(plan, "near-nodes", partition))
-    labels = np.load(_file(plan, f"near-labels-{round_ % 2}", partition)).copy()
+    before = np.load(_file(plan, f"near-labels-{round_ % 2}", partition))
+    labels = before.copy()
     found = read_partition(plan.folder, "near-messages", range(plan.partitions), partition,
                            ["node", "label"])  # fmt: skip
     if len(found["node"]):
         at = np.searchsorted(nodes, found["node"].astype(np.int64))
-        before = labels.copy()
         np.minimum.at(labels, at, found["label"].astype(np.int64))
-        changed = int((labels != before).sum())
-    else:
-        changed = 0
+    changed = labels != before
     _save(_file(plan, f"near-labels-{(round_ + 1) % 2}", partition), labels)
-    return changed
+    _save(_file(plan, f"near-changed-{(round_ + 1) % 2}", partition), changed)
+    return int(changed.sum())
+
+
+def _label_group(plan: NearPlan, labels: np.ndarray) -> np.ndarray:
+    """The keeper task of each label: contiguous runs of row shards, one per partition, so
+    that component numbers follow the lowest rows across tasks in order."""
+    shards = len(plan.starts) - 1
+    per = -(-shards // plan.partitions)
+    return _owner(plan, labels) // per
 
 
 def members_scatter(partition: int, plan: NearPlan, round_: int) -> int:
-    """Step 6a: each node and its final label, sent to the row shard of the label."""
+    """Step 6a: each node and its final label, sent to the keeper task of the label."""
     nodes = np.load(_file(plan, "near-nodes", partition))
     labels = np.load(_file(plan, f"near-labels-{round_ % 2}", partition))
-    write_partitioned(plan.folder, "near-members", partition, _owner(plan, labels),
-                      len(plan.starts) - 1, node=nodes, label=labels)  # fmt: skip
+    write_partitioned(plan.folder, "near-members", partition, _label_group(plan, labels),
+                      plan.partitions, node=nodes, label=labels)  # fmt: skip
     return len(nodes)
 
 
-def keepers_shard(shard: int, plan: NearPlan) -> int:
-    """Step 6b: components whose lowest row lies in this shard: the kept row, each other
-    member's estimated Jaccard to it, and the component's number within the shard."""
-    found = read_partition(plan.folder, "near-members", range(plan.partitions), shard,
+def keepers_group(group: int, plan: NearPlan) -> int:
+    """Step 6b: components whose lowest row lies in this task's shards: the kept row, each
+    other member's estimated Jaccard to it, and the component's number within the task."""
+    found = read_partition(plan.folder, "near-members", range(plan.partitions), group,
                            ["node", "label"])  # fmt: skip
     node, label = found["node"].astype(np.int64), found["label"].astype(np.int64)
     arrays = ShardArrays(plan)
@@ -305,16 +323,16 @@ def keepers_shard(shard: int, plan: NearPlan) -> int:
     sims = np.full(len(node), np.nan)
     sims[gone] = similarity(arrays, np.stack([node[gone], keeper[gone]], axis=1))
     duplicate_of = np.where(gone, keeper, -1)
-    write_partitioned(plan.folder, "near-result", shard, _owner(plan, node),
+    write_partitioned(plan.folder, "near-result", group, _owner(plan, node),
                       len(plan.starts) - 1, row=node, duplicate_of=duplicate_of,
                       number=number, similarity=sims,
-                      label_shard=np.full(len(node), shard, dtype=np.int64))  # fmt: skip
+                      group=np.full(len(node), group, dtype=np.int64))  # fmt: skip
     return int(first.sum())
 
 
 def near_stage(engine: Engine, plan: NearPlan, checkpoint: ShardCheckpoint | None) -> np.ndarray:
-    """Run steps 1-6 (the signatures checkpointed in ``checkpoint``); return each row
-    shard's first component number (the driver's per-shard offsets)."""
+    """Run steps 1-6 (the signatures checkpointed in ``checkpoint``); return each keeper
+    task's first component number (the driver's per-task offsets)."""
     shards = list(range(len(plan.starts) - 1))
     parts = list(range(plan.partitions))
     engine.map(signatures_shard, shards, shared=(plan,), label="minhash signatures",
@@ -332,5 +350,5 @@ def near_stage(engine: Engine, plan: NearPlan, checkpoint: ShardCheckpoint | Non
             break
     log(f"near: {edges} edges, components settled in {round_ + 1} rounds")
     engine.map(members_scatter, parts, shared=(plan, round_ + 1), label="components")
-    counts = engine.map(keepers_shard, shards, shared=(plan,), label="near keepers")
+    counts = engine.map(keepers_group, parts, shared=(plan,), label="near keepers")
     return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)

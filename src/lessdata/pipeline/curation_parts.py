@@ -203,7 +203,7 @@ class WriteSettings:
     folder: str
     exact: bool
     near: float | None  # the near stage's threshold (None: no near stage)
-    near_offsets: np.ndarray  # each row shard's first near component number
+    near_offsets: np.ndarray  # each near keeper task's first component number
     partitions: int
     source_format: bool
     manifest: str
@@ -274,11 +274,12 @@ def _near_columns(
     """The near stage's columns of one shard (as ``curate`` names them); marks its removed
     rows in ``stage`` and ``reason``; returns their number."""
     n = shard.rows
-    names = ["row", "duplicate_of", "number", "similarity", "label_shard"]
-    found = read_partition(settings.folder, "near-result", range(len(shards)), shard.index, names)
+    names = ["row", "duplicate_of", "number", "similarity", "group"]
+    found = read_partition(settings.folder, "near-result", range(settings.partitions),
+                           shard.index, names)  # fmt: skip
     local = found["row"].astype(np.int64) - shard.start
     cluster = np.full(n, -1, dtype=np.int64)
-    cluster[local] = settings.near_offsets[found["label_shard"].astype(np.int64)] + found["number"]
+    cluster[local] = settings.near_offsets[found["group"].astype(np.int64)] + found["number"]
     jaccard = np.full(n, np.nan)
     jaccard[local] = found["similarity"]
     gone = found["duplicate_of"] >= 0
@@ -419,7 +420,7 @@ def curate_parts(
                 running.map(exact_partition, list(range(partitions)),
                             shared=(where, len(shards), keep_rule, starts),
                             label="exact groups")  # fmt: skip
-            near_offsets = np.zeros(len(shards), dtype=np.int64)
+            near_offsets = np.zeros(partitions, dtype=np.int64)
             if "near" in kinds:
                 bands, band_rows = options.near.banding()
                 plan = NearPlan(
