@@ -12,8 +12,9 @@ engine map over row shards or hash partitions, through the files of
    a star to their lowest row, which alone takes part in the banding (as in memory);
 3. **bands** (row shards): each representative's key in every band, scattered by partition;
 4. **pairs** (partitions): rows that share a band key paired as in memory (all pairs, or a
-   star to the lowest row above ``MAX_BUCKET`` members); pairs whose estimated Jaccard
-   reaches the threshold become edges, scattered by node in both directions;
+   star to the lowest row above ``MAX_BUCKET`` members), scattered by lower row so that
+   the copies of a pair found in several bands meet; each pair once, and those whose
+   estimated Jaccard reaches the threshold become edges, scattered by node both ways;
 5. **components**: min-label propagation (each round, every node whose label changed
    sends it along its edges and every node takes the smallest label it is sent: two maps,
    until no label changes; as many rounds as the longest shortest path in a component), so
@@ -201,8 +202,7 @@ def bands_shard(shard: int, plan: NearPlan) -> int:
 
 
 def pairs_partition(partition: int, plan: NearPlan) -> int:
-    """Step 4: candidate pairs of one partition (as in memory), their estimated Jaccard,
-    and the edges that reach the threshold, scattered by node."""
+    """Step 4a: candidate pairs of one partition (as in memory), scattered by lower row."""
     shards = len(plan.starts) - 1
     found = read_partition(plan.folder, "near-bands", range(shards), partition,
                            ["band", "key", "row"])  # fmt: skip
@@ -214,6 +214,25 @@ def pairs_partition(partition: int, plan: NearPlan) -> int:
         _, pairs = _group_pairs(key[order], rows[order].astype(np.int64), star_above=MAX_BUCKET)
         chunks.append(pairs)
     pairs = np.concatenate(chunks) if chunks else np.empty((0, 2), np.int64)
+    # a pair found in several bands lies in several partitions: bring its copies together
+    write_partitioned(plan.folder, "near-pairs", partition, pairs[:, 0] % plan.partitions,
+                      plan.partitions, lo=pairs[:, 0], hi=pairs[:, 1])  # fmt: skip
+    return len(pairs)
+
+
+def _unique_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Each (lo, hi) row pair once (rows < 2^31.5: the codes fit in int64)."""
+    n = np.int64(max(int(hi.max(initial=0)), int(lo.max(initial=0))) + 1)
+    codes = np.unique(lo.astype(np.int64) * n + hi.astype(np.int64))
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def edges_partition(partition: int, plan: NearPlan) -> int:
+    """Step 4b: the partition's candidate pairs, each once; those whose estimated Jaccard
+    reaches the threshold become edges, scattered by node in both directions."""
+    found = read_partition(plan.folder, "near-pairs", range(plan.partitions), partition,
+                           ["lo", "hi"])  # fmt: skip
+    pairs = _unique_pairs(found["lo"], found["hi"])
     edges = pairs[similarity(ShardArrays(plan), pairs) >= plan.threshold] if len(pairs) else pairs
     _scatter_edges(plan, "near-edges", partition, edges)
     return len(edges)
@@ -247,7 +266,7 @@ def labels_init(partition: int, plan: NearPlan) -> int:
     ]
     src = np.concatenate([f["src"] for f in found]).astype(np.int64)
     dst = np.concatenate([f["dst"] for f in found]).astype(np.int64)
-    edges = np.unique(np.stack([src, dst], axis=1), axis=0)
+    edges = _unique_pairs(src, dst)  # sorted by source row
     nodes = np.unique(edges[:, 0])
     _save(_file(plan, "near-adj-src", partition), edges[:, 0].copy())
     _save(_file(plan, "near-adj-dst", partition), edges[:, 1].copy())
@@ -339,7 +358,8 @@ def near_stage(engine: Engine, plan: NearPlan, checkpoint: ShardCheckpoint | Non
                checkpoint=checkpoint)  # fmt: skip
     engine.map(identical_partition, parts, shared=(plan,), label="identical signatures")
     engine.map(bands_shard, shards, shared=(plan,), label="LSH bands")
-    edges = sum(engine.map(pairs_partition, parts, shared=(plan,), label="candidate pairs"))
+    engine.map(pairs_partition, parts, shared=(plan,), label="candidate pairs")
+    edges = sum(engine.map(edges_partition, parts, shared=(plan,), label="near edges"))
     engine.map(labels_init, parts, shared=(plan,), label="components")
     for round_ in itertools.count():
         if round_ >= MAX_ROUNDS:
