@@ -450,3 +450,11 @@ def test_semdedup_parts_give_the_same_duplicates_on_ray(ray_engine, tmp_path):
     assert 45_000 < on_ray.n - on_ray.n_kept < 55_000  # the copies, and a few close pairs
     np.testing.assert_array_equal(on_ray.kept(), local.kept())
     assert on_ray.manifest().equals(local.manifest())
+    metrics = ["prototypes", "semdedup"]  # score --parts: the same scores on both engines
+    scored = [
+        lessdata.score_parts(tmp_path / "x.npy", tmp_path / f"s{i}", metrics,
+                             metric_options=options, engine=engine).manifest()
+        for i, engine in enumerate((ray_engine, "local"))
+    ]  # fmt: skip
+    assert scored[0].equals(scored[1])
+    assert scored[0]["semdedup_duplicate_of"].equals(local.manifest()["semdedup_duplicate_of"])
