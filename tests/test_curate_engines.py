@@ -510,3 +510,32 @@ def test_curate_parts_driver_memory_does_not_grow(
     # are interned) now and then resize during a run, a one-off allocation of a few MB
     peaks = {n: min(peak(n), peak(n)) for n in (8000, 32000)}
     assert peaks[32000] - peaks[8000] <= 20 * 24000, peaks
+
+
+def test_curate_parts_resumes_after_a_failure(
+    code_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed in the profile step leaves no output; the rerun recomputes only the
+    shards not finished, and keeps the same documents."""
+    from lessdata.pipeline import curation_parts
+
+    options = dict(split="function", quality="code", dedup=["exact", "near"], shard_docs=8)
+    clean = curation_parts.curate_parts(code_tree, tmp_path / "clean", **options)
+    real, calls = curation_parts.profile_shard, []
+
+    def failing(shard: Any, settings: Any) -> Any:
+        calls.append(shard.index)
+        if shard.index == 3 and calls.count(3) == 1:
+            raise RuntimeError("worker killed")
+        return real(shard, settings)
+
+    monkeypatch.setattr(curation_parts, "profile_shard", failing)
+    engine = get_engine("local", work_dir=tmp_path / "work")
+    with pytest.raises(RuntimeError, match="worker killed"):
+        curation_parts.curate_parts(code_tree, tmp_path / "out", engine=engine, **options)
+    assert not (tmp_path / "out").exists()
+    first = len(calls)
+    resumed = curation_parts.curate_parts(code_tree, tmp_path / "out", engine=engine, **options)
+    assert calls[first:] == list(range(3, max(calls) + 1))  # shards 0-2 came from the checkpoint
+    np.testing.assert_array_equal(resumed.kept(), clean.kept())
+    assert list((tmp_path / "work").iterdir()) == []  # cleared once the run succeeded

@@ -150,7 +150,7 @@ def walk_rows(
     seed: int,
 ) -> np.ndarray:  # fmt: skip
     """Positions of ``rows`` in walk order: by cluster, then survivor order, then a seeded
-    tie key of the row number (:func:`lessdata.select.tie_keys`: the same for a subset of
+    tie key of the row number (:func:`lessdata.ties.tie_keys`: the same for a subset of
     the rows, so a sharded run walks each cluster exactly as in memory)."""
     tiebreak = tie_keys(tie_seed_of(np.random.default_rng(seed)), rows)
     priority = {"hard": -centroid_distance, "easy": centroid_distance, "random": tiebreak}

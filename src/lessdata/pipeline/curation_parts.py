@@ -390,8 +390,10 @@ def curate_parts(
         pieces = plan_pieces(data, read_options, running, shard_docs)
         read = running.checkpoint("curate-parts-read", [p.identity() for p in pieces],
                                   read_options, shard_docs)  # fmt: skip
+        near_key = options.near.__dict__ if "near" in kinds else None
         with work_folder(running, "curate-parts", [p.identity() for p in pieces], read_options,
-                         shard_docs, quality, rules, kinds, keep_rule) as work:  # fmt: skip
+                         shard_docs, quality, rules, kinds, keep_rule, seed,
+                         near_key) as work:  # fmt: skip
             target = (read.folder if read is not None else work.folder) / "shards"
             target.mkdir(parents=True, exist_ok=True)
             files = running.map(read_piece_files, pieces, shared=(str(target), shard_docs),
@@ -411,7 +413,8 @@ def curate_parts(
                 raise
             profile = ProfileSettings(quality, rules, "exact" in kinds, partitions, where)
             counts = running.map(profile_shard, shards, shared=(profile,),
-                                 label="quality and exact hashes")  # fmt: skip
+                                 label="quality and exact hashes",
+                                 checkpoint=ShardCheckpoint(work.folder / "profile"))  # fmt: skip
             removed = {"read": sum(c["read"] for c in counts)}
             if quality is not None:
                 removed["quality"] = sum(c["quality"] for c in counts)
