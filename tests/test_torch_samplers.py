@@ -70,6 +70,37 @@ def test_pruned_sampler_refuses_bad_rows(kept, size, message):
         PrunedSampler(np.array(kept), dataset_size=size)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": -1}, "seed must be a non-negative whole number, got -1"),
+        ({"seed": 1.5}, "seed must be a non-negative whole number, got 1.5"),
+        ({"seed": "0"}, "seed must be"),
+        ({"shuffle": "yes"}, "shuffle must be True or False, got 'yes'"),
+        ({"drop_last": None}, "drop_last must be True or False"),
+        ({"dataset_size": 0}, "dataset_size must be a positive whole number, got 0"),
+        ({"dataset_size": 10.0}, "dataset_size must be"),
+        ({"num_replicas": 0}, "num_replicas must be a positive whole number, got 0"),
+        ({"num_replicas": 2, "rank": 2}, r"rank must be a whole number in \[0, 1\], got 2"),
+        ({"rank": -1}, "rank must be"),
+        ({"num_replicas": 2.0}, "num_replicas must be"),
+    ],
+)
+def test_pruned_sampler_refuses_bad_settings(kwargs, message):
+    with pytest.raises(LessdataError, match=message):
+        PrunedSampler([1, 2, 3], **kwargs)
+
+
+@pytest.mark.parametrize("epoch", [-1, -100, 1.5, True, "2", None])
+def test_pruned_sampler_set_epoch_refuses_what_is_not_an_epoch(epoch):
+    sampler = PrunedSampler(np.arange(20), seed=1)
+    with pytest.raises(LessdataError, match="epoch must be a non-negative whole number"):
+        sampler.set_epoch(epoch)
+    assert sampler.epoch == 0  # unchanged
+    sampler.set_epoch(np.int64(3))
+    assert sampler.epoch == 3 and sorted(sampler) == list(range(20))
+
+
 # --- DynamicPruningSampler ----------------------------------------------------------------
 
 
@@ -112,7 +143,7 @@ def test_dynamic_sampler_is_deterministic_and_identical_across_ranks():
 
     def decisions(num_replicas, rank, seed=0):
         sampler = DynamicPruningSampler(n, epochs=6, seed=seed, num_replicas=num_replicas,
-                                        rank=rank)  # fmt: skip
+                                        rank=rank, shared_losses=True)  # fmt: skip
         sampler.update(np.arange(n), torch.tensor(losses))  # every rank saw every loss
         sampler.set_epoch(2)
         return list(sampler)
@@ -155,15 +186,123 @@ def test_reweighted_loss_gives_the_full_data_gradient_in_expectation():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"prune_ratio": 1.0}, r"prune_ratio must be in \[0, 1\)"),
+        ({"prune_ratio": 1.0}, r"prune_ratio must be a number in \[0, 1\), got 1.0"),
         ({"prune_ratio": -0.1}, "prune_ratio"),
-        ({"anneal": 1.5}, r"anneal must be in \[0, 1\]"),
+        ({"prune_ratio": float("nan")}, "prune_ratio"),
+        ({"prune_ratio": True}, "prune_ratio"),
+        ({"prune_ratio": "0.5"}, "prune_ratio"),
+        ({"anneal": 1.5}, r"anneal must be a number in \[0, 1\]"),
+        ({"anneal": -0.1}, "anneal"),
+        ({"anneal": None}, "anneal"),
         ({"epochs": 0}, "epochs"),
+        ({"epochs": 2.0}, "epochs must be a positive whole number, got 2.0"),
+        ({"epochs": True}, "epochs"),
+        ({"n": 0}, "n must be a positive whole number"),
+        ({"n": 10.0}, "n must be"),
+        ({"n": False}, "n must be"),
+        ({"seed": -1}, "seed must be a non-negative whole number, got -1"),
+        ({"seed": 1.5}, "seed"),
+        ({"shuffle": "no"}, "shuffle must be True or False"),
+        ({"shared_losses": 1}, "shared_losses must be True or False"),
+        ({"num_replicas": 0}, "num_replicas must be a positive whole number"),
+        ({"num_replicas": 2, "rank": 2, "shared_losses": True}, r"rank must be .*\[0, 1\]"),
+        ({"rank": -1}, "rank"),
     ],
 )
 def test_dynamic_sampler_refuses_bad_settings(kwargs, message):
     with pytest.raises(LessdataError, match=message):
-        DynamicPruningSampler(10, **{"epochs": 4, **kwargs})
+        DynamicPruningSampler(**{"n": 10, "epochs": 4, **kwargs})
+
+
+def test_dynamic_sampler_takes_numpy_scalars():
+    sampler = DynamicPruningSampler(np.int64(10), epochs=np.int32(4),
+                                    prune_ratio=np.float32(0.5), seed=np.uint8(3))  # fmt: skip
+    assert (sampler.n, sampler.epochs, sampler.prune_ratio, sampler.seed) == (10, 4, 0.5, 3)
+
+
+def test_dynamic_sampler_refuses_ranks_that_would_prune_from_their_own_losses():
+    """Without a process group each rank would only know its own share's losses: at epoch 1
+    the ranks' pruned epochs overlap and together miss examples. Refused unless the caller
+    says it shares the loss table."""
+    with pytest.raises(LessdataError, match=r"num_replicas=2 but torch\.distributed is not") as e:
+        DynamicPruningSampler(100, epochs=4, num_replicas=2, rank=1)
+    assert "shared_losses=True" in str(e.value) and e.value.param == "num_replicas"
+    DynamicPruningSampler(100, epochs=4, num_replicas=1, rank=0)  # one replica: nothing to share
+    n = 100
+    losses = np.random.default_rng(7).exponential(size=n)
+    shares = []
+    for rank in range(2):  # the opt-out: the caller gives every rank every loss
+        sampler = DynamicPruningSampler(n, epochs=4, num_replicas=2, rank=rank, seed=3,
+                                        shared_losses=True)  # fmt: skip
+        sampler.update(np.arange(n), torch.tensor(losses))
+        sampler.set_epoch(1)
+        shares.append(set(sampler))
+    single = DynamicPruningSampler(n, epochs=4, seed=3)
+    single.update(np.arange(n), torch.tensor(losses))
+    single.set_epoch(1)
+    assert shares[0] | shares[1] == set(single) and len(set(single)) < n
+
+
+def test_dynamic_sampler_refuses_a_group_of_one_process_for_two_replicas(tmp_path):
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1
+    )
+    try:
+        with pytest.raises(LessdataError, match="initialised with one process"):
+            DynamicPruningSampler(10, epochs=4, num_replicas=2, rank=0)
+        assert DynamicPruningSampler(10, epochs=4).num_replicas == 1  # from the group
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "message"),
+    [
+        (0, "batch_size must be a positive whole number, got 0"),
+        (-4, "batch_size must be a positive whole number, got -4"),
+        (True, "batch_size must be a positive whole number, got True"),
+        (8.0, "batch_size must be a positive whole number, got 8.0"),
+        ("8", "batch_size must be"),
+    ],
+)
+def test_expected_total_steps_refuses_a_bad_batch_size(batch_size, message):
+    sampler = DynamicPruningSampler(100, epochs=8)
+    with pytest.raises(LessdataError, match=message):
+        sampler.expected_total_steps(batch_size)
+
+
+def test_expected_total_steps_checks_the_share_and_counts_partial_batches():
+    sampler = DynamicPruningSampler(100, epochs=8, prune_ratio=0.5, anneal=0.25)
+    # epochs 0, 6, 7 full (4 batches of 32, the last partial); 1-5 at 75 examples (3 batches)
+    assert sampler.expected_total_steps(32) == 3 * 4 + 5 * 3
+    assert sampler.expected_total_steps(np.int64(100), below_mean_share=0) == 8
+    for share in (-0.1, 1.5, float("nan"), None):
+        with pytest.raises(LessdataError, match="below_mean_share must be a number in"):
+            sampler.expected_total_steps(32, below_mean_share=share)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "message"),
+    [
+        (-1, r"epoch must be a whole number in \[0, 3\], got -1"),
+        (4, r"epoch must be a whole number in \[0, 3\], got 4; the sampler was made for epochs=4"),
+        (1.0, "epoch must be"),
+        (True, "epoch must be"),
+    ],
+)
+def test_dynamic_sampler_set_epoch_stays_inside_the_schedule(epoch, message):
+    sampler = DynamicPruningSampler(10, epochs=4)
+    with pytest.raises(LessdataError, match=message):
+        sampler.set_epoch(epoch)
+    sampler.set_epoch(3)  # the last epoch is fine
+    assert len(list(sampler)) == 10
+
+
+def test_dynamic_sampler_iterated_past_its_epochs_says_so():
+    sampler = DynamicPruningSampler(10, epochs=2)
+    assert len(list(sampler)) == len(list(sampler)) == 10  # epochs 0 and 1, no set_epoch
+    with pytest.raises(LessdataError, match="iterated for epoch 2 but was made for epochs=2"):
+        list(sampler)
 
 
 def test_dynamic_sampler_update_checks_and_counts_nan():

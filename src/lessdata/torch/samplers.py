@@ -13,6 +13,12 @@ decisions from a generator seeded by ``(seed, epoch)`` and then take their own s
 set of examples skipped is identical everywhere. With ``torch.distributed`` initialised,
 :class:`DynamicPruningSampler` sums the losses each rank recorded (one all-reduce of two
 length-``n`` vectors per epoch) before deciding, so every rank decides on the same losses.
+Without such a group it refuses more than one replica unless told (``shared_losses=True``)
+that the caller gives every rank every example's loss itself: ranks deciding on their own
+losses would skip different examples, overlap, and together miss some.
+
+Every argument is checked when it is given (:mod:`lessdata.checks`), so that a wrong one is a
+:class:`~lessdata.errors.LessdataError` naming it, not a wrong schedule later.
 """
 
 from __future__ import annotations
@@ -26,22 +32,28 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from lessdata.checks import check_bool, check_float, check_int, check_seed
 from lessdata.errors import LessdataError
+
+
+def _group_size() -> int:
+    """The size of the initialised ``torch.distributed`` group; 0 when there is none."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return int(torch.distributed.get_world_size())
+    return 0
 
 
 def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
     """``(num_replicas, rank)``: as given, else from ``torch.distributed``, else ``(1, 0)``."""
-    initialised = torch.distributed.is_available() and torch.distributed.is_initialized()
+    initialised = _group_size() > 0
     if num_replicas is None:
         num_replicas = torch.distributed.get_world_size() if initialised else 1
     if rank is None:
         rank = torch.distributed.get_rank() if initialised else 0
-    for name, value, low in (("num_replicas", num_replicas, 1), ("rank", rank, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise LessdataError(f"{name} must be a whole number >= {low}, got {value!r}")
-    if rank >= num_replicas:
-        raise LessdataError(f"rank {rank} is not below num_replicas {num_replicas}")
-    return int(num_replicas), int(rank)
+    num_replicas = check_int(num_replicas, "num_replicas", low=1)
+    hint = f"ranks count from 0 to num_replicas - 1 ({num_replicas - 1})"
+    rank = check_int(rank, "rank", low=0, high=num_replicas - 1, hint=hint)
+    return num_replicas, rank
 
 
 def _my_share(order: np.ndarray, num_replicas: int, rank: int, drop_last: bool) -> np.ndarray:
@@ -134,14 +146,22 @@ class PrunedSampler(Sampler[int]):
         drop_last: bool = False,
         dataset_size: int | None = None,
     ) -> None:
-        self.rows = np.sort(kept_rows(kept, dataset_size))
-        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.seed = check_seed(seed)
+        self.drop_last = check_bool(drop_last, "drop_last")
+        dataset_size = check_int(dataset_size, "dataset_size", low=1, allow_none=True)
         self.num_replicas, self.rank = _world(num_replicas, rank)
+        self.rows = np.sort(kept_rows(kept, dataset_size))
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Use the order of ``epoch`` (call it before each epoch, as with DistributedSampler)."""
-        self.epoch = int(epoch)
+        """Use the order of ``epoch`` (call it before each epoch, as with DistributedSampler).
+
+        Args:
+            epoch: the epoch about to start, a whole number >= 0 (the shuffle is seeded by
+                ``seed + epoch``, and NumPy and torch seeds are not negative).
+        """
+        self.epoch = check_int(epoch, "epoch", low=0)
 
     def _order(self) -> np.ndarray:
         if not self.shuffle:
@@ -158,6 +178,23 @@ class PrunedSampler(Sampler[int]):
         if self.num_replicas == 1:
             return n
         return n // self.num_replicas if self.drop_last else math.ceil(n / self.num_replicas)
+
+
+def _check_losses_reach_every_rank(num_replicas: int, shared_losses: bool) -> None:
+    """Refuse a split across ranks whose loss tables nothing makes the same."""
+    if num_replicas == 1 or shared_losses or _group_size() > 1:
+        return
+    if _group_size() == 1:
+        where = "torch.distributed is initialised with one process"
+    else:
+        where = "torch.distributed is not initialised"
+    raise LessdataError(
+        f"num_replicas={num_replicas} but {where}, so no rank would see the others' losses: "
+        "each would prune from its own, and the ranks would overlap and miss examples; "
+        "initialise the process group before creating the sampler, or pass "
+        "`shared_losses=True` if every rank calls update with every example's loss",
+        param="num_replicas",
+    )
 
 
 class DynamicPruningSampler(Sampler[int]):
@@ -179,6 +216,20 @@ class DynamicPruningSampler(Sampler[int]):
         seed: seeds the skipping draws and the shuffling, identical on every rank.
         shuffle: a new order each epoch.
         num_replicas, rank: the distributed split (default: from ``torch.distributed``).
+        shared_losses: with ``num_replicas > 1``, every rank must decide on the same loss
+            table. An initialised ``torch.distributed`` group of more than one process
+            gathers it (one all-reduce per epoch); without one the sampler refuses more than
+            one replica, since each rank would prune from only the losses of its own share
+            (the ranks' epochs would overlap and together miss examples). Pass ``True`` to
+            say that you give every rank every example's loss yourself (each rank calls
+            :meth:`update` with all ranks' indices and losses), e.g. under another
+            communication library.
+
+    Example:
+        >>> sampler = DynamicPruningSampler(100, epochs=4, prune_ratio=0.5, seed=0)
+        >>> sampler.set_epoch(0)
+        >>> len(sampler)  # the first epoch sees everything
+        100
 
     Attributes:
         nan_losses: how many losses given to :meth:`update` were NaN or inf: they are not
@@ -197,18 +248,17 @@ class DynamicPruningSampler(Sampler[int]):
         shuffle: bool = True,
         num_replicas: int | None = None,
         rank: int | None = None,
+        shared_losses: bool = False,
     ) -> None:
-        for name, value in (("n", n), ("epochs", epochs)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise LessdataError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(prune_ratio, (int, float)) or not 0 <= prune_ratio < 1:
-            raise LessdataError(f"prune_ratio must be in [0, 1), got {prune_ratio!r}")
-        if not isinstance(anneal, (int, float)) or not 0 <= anneal <= 1:
-            raise LessdataError(f"anneal must be in [0, 1], got {anneal!r}")
-        self.n, self.epochs = int(n), int(epochs)
-        self.prune_ratio, self.anneal = float(prune_ratio), float(anneal)
-        self.seed, self.shuffle = int(seed), bool(shuffle)
+        self.n = check_int(n, "n", low=1)
+        self.epochs = check_int(epochs, "epochs", low=1)
+        self.prune_ratio = check_float(prune_ratio, "prune_ratio", low=0, high=1, closed="left")
+        self.anneal = check_float(anneal, "anneal", low=0, high=1)
+        self.seed = check_seed(seed)
+        self.shuffle = check_bool(shuffle, "shuffle")
+        self.shared_losses = check_bool(shared_losses, "shared_losses")
         self.num_replicas, self.rank = _world(num_replicas, rank)
+        _check_losses_reach_every_rank(self.num_replicas, self.shared_losses)
         self.losses = np.full(self.n, np.nan)  # last recorded loss per example
         self._fresh = np.zeros(self.n, dtype=bool)  # recorded on this rank since the sync
         self.weights = np.ones(self.n)
@@ -235,7 +285,16 @@ class DynamicPruningSampler(Sampler[int]):
         ``below_mean_share`` of the examples below the mean loss (0.5: the mean is near the
         median; the right-skewed losses of a trained model put more below it, so fewer
         steps). ``below_mean_share=0`` gives an upper bound, for schedulers that refuse to
-        step past their end (``OneCycleLR``) when a margin is not wanted."""
+        step past their end (``OneCycleLR``) when a margin is not wanted.
+
+        Args:
+            batch_size: the DataLoader's batch size, a whole number >= 1 (one optimizer step
+                per batch; the last, partial batch of an epoch is a step).
+            below_mean_share: the share of examples assumed below the mean loss in a pruning
+                epoch, in [0, 1].
+        """
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        below_mean_share = check_float(below_mean_share, "below_mean_share", low=0, high=1)
         per_rank = math.ceil(self.n / self.num_replicas)
         pruned = math.ceil(self.n * (1 - self.prune_ratio * below_mean_share) / self.num_replicas)
         steps = 0
@@ -248,11 +307,18 @@ class DynamicPruningSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Decide epoch ``epoch``'s examples from the losses recorded so far (all ranks must
-        call it: it gathers their losses)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise LessdataError(f"epoch must be a whole number >= 0, got {epoch!r}")
+        call it: it gathers their losses).
+
+        Args:
+            epoch: the epoch about to start, in ``[0, epochs)``: the schedule (first epoch
+                full, pruning, final ``anneal`` share full) is laid out over ``epochs``, so an
+                epoch past it has no place in the schedule and is refused.
+        """
+        hint = f"the sampler was made for epochs={self.epochs}; make `epochs` the number of "
+        hint += "epochs you train"
+        epoch = check_int(epoch, "epoch", low=0, high=self.epochs - 1, hint=hint)
         self._sync()
-        self.epoch = int(epoch)
+        self.epoch = epoch
         rng = np.random.default_rng([self.seed, self.epoch])
         self.weights = np.ones(self.n)
         keep = np.ones(self.n, dtype=bool)
@@ -271,6 +337,13 @@ class DynamicPruningSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         if self._order is None or self._iterated:  # no set_epoch: the next epoch
+            if self.epoch + 1 >= self.epochs:
+                raise LessdataError(
+                    f"the sampler was iterated for epoch {self.epoch + 1} but was made for "
+                    f"epochs={self.epochs} (epochs 0 to {self.epochs - 1}); each iteration "
+                    "without set_epoch starts the next epoch: make `epochs` the number of "
+                    "epochs you train, and call set_epoch(epoch) before each"
+                )
             self.set_epoch(self.epoch + 1)
         self._iterated = True
         order = self._order
