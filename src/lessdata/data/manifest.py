@@ -27,6 +27,7 @@ from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest_parts import is_parts_folder, read_parts
 from lessdata.data.paths import check_not_input_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 
 PREVIEW_CHARS = 120
@@ -83,7 +84,7 @@ def build_manifest(
     meta = {"version": __version__, "input": ds.source, "format": ds.format, "metrics": metrics}
     meta.update(settings or {})
     table = pa.table(fields)
-    return table.replace_schema_metadata({META_KEY: json.dumps(meta, default=str)})
+    return table.replace_schema_metadata({META_KEY: dumps_standard(meta, default=str)})
 
 
 #: rows per Parquet row group of a manifest: readers can stream it group by group

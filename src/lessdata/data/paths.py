@@ -4,7 +4,6 @@ files lessdata writes into an output folder."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ from typing import Any
 
 from lessdata._version import __version__
 from lessdata.data.atomic import check_replaceable, remove_stale_temporaries, umask
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 
 #: the manifest of a prune, dedup or curate run
@@ -152,7 +152,7 @@ class OutputFolder:
         """Mark the folder as lessdata's and swap it in for ``out`` (whole, atomically
         as far as the file system allows: two renames)."""
         marker = {"command": self.command, "version": __version__}
-        (self.folder / OUTPUT_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+        (self.folder / OUTPUT_MARKER).write_text(dumps_standard(marker) + "\n", encoding="utf-8")
         check_replaceable(self.final, directory=True)
         if self.final.exists():
             old = self.final.with_name(f".{self.final.name}.{os.getpid()}-old.tmp")
