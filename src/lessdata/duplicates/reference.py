@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lessdata.data.standard_json import dumps_standard
 from lessdata.duplicates.lsh import band_keys
 from lessdata.errors import LessdataError
 
@@ -251,7 +252,7 @@ class ReferenceIndex:
             format=INDEX_FORMAT, version=INDEX_VERSION, source=self.source, rows=len(self),
             methods=self.settings, arrays=sorted(k for k, v in arrays.items() if v is not None),
         )  # fmt: skip
-        (folder / INDEX_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        (folder / INDEX_FILE).write_text(dumps_standard(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, folder: Path) -> ReferenceIndex:

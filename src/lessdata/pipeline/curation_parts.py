@@ -30,7 +30,6 @@ dedup of texts (their embeddings), ``verify`` (exact Jaccard from the texts) and
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from lessdata.data.manifest import CURATION_STAGES, META_KEY, PREVIEW_CHARS
 from lessdata.data.manifest_parts import iter_parts, list_parts, write_part
 from lessdata.data.partitioned import read_partition, write_partitioned
 from lessdata.data.paths import OutputFolder
+from lessdata.data.standard_json import dumps_standard
 from lessdata.data.tables import corpus_format
 from lessdata.duplicates.groups import survivor_rank
 from lessdata.engines import Engine, ShardCheckpoint
@@ -444,7 +444,7 @@ def curate_parts(
             documents.mkdir()
             key = fingerprint("curate-parts", settings, [p.identity() for p in pieces], shard_docs)
             meta = {"version": __version__, "input": str(data), "format": fmt, "metrics": []}
-            metadata = json.dumps({**meta, **settings}, default=str).encode()
+            metadata = dumps_standard({**meta, **settings}, default=str).encode()
             threshold = options.near.threshold if "near" in kinds else None
             write = WriteSettings(where, "exact" in kinds, threshold, near_offsets, partitions,
                                   fmt == "source",

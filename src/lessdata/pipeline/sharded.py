@@ -26,7 +26,6 @@ a second clustering) in one place: they run in memory.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -46,6 +45,7 @@ from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import open_npy
 from lessdata.data.manifest_parts import iter_parts, list_parts, read_parts
 from lessdata.data.paths import OutputFolder
+from lessdata.data.standard_json import dumps_standard
 from lessdata.duplicates.semdedup import SURVIVORS, check_eps
 from lessdata.duplicates.semdedup_parts import dedup_bucket, plan_buckets
 from lessdata.engines import Engine, ShardCheckpoint
@@ -274,7 +274,7 @@ def _parts_run(
 def _metadata(settings: dict[str, Any], source: str, metrics: list[str]) -> bytes:
     meta = {"version": __version__, "input": source, "format": "npy", "metrics": metrics}
     meta.update(settings)
-    return json.dumps(meta, default=str).encode()
+    return dumps_standard(meta, default=str).encode()
 
 
 def _target(folder: Path, vectors: np.ndarray, settings: dict[str, Any], source: str,
