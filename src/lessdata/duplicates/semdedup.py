@@ -365,6 +365,20 @@ def most_redundant(similarity: np.ndarray, rank: np.ndarray, n_remove: int) -> n
     return removed
 
 
+def chosen_threshold(similarity: np.ndarray, removed: np.ndarray) -> float | None:
+    """The cosine-similarity threshold that removing ``removed`` amounted to (a removal to a
+    target size, :func:`most_redundant`): the lowest similarity removed; None when nothing was.
+
+    A document with no earlier neighbour in its cluster (similarity ``-inf``) counts as -1,
+    the lowest cosine similarity, as its manifest distance :data:`NO_NEIGHBOUR` says: a
+    target so small that such documents go reports -1.0, never a non-finite number (which
+    standard JSON cannot hold).
+    """
+    if not removed.any():
+        return None
+    return max(float(np.min(similarity[removed])), 1.0 - NO_NEIGHBOUR)
+
+
 def resolve_chains(
     removed: np.ndarray, nearest: np.ndarray, rank: np.ndarray, external: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,10 @@
 
 A step's result (NumPy arrays, Arrow arrays and tables, numbers, strings, lists, tuples,
 dicts and lessdata's own dataclasses of those) is written as one ``.npz`` file: the arrays
-as members read back with ``allow_pickle=False``, the structure as JSON, and a SHA-256 of
-both. Loading such a file cannot run code, so a checkpoint folder on shared storage (as
-the Ray guidance suggests) is safe to read. A file that is truncated, altered or unreadable
+as members read back with ``allow_pickle=False``, the structure as standard JSON (a
+non-finite float is a tagged string, not ``NaN``), and a SHA-256 of both. Loading such a
+file cannot run code, so a checkpoint folder on shared storage (as the Ray guidance
+suggests) is safe to read. A file that is truncated, altered or unreadable
 fails its checksum; the engine then says so and recomputes that shard.
 
 Files are written atomically (a temporary sibling, fsynced, renamed), so a killed writer
@@ -18,6 +19,7 @@ import hashlib
 import importlib
 import io
 import json
+import math
 import os
 import shutil
 import zipfile
@@ -28,9 +30,12 @@ import numpy as np
 import pyarrow as pa
 
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 
 #: the members of a checkpoint file that are not the step's arrays
 _TREE, _DIGEST = "__tree__", "__sha256__"
+#: how the tree spells a non-finite float (standard JSON has no literal for them)
+_NON_FINITE = ("nan", "inf", "-inf")
 
 
 class DamagedCheckpoint(Exception):
@@ -78,7 +83,7 @@ class ShardCheckpoint:
 def encode(result: Any) -> bytes:
     """``result`` as the bytes of a checkpoint file (see the module docstring)."""
     arrays: dict[str, np.ndarray] = {}
-    tree = json.dumps(_to_tree(result, arrays), allow_nan=True).encode("utf-8")
+    tree = dumps_standard(_to_tree(result, arrays)).encode("utf-8")
     members = {_TREE: np.frombuffer(tree, dtype=np.uint8), **arrays}
     members[_DIGEST] = np.frombuffer(_digest(members).encode("ascii"), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -117,6 +122,8 @@ def _digest(members: dict[str, np.ndarray]) -> str:
 
 def _to_tree(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     """A JSON tree for ``value``; arrays are set aside in ``arrays`` under fresh names."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(float(value))}  # standard JSON has no nan or inf: tagged
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic):
@@ -195,4 +202,8 @@ def _from_tree(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
         return tuple(_from_tree(v, arrays) for v in tree["tuple"])
     if "dict" in tree:
         return {k: _from_tree(v, arrays) for k, v in tree["dict"].items()}
+    if "float" in tree:
+        if tree["float"] not in _NON_FINITE:
+            raise ValueError(f"unknown float {tree['float']!r}")
+        return float(tree["float"])
     raise ValueError(f"unknown node {sorted(tree)}")

@@ -20,7 +20,12 @@ from lessdata.duplicates.exact_match import exact_duplicates_from_hashes, exact_
 from lessdata.duplicates.lsh import NearOptions, near_duplicates_from_signatures
 from lessdata.duplicates.minhash import minhash_signatures, pair_jaccard
 from lessdata.duplicates.reference import Match, ReferenceIndex
-from lessdata.duplicates.semdedup import most_redundant, redundancy, resolve_chains
+from lessdata.duplicates.semdedup import (
+    chosen_threshold,
+    most_redundant,
+    redundancy,
+    resolve_chains,
+)
 from lessdata.engines.base import Engine
 from lessdata.filters.quality import failure_reasons, quality_values
 from lessdata.kmeans import check_k
@@ -463,7 +468,7 @@ class CurationRun:
             while external[j] < 0 and found.nearest[j] >= 0:
                 j = int(found.nearest[j])
             via[i] = via[j]
-        self.threshold = float(similarity[removed].min()) if removed.any() else None
+        self.threshold = chosen_threshold(similarity, removed)
         hit = removed & (matched >= 0)
         how = "semantically redundant with"
         self.against.drop(outcome, rows, Match(matched, similarity), via, hit, "semantic", how)

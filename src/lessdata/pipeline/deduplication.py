@@ -22,6 +22,7 @@ from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import detect_format
 from lessdata.duplicates.semdedup import (
     NO_NEIGHBOUR,
+    chosen_threshold,
     most_redundant,
     redundancy,
     resolve_chains,
@@ -181,7 +182,7 @@ def _semantic_to_size(
         )  # fmt: skip
         removed = most_redundant(found.similarity, found.rank, len(rows) - target)
         local_dup, _ = resolve_chains(removed, found.nearest, found.rank, np.full(len(rows), -1))
-        threshold = float(found.similarity[removed].min()) if removed.any() else None
+        threshold = chosen_threshold(found.similarity, removed)
         n = len(ds)
         distance = np.full(n, np.nan)
         distance[rows] = np.where(
