@@ -24,7 +24,6 @@ numbers by the rules stated in :func:`answer`.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from html import escape
@@ -37,6 +36,7 @@ import pyarrow.compute as pc
 
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.evaluate import TRANSFORMER
 from lessdata.report.html import BASE_CSS, html_image, html_table
@@ -399,7 +399,7 @@ def write_findings_report(root: str | Path) -> dict[str, Path]:
     }
     paths["json"] = base / "findings.json"
     with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.write_text(dumps_standard(summary, indent=1))
     paths["html"] = base / "icl_findings.html"
     with atomic_path(paths["html"]) as tmp:
         tmp.write_text(_html(lines, pngs, families), encoding="utf-8")

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 
 from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.labs.icl.evaluate import TRANSFORMER
 from lessdata.labs.icl.plotting import COLOURS as _COLOURS
 from lessdata.labs.icl.plotting import plt as _plt
@@ -393,5 +394,5 @@ def write_icl_report(out: str | Path) -> dict[str, Path]:
                 tmp.write_bytes(render_caps(caps))
             summary["sentences"] += answer(caps, {}, {})
     with atomic_path(paths["verdict"]) as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, default=str))
+        tmp.write_text(dumps_standard(summary, indent=1, default=str))
     return paths

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from lessdata.checks import check_int
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.progress import log
@@ -152,7 +153,7 @@ def run_icl_sweep(
         table = table.append_column("pool_size", pa.array([pool_label(pool_size)] * n))
         table = table.append_column("seed", pa.array([seed] * n, pa.int64()))
         meta = {"task": asdict(task), "train": asdict(replace(train)), "seconds": result.seconds}
-        table = table.replace_schema_metadata({b"lessdata": json.dumps(meta, default=str)})
+        table = table.replace_schema_metadata({b"lessdata": dumps_standard(meta, default=str)})
         with atomic_path(where / EVAL_NAME) as tmp:
             pq.write_table(table, tmp)
         counts["ran"] += 1

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 from lessdata.extras import require
 from lessdata.labs.scaling.code_lm import MODEL, CodeLMSpec, _config, _split_of, build_corpus
@@ -273,5 +274,5 @@ def write_mixture_report(out: str | Path) -> dict[str, Path]:
     data = {str(m): {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in s.items()}
             for m, s in summary.items()}  # fmt: skip
     with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
+        tmp.write_text(dumps_standard(data, indent=1))
     return paths

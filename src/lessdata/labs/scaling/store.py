@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 
 #: file name of the database inside a store folder
@@ -276,7 +277,7 @@ class ResultsStore:
         fraction = n_kept / n_train if n_kept is not None and n_train else None
         values = (
             *key.values(), status, n_kept, n_train, fraction, *promoted, seconds,
-            json.dumps(extra, sort_keys=True, allow_nan=False), message, time.time(),
+            dumps_standard(extra, sort_keys=True), message, time.time(),
         )  # fmt: skip
         columns = (*KEY_COLUMNS, "status", "n_kept", "n_train", "fraction", *RESULT_COLUMNS)
         columns = (*columns, "seconds", "metrics", "message", "finished")
@@ -320,7 +321,7 @@ class ResultsStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         """Remember a JSON value under ``key`` (e.g. the sweep's settings), committed at once."""
-        text = json.dumps(value, sort_keys=True, default=str)
+        text = dumps_standard(value, sort_keys=True, default=str)
         with self._conn:
             self._conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -390,5 +391,5 @@ def export_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
             pacsv.write_csv(table, tmp)
         else:
             records = table.to_pylist()
-            tmp.write_text(json.dumps(records, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            tmp.write_text(dumps_standard(records, indent=1) + "\n", encoding="utf-8")
     return path

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.data.atomic import atomic_path
+from lessdata.data.standard_json import dumps_standard
 from lessdata.labs.theory.replica import TheoryCurves
 from lessdata.labs.theory.simulate import ROW_FIELDS, frontier
 
@@ -73,7 +74,7 @@ def write_results(
         "theory": theory.to_json(),
     }
     with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(document, indent=1, default=_json_default), encoding="utf-8")
+        tmp.write_text(dumps_standard(document, indent=1, default=_json_default), encoding="utf-8")
     files = {
         PNG_NAME: "the figure",
         CSV_NAME: "one row per simulation (seed)",
