@@ -262,3 +262,108 @@ def test_semdedup_parts_match_in_memory(tmp_path, small_shards, monkeypatch, sur
 def test_dedup_parts_refuses_a_target_size(tmp_path):
     with pytest.raises(LessdataError, match="parts mode deduplicates by a threshold"):
         lessdata.dedup_parts(_data(tmp_path, n=300), tmp_path / "o", method_options={"keep": 10})
+
+
+# --- damaged parts folders (issue 25, item 4): one LessdataError naming the file -----------
+
+
+def _three_parts(tmp_path, monkeypatch):
+    """A ``prune --parts`` run folder whose manifest has three parts (shards of 400 rows)."""
+    monkeypatch.setattr(kmeans, "CHUNK_ROWS", 400)
+    path = _data(tmp_path, n=1200)
+    lessdata.prune_parts(path, 0.5, tmp_path / "run", metric_options={"k": 4}, quiet=True)
+    parts = manifest_parts.list_parts(tmp_path / "run" / "manifest")
+    assert len(parts) == 3
+    return parts
+
+
+def _refused_everywhere(folder, named, monkeypatch, tmp_path):
+    """read_manifest, PrunedSampler and ``lessdata inspect`` each refuse ``folder`` with
+    one message naming the file ``named``."""
+    from lessdata.torch import PrunedSampler
+
+    for read in (read_manifest, PrunedSampler):
+        with pytest.raises(LessdataError, match=named):
+            read(folder)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["inspect", str(folder)])
+    assert isinstance(result.exception, LessdataError), result.output
+    assert named in str(result.exception) and "\n" not in str(result.exception)
+
+
+@pytest.mark.parametrize("which", [0, 2])
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
+def test_a_damaged_part_is_refused_by_name(tmp_path, monkeypatch, which, damage):
+    parts = _three_parts(tmp_path, monkeypatch)
+    data = parts[which].read_bytes()
+    parts[which].write_bytes(
+        {"truncated": data[: len(data) // 2],
+         "random bytes": np.random.default_rng(0).bytes(len(data)),
+         "empty": b""}[damage]
+    )  # fmt: skip
+    _refused_everywhere(tmp_path / "run", parts[which].name, monkeypatch, tmp_path)
+
+
+def test_a_file_numbered_past_the_count_is_refused_by_name(tmp_path, monkeypatch):
+    parts = _three_parts(tmp_path, monkeypatch)
+    key = parts[0].name.split("-")[1]
+    extra = parts[0].with_name(manifest_parts.part_name(key, 3, 3))
+    shutil.copy(parts[1], extra)
+    _refused_everywhere(tmp_path / "run", extra.name, monkeypatch, tmp_path)
+    with pytest.raises(LessdataError, match="numbered past the part count"):
+        manifest_parts.list_parts(extra.parent)
+
+
+def test_a_part_of_another_count_is_refused_by_name(tmp_path, monkeypatch):
+    parts = _three_parts(tmp_path, monkeypatch)
+    key = parts[0].name.split("-")[1]
+    extra = parts[0].with_name(manifest_parts.part_name(key, 0, 4))
+    shutil.copy(parts[0], extra)
+    _refused_everywhere(tmp_path / "run", extra.name, monkeypatch, tmp_path)
+
+
+def test_a_part_with_another_schema_is_refused_by_name(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    parts = _three_parts(tmp_path, monkeypatch)
+    table = pq.read_table(parts[1])
+    changed = table.set_column(  # the same names, another type
+        table.schema.get_field_index("prototypes"), "prototypes",
+        table["prototypes"].cast(pa.float32()),
+    )  # fmt: skip
+    pq.write_table(changed, parts[1])
+    _refused_everywhere(tmp_path / "run", parts[1].name, monkeypatch, tmp_path)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("settings", [b"{not json", b'{"metrics": ["gone"]}', b'{"seed": 9}'])
+def test_a_part_with_edited_settings_is_refused_by_name(tmp_path, monkeypatch, which, settings):
+    import pyarrow.parquet as pq
+
+    parts = _three_parts(tmp_path, monkeypatch)
+    table = pq.read_table(parts[which])
+    pq.write_table(table.replace_schema_metadata({b"lessdata": settings}), parts[which])
+    _refused_everywhere(tmp_path / "run", parts[which].name, monkeypatch, tmp_path)
+
+
+def test_edited_settings_in_every_part_are_refused_naming_the_first(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    parts = _three_parts(tmp_path, monkeypatch)
+    for part in parts:
+        table = pq.read_table(part)
+        pq.write_table(table.replace_schema_metadata({b"lessdata": b"[1]"}), part)
+    _refused_everywhere(tmp_path / "run", parts[0].name, monkeypatch, tmp_path)
+
+
+def test_dedup_parts_names_the_methods_parts_mode_runs(tmp_path):
+    path = _data(tmp_path, n=300)
+    runner = CliRunner()
+    for method in (["exact"], ["semantic", "near"]):
+        flags = [f for m in method for f in ("--method", m)]
+        result = runner.invoke(app, ["dedup", str(path), *flags, "--parts", "--out", "o"])
+        message = str(result.exception)
+        assert isinstance(result.exception, LessdataError), result.output
+        assert message.startswith(f"--method {method[-1]} does not run with --parts")
+        assert "runs --method semantic only" in message
+    assert not (tmp_path / "o").exists()

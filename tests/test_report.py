@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
+from lessdata.data.paths import OUTPUT_MARKER
 from lessdata.errors import LessdataError
 from lessdata.report import (
     inspect_manifest,
@@ -79,6 +80,7 @@ def _quiet_console() -> Console:
 
 
 def test_inspect_writes_valid_png_and_html(tmp_path: Path) -> None:
+    (tmp_path / OUTPUT_MARKER).write_text("{}")  # a folder lessdata wrote: the report goes there
     manifest = _write(_manifest(), tmp_path / "manifest.parquet")
     paths = inspect_manifest(manifest, console=_quiet_console())
 

@@ -324,8 +324,14 @@ def dedup(
         keep=parse_target_size(keep),
     )  # fmt: skip
     if parts:
+        if other := [m for m in method if m != "semantic"]:
+            raise LessdataError(
+                f"--method {other[0]} does not run with --parts: parts mode runs --method "
+                "semantic only (SemDeDup on a .npy of embeddings); leave out --parts for "
+                f"{other[0]}"
+            )
         refuse_with_parts(
-            method=(method, ["semantic"]), text_column=(text_column, None),
+            text_column=(text_column, None),
             embedding_column=(embedding_column, None), label_column=(label_column, None),
             id_column=(id_column, None), labels=(labels, None), against=(against, None),
             zero_vectors=(zero_vectors, "refuse"), encoder=(encoder, DEFAULT_ENCODER),
@@ -610,10 +616,20 @@ def calibrate(
 
 @core_app.command()
 def inspect(
-    manifest: Annotated[Path, typer.Argument(help="A manifest.parquet (or scores) file.")],
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="A manifest.parquet or scores file, a run folder (the --out of prune, dedup "
+            "or curate) or a folder of manifest parts."
+        ),
+    ],
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder for scores.png and report.html (default: beside the manifest)."),
+        typer.Option(
+            help="A new or empty folder (or an earlier lessdata output, replaced whole) for "
+            "scores.png and report.html. Default: the run folder the manifest is in (the "
+            "--out of prune, dedup or score --parts); elsewhere nothing is written."
+        ),
     ] = None,
     top: Annotated[int, typer.Option(help="How many examples and groups to list.")] = 10,
 ) -> None:
@@ -621,14 +637,26 @@ def inspect(
 
     Shows the score distribution, the most and least prototypical examples and the largest
     duplicate groups; for a `lessdata curate` manifest, the documents removed per stage and
-    reason (the report is redrawn only with --out).
-    Example: lessdata inspect pruned/manifest.parquet
+    reason (the report is redrawn only with --out). Like every command, inspect writes only
+    into a folder lessdata owns: --out, or the output folder of the run that wrote the
+    manifest; never beside a scores file among your own files (pass --out there).
+    Example: lessdata inspect pruned/ · lessdata inspect scores.parquet --out report/
     """
     from lessdata.report import inspect_manifest
+    from lessdata.report.outputs import report_folder
 
     paths = inspect_manifest(manifest, out, top=top)
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
+    if not paths:
+        folder = report_folder(manifest)
+        why = (
+            f"{manifest} is not in a folder lessdata wrote"
+            if folder is None
+            else f"the report curate wrote in {folder} is kept"
+        )
+        typer.echo(f"no report written ({why}): pass --out DIR to write the plot and "
+                   "report.html there")  # fmt: skip
 
 
 @core_app.command()

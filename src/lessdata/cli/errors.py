@@ -23,6 +23,7 @@ SPECIAL_FLAGS = {
     "metric_options": "--metric-option",
     "dedup_options": "the dedup options",
     "method_options": "the dedup options",
+    "out_dir": "--out",
 }
 _BACKTICKED = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
 

@@ -26,7 +26,7 @@ from lessdata._version import __version__
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest_parts import is_parts_folder, read_parts
-from lessdata.data.paths import check_not_input_path
+from lessdata.data.paths import MANIFEST_NAME, check_not_input_path
 from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 
@@ -111,9 +111,9 @@ def write_manifest(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
-_HINT = (
-    "pass the manifest Parquet file (or folder of parts) written by `lessdata score`, "
-    "`prune` or `dedup`"
+_HINT = (  # no backticks: the CLI would read `dedup` as a parameter and show a flag
+    "pass the manifest Parquet file (or folder of parts, or run folder) written by lessdata "
+    "score, prune, dedup or curate"
 )
 
 
@@ -220,21 +220,30 @@ def validate_schema(schema: pa.Schema, source: str | Path) -> None:
 def read_manifest(path: str | Path) -> pa.Table:
     """Read and validate a manifest; :class:`LessdataError` on anything a user can get wrong.
 
-    ``path`` is a manifest file, or a folder of manifest parts (``score --parts``; a
-    ``prune --parts`` output folder, whose parts are in ``manifest/``), read whole.
+    ``path`` is a manifest file; a folder of manifest parts (``score --parts``); or a run
+    folder: the ``--out`` of ``prune``, ``dedup`` or ``curate``, holding ``manifest.parquet``
+    or (with ``--parts``) its parts in ``manifest/``. A folder of parts is read whole.
 
     The schema is checked before the rows are read, so pointing at a large unrelated Parquet
-    file fails at once.
+    file fails at once; a folder's parts are checked file by file (a missing, foreign,
+    damaged or edited part is refused naming it, see
+    :mod:`lessdata.data.manifest_parts`).
+
+    Args:
+        path: the manifest file, folder of parts, or run folder.
+
+    Raises:
+        LessdataError: nothing there; not a manifest; an unreadable file or part (named).
     """
     path = Path(path)
     if not path.exists():
         raise LessdataError(f"manifest not found: {path}; {_HINT}")
     if is_parts_folder(path) or is_parts_folder(path / "manifest"):
         folder = path if is_parts_folder(path) else path / "manifest"
-        table = read_parts(folder)  # refuses a missing or foreign part, naming it
-        validate_schema(table.schema, folder)
-        return table
-    if path.is_dir():
+        return read_parts(folder, check=validate_schema)  # each part checked, named
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        path = path / MANIFEST_NAME  # a run folder: the manifest the run wrote
+    elif path.is_dir():
         inside = sorted(path.glob("*.parquet"))
         guess = f" (did you mean {inside[0]}?)" if len(inside) == 1 else ""
         raise LessdataError(f"{path} is a directory{guess}; {_HINT}")

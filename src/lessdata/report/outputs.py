@@ -1,11 +1,14 @@
 """Writing the report files, and ``lessdata inspect``: read, print, write.
 
 Both files go through :func:`lessdata.data.atomic.atomic_path`, so a report beside a manifest is
-either the previous complete one or the new complete one, never half written.
+either the previous complete one or the new complete one, never half written. ``inspect``
+writes only into a folder lessdata owns (:func:`inspect_manifest` says which): never beside a
+manifest in a folder of the user's files, where a ``report.html`` may be theirs.
 """
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +16,9 @@ from rich.console import Console
 
 from lessdata.data.atomic import atomic_path
 from lessdata.data.manifest import manifest_settings, read_manifest
-from lessdata.data.paths import REPORT_NAME, SCORES_PLOT_NAME
+from lessdata.data.manifest_parts import is_parts_folder
+from lessdata.data.paths import OUTPUT_MARKER, REPORT_NAME, SCORES_PLOT_NAME, OutputFolder
+from lessdata.errors import LessdataError
 from lessdata.report.html import render_html
 from lessdata.report.plot import render_scores_png
 from lessdata.report.summary import Summary, summarize
@@ -47,6 +52,39 @@ def _write(manifest: pa.Table, summary: Summary, out: Path, title: str) -> dict[
     return {"plot": plot_path, "html": html_path}
 
 
+#: the folder of manifest parts inside a ``prune``/``dedup``/``curate --parts`` output folder
+_PARTS_SUBFOLDER = "manifest"
+
+
+def _is_output_folder(folder: Path) -> bool:
+    """True when ``folder`` is a real folder (not a link) carrying lessdata's output marker."""
+    try:
+        return stat.S_ISDIR(folder.lstat().st_mode) and (folder / OUTPUT_MARKER).is_file()
+    except OSError:
+        return False
+
+
+def report_folder(path: str | Path) -> Path | None:
+    """The lessdata output folder the manifest at ``path`` belongs to, or None.
+
+    That is the folder holding a manifest file or given as a run folder (``prune --out RUN``
+    → ``RUN/manifest.parquet``, shown as either), the folder of parts itself (``score
+    --parts --out S`` → ``S``), or the run folder around a ``manifest/`` folder of parts
+    (``prune --parts --out RUN`` → ``RUN/manifest/``, shown as ``RUN`` or ``RUN/manifest``),
+    when that folder carries :data:`OUTPUT_MARKER` (and is not a
+    link). Only there may ``inspect`` write without being told where: lessdata wrote the
+    folder, so its ``report.html`` and ``scores.png`` are lessdata's to replace.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        candidates = [path.parent]
+    elif is_parts_folder(path) and path.name == _PARTS_SUBFOLDER:
+        candidates = [path, path.parent]
+    else:  # a folder of parts, or a run folder holding manifest.parquet or manifest/
+        candidates = [path]
+    return next((folder for folder in candidates if _is_output_folder(folder)), None)
+
+
 def inspect_manifest(
     path: str | Path,
     out_dir: str | Path | None = None,
@@ -54,19 +92,91 @@ def inspect_manifest(
     top: int = 10,
     console: Console | None = None,
 ) -> dict[str, Path]:
-    """Read the manifest at ``path``, print its summary and write the report beside it.
+    """Read the manifest at ``path``, print its summary and write ``scores.png`` and
+    ``report.html`` into a folder lessdata owns.
 
-    ``out_dir`` defaults to the manifest's folder. Returns the paths :func:`write_report`
-    wrote. Raises :class:`LessdataError` for a missing, unreadable or non-manifest file.
+    Where the two files go follows the rule of every lessdata command (nothing lessdata did
+    not write is replaced):
+
+    - ``out_dir`` given: that folder, under the rules of every output folder
+      (:class:`~lessdata.data.paths.OutputFolder`): new, empty, or an earlier lessdata
+      output (replaced whole); a link, a special file, a folder of other files, or a folder
+      that is or holds the manifest read is refused before any work.
+    - no ``out_dir``, and the manifest lies in a lessdata output folder
+      (:func:`report_folder`: ``inspect RUN``, ``inspect RUN/manifest.parquet``,
+      ``inspect RUN/manifest`` for a ``--parts`` run): into that folder, replacing only its
+      ``report.html`` and ``scores.png``, each atomically.
+    - otherwise (say, ``score --out scores.parquet`` beside the user's own files): nothing is
+      written and ``{}`` is returned; pass ``out_dir`` for the files.
+
+    A ``lessdata curate`` manifest prints its stages and reasons; its report (which shows
+    full texts, not the manifest's previews) is redrawn only into ``out_dir``.
+
+    Args:
+        path: a manifest Parquet file, a folder of manifest parts, or a ``--parts`` run folder.
+        out_dir: the folder for the report (see above); None: the manifest's run folder.
+        top: how many extreme examples and duplicate groups are listed.
+        console: where the summary is printed (default: the terminal).
+
+    Returns:
+        ``{"plot": png_path, "html": html_path}`` as written, or ``{}`` when nothing was.
+
+    Raises:
+        LessdataError: a missing, unreadable or non-manifest ``path`` (a damaged part named);
+            an ``out_dir`` lessdata may not write; a link or special file where the run
+            folder's report goes.
+
+    Example:
+        >>> import lessdata, numpy as np, tempfile, pathlib, io
+        >>> from rich.console import Console
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> np.save(d / "x.npy", np.random.default_rng(0).normal(size=(200, 8)))
+        >>> _ = lessdata.prune(str(d / "x.npy"), 0.5, out=d / "run", quiet=True)
+        >>> sorted(inspect_manifest(d / "run", console=Console(file=io.StringIO())))
+        ['html', 'plot']
     """
     path = Path(path)
+    console = console or Console()
+    if out_dir is None:
+        return _inspect(path, None, top, console)
+    with OutputFolder(out_dir, [path], command="inspect", name="out_dir") as folder:
+        written = _inspect(path, folder.folder, top, console)
+    return {name: folder.final_path(file) for name, file in written.items()}
+
+
+def _inspect(path: Path, out: Path | None, top: int, console: Console) -> dict[str, Path]:
+    """Read, print, and write into ``out`` (None: the manifest's run folder, if any)."""
     manifest = read_manifest(path)
     if manifest_settings(manifest).get("command") == "curate":
-        return _inspect_curation(manifest, path, out_dir, console or Console())
+        return _inspect_curation(manifest, path, out, console)
     summary = summarize(manifest, top=top)
-    render_summary(summary, console or Console())
-    out = Path(out_dir) if out_dir is not None else path.parent
+    render_summary(summary, console)
+    if out is None:
+        out = report_folder(path)
+        if out is None:
+            return {}
+        for name in (SCORES_PLOT_NAME, REPORT_NAME):
+            _check_own_file(out / name)
     return _write(manifest, summary, out, f"lessdata report: {path.name}")
+
+
+def _check_own_file(final: Path) -> None:
+    """Refuse a link or special file where the run folder's report goes (never written
+    through), naming it, before anything is written."""
+    try:
+        mode = final.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        kind = "a symbolic link"
+    elif not stat.S_ISREG(mode):
+        kind = "not a regular file"
+    else:
+        return
+    raise LessdataError(
+        f"{final} is {kind}; lessdata does not write through it: remove it, or write the "
+        "report elsewhere with `out_dir`"
+    )
 
 
 def _inspect_curation(
@@ -75,7 +185,7 @@ def _inspect_curation(
     """Print a curate manifest's stages and reasons; with ``out_dir``, redraw its report.
 
     The manifest keeps only previews, so the redrawn duplicate clusters show previews; the
-    report ``lessdata curate`` wrote (full texts) is left alone unless ``out_dir`` is it.
+    report ``lessdata curate`` wrote (full texts) is left alone.
     """
     from collections import Counter
 
