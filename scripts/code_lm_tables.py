@@ -1,23 +1,31 @@
 """Markdown tables of the code-LM experiments for docs/findings.md (means, 95% t-intervals).
 
-Usage: python scripts/code_lm_tables.py runs/code-lm-tokens runs/code-mix
+Reads two scaling-lab results stores and prints Markdown to stdout (writes no file): the
+selections at equal bytes of Python (bits/byte, paired difference with random per seed), and,
+when a second store is given, the Python/prose mixture.
+
+Usage:
+    python scripts/code_lm_tables.py runs/code-lm-tokens runs/code-mix
 """
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-from lessdata.labs.icl.findings import seed_stat
-from lessdata.labs.scaling.code_lm import TASK
-from lessdata.labs.scaling.code_mixture import summarize_mixture
-from lessdata.labs.scaling.store import FULL, ResultsStore
+from _script_cli import ScriptError, ScriptParser, existing_store, run
 
 
 def selections_table(folder: Path) -> None:
+    """The selections table of the code-LM token-budget store ``folder``."""
+    from lessdata.labs.icl.findings import seed_stat
+    from lessdata.labs.scaling.code_lm import TASK
+    from lessdata.labs.scaling.store import FULL, ResultsStore
+
     with ResultsStore(folder) as store:
         rows = [r for r in store.rows() if r["task"] == TASK and r["status"] == "ok"]
+    if not rows:
+        raise ScriptError(f"{folder} holds no finished {TASK} runs")
     groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
     for r in rows:
         name = "full" if r["policy"] == FULL else r.get("selection") or r["policy"]
@@ -44,8 +52,14 @@ def selections_table(folder: Path) -> None:
 
 
 def mixture_table(folder: Path) -> None:
+    """The Python/prose mixture table of the store ``folder``."""
+    from lessdata.labs.scaling.code_mixture import summarize_mixture
+    from lessdata.labs.scaling.store import ResultsStore
+
     with ResultsStore(folder) as store:
         summary = summarize_mixture(store.rows())
+    if not summary:
+        raise ScriptError(f"{folder} holds no finished code-mixture runs")
     print("| prose share of the budget | seeds | Python MB | prose MB "
           "| held-out Python bits/byte | held-out prose bits/byte |")  # fmt: skip
     print("|---|---|---|---|---|---|")
@@ -55,8 +69,20 @@ def mixture_table(folder: Path) -> None:
               f"| {s['prose'].text()} |")  # fmt: skip
 
 
-if __name__ == "__main__":
-    selections_table(Path(sys.argv[1]))
-    if len(sys.argv) > 2:
+def main() -> None:
+    parser = ScriptParser(__doc__)
+    parser.add_argument(
+        "selections", type=existing_store, help="store of the code-LM token-budget sweep"
+    )
+    parser.add_argument(
+        "mixture", type=existing_store, nargs="?", help="store of the code-mixture sweep"
+    )
+    args = parser.parse_args()
+    selections_table(args.selections)
+    if args.mixture is not None:
         print()
-        mixture_table(Path(sys.argv[2]))
+        mixture_table(args.mixture)
+
+
+if __name__ == "__main__":
+    run(main, Path(__file__).name)

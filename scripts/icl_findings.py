@@ -26,7 +26,6 @@ Example (a GPU machine):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import multiprocessing as mp
@@ -36,6 +35,15 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _script_cli import (
+    ScriptError,
+    ScriptParser,
+    out_dir,
+    positive_float,
+    positive_int,
+    run,
+)
 
 SEEDS = 3
 STEP_MENU = (5_000, 10_000, 15_000, 20_000, 30_000, 40_000)
@@ -151,7 +159,13 @@ def choose_steps(per_step: float, per_step_baseline: float, workers: int, budget
 
 def print_tables(root: Path) -> None:
     """Markdown tables of ``root/findings.json`` (written by ``lessdata icl report``)."""
-    data = json.loads((root / "findings.json").read_text())
+    path = root / "findings.json"
+    if not path.is_file():
+        raise ScriptError(f"no {path}: run `lessdata icl report` on {root} first")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ScriptError(f"{path} is not JSON: {exc}") from None
 
     def cell(stat: dict[str, Any] | None, digits: int = 3) -> str:
         if not stat or stat["n"] == 0:
@@ -184,19 +198,30 @@ def print_tables(root: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/icl-findings"))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--budget-s", type=float, default=3600.0)
-    parser.add_argument("--steps", type=int, default=None, help="recipe steps (skip timing)")
-    parser.add_argument("--baseline-steps", type=int, default=BASELINE["steps"])
-    parser.add_argument("--prompts", type=int, default=1000, help="evaluation prompts")
+    parser = ScriptParser(__doc__)
+    parser.add_argument("--out", type=out_dir, default=Path("runs/icl-findings"),
+                        help="the run folder (created; a rerun resumes it)")  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="torch device of every run")
+    parser.add_argument("--workers", type=positive_int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="runs side by side, one process each")  # fmt: skip
+    parser.add_argument("--budget-s", type=positive_float, default=3600.0,
+                        help="wall seconds the whole plan should fit")  # fmt: skip
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="recipe steps (skip timing)")  # fmt: skip
+    parser.add_argument("--baseline-steps", type=positive_int, default=BASELINE["steps"],
+                        help="steps of the gap-baseline recipe")  # fmt: skip
+    parser.add_argument("--prompts", type=positive_int, default=1000, help="evaluation prompts")
     parser.add_argument("--tables", action="store_true", help="print findings.json as tables")
     parser.add_argument(
         "--only", default="", help="comma-separated experiment prefixes to run (seed-major)"
     )
     args = parser.parse_args()
+    prefixes = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    names = {name for name, *_ in experiments(STEP_MENU[0])}
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        parser.error(f"--only {','.join(unknown)} names no experiment; experiments: "
+                     + ", ".join(sorted(names)))  # fmt: skip
     # a SIGTERM unwinds like Ctrl-C, so that the pool's ``with`` block ends its workers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.tables:
@@ -220,8 +245,7 @@ def main() -> None:
     else:
         steps, per_step = args.steps, math.nan
     runs = experiments(steps)
-    if args.only:
-        prefixes = tuple(p.strip() for p in args.only.split(",") if p.strip())
+    if prefixes:
         runs = sorted((r for r in runs if r[0].startswith(prefixes)), key=lambda r: r[3])
     plan = {
         "steps": steps,
@@ -230,7 +254,7 @@ def main() -> None:
         "device": args.device,
         "commands": sorted({command(n, s, args.device) for n, s, _, _ in runs}),
     }
-    if not args.only:
+    if not prefixes:
         plan_path.write_text(json.dumps(plan, indent=1))
     for line in plan["commands"]:
         print(line)
@@ -254,4 +278,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, Path(__file__).name)

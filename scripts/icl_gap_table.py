@@ -16,21 +16,63 @@ Usage::
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
+
+from _script_cli import ScriptError, ScriptParser, existing_dir, run
+
+
+def read_times(root: Path) -> dict[str, float]:
+    """variant → CPU minutes, from ``root/times.txt`` (``name seconds anything`` per line)."""
+    path = root / "times.txt"
+    if not path.is_file():
+        raise ScriptError(f"{root} holds no times.txt: give the folder of the gap sweeps")
+    times = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            if len(fields) != 3:
+                raise ValueError
+            times[fields[0]] = float(fields[1]) / 60
+        except ValueError:
+            raise ScriptError(
+                f"{path} line {number} is not 'name seconds tag': {line.strip()!r}"
+            ) from None
+    if not times:
+        raise ScriptError(f"{path} lists no variant")
+    return times
+
+
+def read_verdict(root: Path, name: str) -> tuple[float, float]:
+    """``(error at the last k on fresh tasks at M = inf, ridge's)`` of variant ``name``: from
+    its sweep folder's ``verdict.json``, else from the committed copy ``root/<name>.json``."""
+    path = root / name / "verdict.json"
+    if not path.exists():
+        path = root / f"{name}.json"
+    if not path.is_file():
+        raise ScriptError(f"no verdict for {name}: neither {root / name / 'verdict.json'} "
+                          f"nor {path} exists")  # fmt: skip
+    try:
+        verdict: Any = json.loads(path.read_text())
+        return float(verdict["fresh_error"]["inf"]), float(verdict["ridge_error"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ScriptError(
+            f"{path} is not a sweep verdict (fresh_error.inf and ridge_error): {exc!r}"
+        ) from None
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/icl-gap")
-    times = {}
-    for line in (root / "times.txt").read_text().splitlines():
-        name, seconds, _ = line.split()
-        times[name] = float(seconds) / 60
+    parser = ScriptParser(__doc__)
+    parser.add_argument(
+        "root", nargs="?", type=existing_dir, default="runs/icl-gap",
+        help="the folder of the variants' sweep folders and times.txt (default: runs/icl-gap)",
+    )  # fmt: skip
+    root = parser.parse_args().root
     rows = []
-    for name, minutes in times.items():
-        path = root / name / "verdict.json"  # a sweep folder, or the copies in docs/evidence
-        verdict = json.loads((path if path.exists() else root / f"{name}.json").read_text())
-        error, ridge = verdict["fresh_error"]["inf"], verdict["ridge_error"]
+    for name, minutes in read_times(root).items():
+        error, ridge = read_verdict(root, name)
         rows.append((name, error, ridge, error / ridge, minutes))
     base = next((r for r in rows if r[0] == "baseline"), None)
     print(
@@ -46,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, Path(__file__).name)

@@ -28,12 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
-import lessdata
-from lessdata.labs.scaling.store import ResultsStore
-from lessdata.labs.scaling.sweep import split_metric, ssl_embedding
-from lessdata.labs.scaling.tasks import load_task
-from lessdata.select import auto_policy_name
+from _script_cli import ScriptError, ScriptParser, existing_store, out_dir, positive_int, run
 
 POLICIES = ("keep-easy", "keep-hard", "moderate", "ccs", "d2")
 CANDIDATES = ("keep-easy", "keep-hard", "random", "ccs", "d2", "moderate")
@@ -48,18 +43,44 @@ def _scores(store: Path, metric: str) -> np.ndarray:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in metric)
     found = sorted((store / "scores").glob(f"{safe}-seed0-*.npy"))
     if len(found) != 1:
-        raise SystemExit(f"expected one seed-0 score file for {metric}, found {found}")
+        raise ScriptError(f"expected one seed-0 score file for {metric} in {store / 'scores'}, "
+                          f"found {len(found)}")  # fmt: skip
     return np.load(found[0])
 
 
+def _share(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--calibration-seeds", type=int, default=3)
-    parser.add_argument("--pool-share", type=float, default=0.5)
+    parser = ScriptParser(__doc__)
+    parser.add_argument("--store", type=existing_store, required=True,
+                        help="the scaling-lab results store of the sweep above")  # fmt: skip
+    parser.add_argument("--out", type=out_dir, required=True,
+                        help="folder for the table, summary, figure and calibrations")  # fmt: skip
+    parser.add_argument("--calibration-seeds", type=positive_int, default=3,
+                        help="seeds of each calibration (lessdata.calibrate's seeds)")  # fmt: skip
+    parser.add_argument("--pool-share", type=_share, default=0.5,
+                        help="lessdata.calibrate's pool_share, in (0, 1)")  # fmt: skip
     args = parser.parse_args()
-    rows = [r for r in ResultsStore(args.store).rows() if r["status"] == "ok"]
+
+    import lessdata
+    from lessdata.labs.scaling.store import ResultsStore
+    from lessdata.labs.scaling.sweep import split_metric, ssl_embedding
+    from lessdata.labs.scaling.tasks import load_task
+    from lessdata.select import auto_policy_name
+
+    with ResultsStore(args.store) as store:
+        rows = [r for r in store.rows() if r["status"] == "ok"]
+    if not rows:
+        raise ScriptError(f"{args.store} holds no finished runs")
     per_seed: dict[int, int] = defaultdict(int)
     for r in rows:
         per_seed[r["seed"]] += 1
@@ -206,4 +227,4 @@ def _figure(acc, fractions, metrics, calibrated, full, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, Path(__file__).name)

@@ -16,22 +16,21 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from lessdata.labs.scaling.fit import examples_to_reach, fit_power_law
-from lessdata.labs.scaling.store import ResultsStore
-from lessdata.train.models import make_model
+from _script_cli import ScriptError, ScriptParser, existing_store, out_dir, run
 
 SIGNAL_LENGTH, CLASSES = 40, 10  # MNIST-1D
 
 
 def parameters(model: str, width: int) -> int:
+    """The number of parameters of ``model`` at ``width`` on MNIST-1D."""
+    from lessdata.train.models import make_model
+
     return sum(p.numel() for p in make_model(model, (SIGNAL_LENGTH,), CLASSES, width).parameters())
 
 
@@ -41,8 +40,14 @@ def _by_seed(points: list[tuple[int, float, int, float]], fraction: float) -> di
 
 
 def study(store_path: Path) -> list[dict[str, Any]]:
+    """One row per (width, policy) of the store at ``store_path``."""
+    from lessdata.labs.scaling.fit import examples_to_reach, fit_power_law
+    from lessdata.labs.scaling.store import ResultsStore
+
     with ResultsStore(store_path) as store:
         rows = [r for r in store.rows() if r["status"] == "ok"]
+    if not rows:
+        raise ScriptError(f"{store_path} holds no finished runs")
     model = rows[0]["model"]
     points: dict[tuple[int, str], list[tuple[int, float, int, float]]] = defaultdict(list)
     for r in rows:
@@ -78,9 +83,11 @@ def study(store_path: Path) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stores", nargs="+", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("docs/evidence/width"))
+    parser = ScriptParser(__doc__)
+    parser.add_argument("stores", nargs="+", type=existing_store,
+                        help="one results store per model, swept over --width")  # fmt: skip
+    parser.add_argument("--out", type=out_dir, default=Path("docs/evidence/width"),
+                        help="folder for width_study.json and width_study.png")  # fmt: skip
     args = parser.parse_args()
     table = [row for store in args.stores for row in study(store)]
     print("| model | width | params | policy | b [95%] | full-data error | examples to target "
@@ -130,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, Path(__file__).name)
