@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
@@ -128,11 +129,11 @@ def test_index_is_data_and_reused_without_rereading_old(corpora, tmp_path):
 def test_index_settings_that_differ_are_refused_by_name(corpora, tmp_path):
     old, new = corpora
     folder = lessdata.build_index(old, out=tmp_path / "index", method=["near"])
-    with pytest.raises(LessdataError, match="ngram=5 but this run asks for ngram=3"):
+    with pytest.raises(LessdataError, match="`ngram` 5 but this run asks for `ngram` 3"):
         lessdata.dedup(new, method=["near"], method_options={"ngram": 3}, against=[folder])
-    with pytest.raises(LessdataError, match="num_perm=256 but this run asks for num_perm=128"):
+    with pytest.raises(LessdataError, match="`num_perm` 256 but this run asks for `num_perm` 128"):
         lessdata.dedup(new, method=["near"], method_options={"num_perm": 128}, against=[folder])
-    with pytest.raises(LessdataError, match="seed=0 but this run asks for seed=1"):
+    with pytest.raises(LessdataError, match="`seed` 0 but this run asks for `seed` 1"):
         lessdata.dedup(new, method=["near"], against=[folder], seed=1)
     with pytest.raises(LessdataError, match="holds no exact data"):
         lessdata.dedup(new, method=["exact"], against=[folder])
@@ -143,7 +144,7 @@ def test_semantic_index_refuses_another_encoder(corpora, tmp_path):
     folder = lessdata.build_index(
         old, out=tmp_path / "index", method=["semantic"], encoder="static"
     )
-    with pytest.raises(LessdataError, match="encoder="):
+    with pytest.raises(LessdataError, match="`encoder` "):
         lessdata.dedup(new, method=["semantic"], against=[folder], encoder="minilm")
     with pytest.raises(LessdataError, match="fitted on each corpus"):
         lessdata.dedup(new, method=["semantic"], against=[old], encoder="tfidf")
@@ -284,10 +285,22 @@ def test_cli_index_build_and_dedup_against(corpora, tmp_path, cli):
     assert code == 0, err
     assert "removed 25 documents, kept 75" in out
     code, out, err = cli(
-        "dedup", new, "--against", tmp_path / "ix", "--method", "near", "--jaccard", "0.8",
-        "--out", tmp_path / "d2",
+        "dedup", new, "--against", tmp_path / "ix", "--method", "near", "--jaccard", "0.9",
+        "--out", tmp_path / "d2", "-q",
     )  # fmt: skip
-    assert code == 2 and "bands=" in err and not (tmp_path / "d2").exists()
+    assert code == 0, err  # the index's banding (tuned to 0.7) finds more at 0.9: accepted
+    code, out, err = cli(
+        "dedup", new, "--against", tmp_path / "ix", "--method", "near", "--jaccard", "0.5",
+        "--out", tmp_path / "d2b",
+    )  # fmt: skip
+    assert code == 2 and not (tmp_path / "d2b").exists()
+    assert "--jaccard 0.5" in err and "--bands 25 and --rows 10" in err, err
+    assert "asks for bands" not in err and len(err.strip().splitlines()) == 1
+    code, out, err = cli(
+        "dedup", new, "--against", tmp_path / "ix", "--method", "near", "--bands", "9",
+        "--rows", "28", "--out", tmp_path / "d2c",
+    )  # fmt: skip
+    assert code == 2 and "--bands 25 but this run asks for --bands 9" in err, err
     code, out, err = cli(
         "dedup", new, "--method", "semantic", "--keep", "0.5", "--encoder", "static",
         "--out", tmp_path / "d3", "-q",
@@ -305,7 +318,7 @@ def test_a_damaged_or_foreign_index_is_refused(corpora, tmp_path):
     meta = json.loads((folder / "index.json").read_text())
     meta["arrays"].append("../../outside")
     (folder / "index.json").write_text(json.dumps(meta))
-    with pytest.raises(LessdataError, match="damaged index"):
+    with pytest.raises(LessdataError, match="edited after the index was built"):
         lessdata.dedup(new, method=["exact"], against=[folder])
     meta["arrays"].remove("../../outside")
     (folder / "index.json").write_text(json.dumps(meta))
@@ -315,3 +328,193 @@ def test_a_damaged_or_foreign_index_is_refused(corpora, tmp_path):
     (folder / "index.json").write_text("{}")
     with pytest.raises(LessdataError, match="not a lessdata index"):
         lessdata.dedup(new, method=["exact"], against=[folder])
+
+
+# --- what an index stands for (issue 25, item 2) -----------------------------------------
+
+
+def test_two_references_named_alike_stay_apart(tmp_path, monkeypatch):
+    """Two corpora called old.jsonl in two folders, indexed from their own folders: each
+    removal names its own corpus, and the settings list both apart."""
+    rng = random.Random(1)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    old_a = [{"id": f"doc{i}", "text": _doc(rng)} for i in range(20)]
+    old_b = [{"id": f"doc{i}", "text": _doc(rng)} for i in range(20)]  # the same ids
+    _write(a / "old.jsonl", old_a), _write(b / "old.jsonl", old_b)
+    new = [{"id": f"new{i}", "text": _doc(rng)} for i in range(10)]
+    new[0]["text"], new[1]["text"] = old_a[3]["text"], old_b[5]["text"]
+    _write(tmp_path / "new.jsonl", new)
+    for folder in (a, b):  # built with the same relative name, as a user in each folder would
+        monkeypatch.chdir(folder)
+        lessdata.build_index("old.jsonl", out="ix", method=["exact"])
+    monkeypatch.chdir(tmp_path)
+    lessdata.dedup("new.jsonl", method=["exact"], against=["a/ix", "b/ix"], out="d")
+    m, meta = _manifest(tmp_path / "d")
+    names = [str((a / "old.jsonl").resolve()), str((b / "old.jsonl").resolve())]
+    assert meta["against"] == names
+    gone = m[~m.kept].set_index("id")
+    assert gone.loc["new0", "against_source"] == names[0]
+    assert gone.loc["new0", "against_id"] == "doc3"
+    assert gone.loc["new1", "against_source"] == names[1]
+    assert gone.loc["new1", "against_id"] == "doc5"
+
+
+def test_two_indexes_of_one_corpus_get_distinct_names(corpora, tmp_path):
+    old, new = corpora
+    one = lessdata.build_index(old, out=tmp_path / "ix1", method=["exact"])
+    two = lessdata.build_index(old, out=tmp_path / "ix2", method=["exact"])
+    lessdata.dedup(new, method=["exact"], against=[one, two, old], out=tmp_path / "d")
+    _, meta = _manifest(tmp_path / "d")
+    path = str(old.resolve())
+    assert meta["against"] == [
+        f"{path} (index {one.resolve()})", f"{path} (index {two.resolve()})", path
+    ]
+
+
+def test_an_index_records_its_source(corpora, tmp_path):
+    old, _ = corpora
+    folder = lessdata.build_index(old, out=tmp_path / "index", method=["exact"])
+    source = json.loads((folder / "index.json").read_text())["source"]
+    assert source["path"] == str(old.resolve()) and source["format"] == "jsonl"
+    assert source["bytes"] == old.stat().st_size and source["files"] == 1
+    assert len(source["sha256"]) == 64 and len(source["stamp"]) == 64
+
+
+def test_an_index_whose_corpus_changed_is_refused(corpora, tmp_path, capsys):
+    old, new = corpora
+    folder = lessdata.build_index(old, out=tmp_path / "index", method=["exact"])
+    text = old.read_bytes()
+    os.utime(old, ns=(1, 1))  # touched, same bytes: still the same corpus
+    lessdata.dedup(new, method=["exact"], against=[folder])
+    old.write_bytes(text.replace(b"doc1", b"docX", 1))  # the same size, other ids
+    with pytest.raises(LessdataError, match=r"has changed since .* rebuild the index"):
+        lessdata.dedup(new, method=["exact"], against=[folder], out=tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+    old.unlink()  # gone: the index alone is used, with a warning
+    capsys.readouterr()
+    lessdata.dedup(new, method=["exact"], against=[folder])
+    assert "warning: " in capsys.readouterr().err
+
+
+# --- damaged indexes (issue 25, item 3) --------------------------------------------------
+
+
+def _resign(folder):
+    """Record the files' present checksums and index.json's digest, as another writer might:
+    what the checksums cannot catch must be caught by the shape and range checks."""
+    from lessdata.data.fingerprint import file_checksums
+    from lessdata.duplicates.index_files import digest_of
+
+    meta = json.loads((folder / "index.json").read_text())
+    meta["files"] = file_checksums(folder, list(meta["files"]))
+    meta["digest"] = digest_of(meta)
+    (folder / "index.json").write_text(json.dumps(meta))
+
+
+def _edit_meta(folder, edit):
+    meta = json.loads((folder / "index.json").read_text())
+    edit(meta)
+    (folder / "index.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def near_index(corpora, tmp_path):
+    """An exact + near + semantic index of OLD, and a copy to damage."""
+    import shutil
+
+    old, _ = corpora
+    folder = lessdata.build_index(
+        old, out=tmp_path / "index", method=["exact", "near", "semantic"], encoder="static"
+    )
+    damaged = tmp_path / "damaged"
+
+    def fresh():
+        shutil.rmtree(damaged, ignore_errors=True)
+        shutil.copytree(folder, damaged)
+        return damaged
+
+    return fresh
+
+
+def _refused(new, folder, match, method=("exact", "near", "semantic"), **options):
+    with pytest.raises(LessdataError, match=match) as caught:
+        lessdata.dedup(new, method=list(method), against=[folder], encoder="static", **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_damage_the_issue_found_is_refused(corpora, near_index):
+    _, new = corpora
+    folder = near_index()  # `signatures` taken out of index.json's arrays
+    _edit_meta(folder, lambda m: m["arrays"].remove("signatures"))
+    _refused(new, folder, r"index\.json: was edited after the index was built")
+    _resign(folder)
+    _refused(new, folder, r"index\.json: arrays is .* but its methods need")
+    for name in ("band_rows", "hash_rows"):  # row numbers out of range
+        folder = near_index()
+        array = np.load(folder / f"{name}.npy")
+        array[..., 0] = len(array.reshape(-1)) + 7
+        np.save(folder / f"{name}.npy", array)
+        _refused(new, folder, rf"{name}\.npy: its SHA-256 differs")
+        _resign(folder)
+        _refused(new, folder, rf"{name}\.npy: holds row numbers outside 0\.\.199")
+    folder = near_index()  # embeddings of another width
+    np.save(folder / "embeddings.npy", np.ones((200, 7), dtype="float32"))
+    _refused(new, folder, r"embeddings\.npy: .* bytes where the index recorded")
+    _resign(folder)
+    _refused(new, folder, r"embeddings\.npy: a float32 array of shape \(200, 7\)")
+    folder = near_index()  # signatures cut to half their rows
+    np.save(folder / "signatures.npy", np.load(folder / "signatures.npy")[:100])
+    _refused(new, folder, r"signatures\.npy: .* bytes where the index recorded")
+    _resign(folder)
+    _refused(new, folder, r"signatures\.npy: a uint32 array of shape \(100, 256\)")
+    folder = near_index()  # near.ngram edited 5 -> 3 and run with --ngram 3
+    _edit_meta(folder, lambda m: m["methods"]["near"].update(ngram=3))
+    _refused(new, folder, "edited after", method=["near"], method_options={"ngram": 3})
+
+
+def test_a_missing_file_is_missing_not_damaged(corpora, near_index):
+    _, new = corpora
+    folder = near_index()
+    (folder / "ids.parquet").unlink()
+    _refused(new, folder, r"ids\.parquet is missing: the index is incomplete")
+    folder = near_index()
+    (folder / "index.json").unlink()
+    _refused(new, folder, r"index\.json is missing")
+
+
+def test_an_index_of_the_earlier_version_is_refused_with_the_fix(corpora, near_index):
+    _, new = corpora
+    folder = near_index()
+    _edit_meta(folder, lambda m: m.update(version=1))
+    _refused(new, folder, "earlier lessdata .* rebuild it with `lessdata index build`")
+
+
+def test_other_damage_is_refused_naming_the_file(corpora, near_index):
+    _, new = corpora
+    folder = near_index()
+    (folder / "ids.parquet").write_bytes(b"not parquet at all")
+    _resign(folder)
+    _refused(new, folder, r"ids\.parquet: not a readable Parquet file")
+    folder = near_index()
+    keys = np.load(folder / "band_keys.npy")
+    np.save(folder / "band_keys.npy", keys[:, ::-1].copy())
+    _resign(folder)
+    _refused(new, folder, r"band_keys\.npy: is not sorted within each band")
+    folder = near_index()
+    starts = np.load(folder / "cluster_starts.npy")
+    starts[-1] = 5
+    np.save(folder / "cluster_starts.npy", starts)
+    _resign(folder)
+    _refused(new, folder, r"cluster_starts\.npy: does not run from 0 to 200")
+    folder = near_index()
+    np.save(folder / "hashes.npy", np.load(folder / "hashes.npy").astype("int64"))
+    _resign(folder)
+    _refused(new, folder, r"hashes\.npy: a int64 array")
+    folder = near_index()
+    (folder / "index.json").write_text("[1, 2")
+    _refused(new, folder, r"index\.json: not readable JSON")
+    folder = near_index()
+    _edit_meta(folder, lambda m: m["methods"]["near"].update(bands="25"))
+    _resign(folder)
+    _refused(new, folder, r"methods\.near\.bands is '25', not of type int")

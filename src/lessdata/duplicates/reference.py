@@ -14,16 +14,17 @@ O(new data) plus reading the index:
   new embedding is assigned to its nearest centroid and compared with the OLD embeddings of
   that cluster only, as SemDeDup compares within clusters).
 
-The index folder holds ``index.json`` (settings, counts, the encoder's name) and NumPy
-``.npy`` arrays and a Parquet file of OLD's ids: data, never pickles. A run whose settings
-differ from the index's (n-gram size, permutations, MinHash seed, bands, encoder) is
-refused, naming the mismatch, because its signatures or embeddings would not be
-comparable.
+The index folder holds ``index.json`` (settings, counts, the encoder's name, what
+identifies OLD: its resolved path and a fingerprint of its files, and each file's size and
+SHA-256) and NumPy ``.npy`` arrays and a Parquet file of OLD's ids: data, never pickles.
+:meth:`ReferenceIndex.load` checks all of it before any work
+(:mod:`lessdata.duplicates.index_files`). A run whose settings differ from the index's
+(n-gram size, permutations, MinHash seed, bands, encoder) is refused, naming the mismatch,
+because its signatures or embeddings would not be comparable.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,18 +33,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lessdata.data.fingerprint import file_checksums
 from lessdata.data.standard_json import dumps_standard
+from lessdata.duplicates.index_files import (
+    ARRAYS,
+    IDS_FILE,
+    INDEX_FILE,
+    INDEX_FORMAT,
+    INDEX_VERSION,
+    check_arrays,
+    check_files,
+    digest_of,
+    load_array,
+    load_ids,
+    read_meta,
+)
 from lessdata.duplicates.lsh import band_keys
 from lessdata.errors import LessdataError
 
-INDEX_FORMAT = "lessdata-duplicate-index"
-INDEX_VERSION = 1
-INDEX_FILE = "index.json"
-#: the arrays an index folder may hold (``<name>.npy``)
-ARRAYS = (
-    "hashes", "hash_rows", "signatures", "band_keys", "band_rows", "centroids", "embeddings",
-    "embedding_rows", "cluster_starts",
-)  # fmt: skip
 #: new rows compared with the OLD rows of a cluster at a time
 QUERY_BLOCK = 1024
 #: OLD rows of one LSH bucket compared with a new row at most (the most common keys of
@@ -74,15 +81,23 @@ class ReferenceIndex:
     """A reference corpus's exact hashes, MinHash signatures and embeddings (any subset).
 
     Attributes:
-        source: the corpus it was built from.
+        source: the name of the corpus it was built from, which a run's manifest gives it
+            (``against_source``): its path, made absolute and distinct from the other
+            references' by :func:`lessdata.pipeline.indexing.open_references`.
         ids: OLD's document ids (Arrow), one per indexed row.
         settings: per method, the settings the run must share (``near``: ngram, num_perm,
-            seed, bands, rows; ``semantic``: encoder, k, seed).
+            seed, bands, rows; ``semantic``: encoder, k, seed, dim).
+        origin: what identified the corpus when it was indexed
+            (:func:`lessdata.data.fingerprint.fingerprint_source`); None for a corpus
+            indexed in memory by the run itself.
+        folder: the index folder it was read from (None: built in memory).
     """
 
     source: str
     ids: pa.Array
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    origin: dict[str, Any] | None = None
+    folder: Path | None = None
     hashes: np.ndarray | None = None  # (n, 2) uint64, sorted rows
     hash_rows: np.ndarray | None = None  # OLD row of each sorted hash
     signatures: np.ndarray | None = None  # (n, num_perm) uint32
@@ -217,14 +232,19 @@ class ReferenceIndex:
                 found.similarity[rows] = sims[np.arange(len(rows)), j]
         return found
 
-    # --- checks --------------------------------------------------------------------------
+    # --- checks ---------------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        """How messages name this reference: the index folder and its corpus, or the corpus."""
+        return f"the index {self.folder} (of {self.source})" if self.folder else self.source
 
     def check_settings(self, method: str, wanted: dict[str, Any]) -> None:
         """Refuse a run whose ``method`` settings differ from what the index was built with."""
         if method not in self.settings:
             built = ", ".join(self.methods) or "nothing"
             raise LessdataError(
-                f"the index of {self.source} holds no {method} data (built for {built}); "
+                f"{self.where} holds no {method} data (built for {built}); "
                 f"rebuild it with `lessdata index build ... --method {method}`",
                 param="against",
             )
@@ -232,62 +252,49 @@ class ReferenceIndex:
         for name, value in wanted.items():
             if name in have and have[name] != value:
                 raise LessdataError(
-                    f"the index of {self.source} was built with {method} {name}={have[name]!r} "
-                    f"but this run asks for {name}={value!r}; rebuild the index with the run's "
-                    "settings or run with the index's",
+                    f"{self.where} was built with {method} `{name}` {have[name]!r} but this run "
+                    f"asks for `{name}` {value!r}; run with the index's `{name}` or rebuild the "
+                    "index with the run's",
                     param="against",
                 )
 
     # --- files ---------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the index into the (empty, new) ``folder``."""
+        """Write the index into the (empty, new) ``folder``, with each file's checksum and a
+        digest of ``index.json`` (see :mod:`lessdata.duplicates.index_files`)."""
+        if self.origin is None:
+            raise ValueError("an index to save needs the fingerprint of its source (origin)")
         arrays = {name: getattr(self, name) for name in ARRAYS}
         for name, array in arrays.items():
             if array is not None:
                 with open(folder / f"{name}.npy", "wb") as handle:
                     np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        pq.write_table(pa.table({"id": self.ids}), folder / "ids.parquet")
-        meta = dict(
-            format=INDEX_FORMAT, version=INDEX_VERSION, source=self.source, rows=len(self),
-            methods=self.settings, arrays=sorted(k for k, v in arrays.items() if v is not None),
+        pq.write_table(pa.table({"id": self.ids}), folder / IDS_FILE)
+        names = sorted(k for k, v in arrays.items() if v is not None)
+        meta: dict[str, Any] = dict(
+            format=INDEX_FORMAT, version=INDEX_VERSION, source=self.origin, rows=len(self),
+            methods=self.settings, arrays=names,
+            files=file_checksums(folder, [f"{n}.npy" for n in names] + [IDS_FILE]),
         )  # fmt: skip
+        meta["digest"] = digest_of(meta)
         (folder / INDEX_FILE).write_text(dumps_standard(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, folder: Path) -> ReferenceIndex:
-        """Read an index folder (arrays memory-mapped); refuse anything else, naming why."""
-        meta_path = folder / INDEX_FILE
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise LessdataError(
-                f"{folder} is not a lessdata index ({INDEX_FILE} unreadable: {exc})",
-                param="against",
-            ) from None
-        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-            raise LessdataError(f"{folder} is not a lessdata index", param="against")
-        if meta.get("version") != INDEX_VERSION:
-            raise LessdataError(
-                f"{folder} is a version {meta.get('version')} index; this lessdata reads "
-                f"version {INDEX_VERSION}: rebuild it with `lessdata index build`",
-                param="against",
-            )
-        unknown = [n for n in meta.get("arrays", []) if n not in ARRAYS]
-        if unknown:
-            raise LessdataError(f"{folder}: a damaged index (arrays {unknown})", param="against")
-        try:
-            ids = pq.read_table(folder / "ids.parquet").column("id").combine_chunks()
-            index = cls(source=str(meta["source"]), ids=ids, settings=dict(meta["methods"]))
-            for name in meta["arrays"]:
-                path = folder / f"{name}.npy"
-                if path.is_symlink() or not path.is_file():
-                    raise LessdataError(f"{path} is missing or not a regular file")
-                setattr(index, name, np.load(path, mmap_mode="r", allow_pickle=False))
-        except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-            raise LessdataError(f"{folder}: a damaged index ({exc})", param="against") from None
-        if len(ids) != meta.get("rows"):
-            raise LessdataError(f"{folder}: a damaged index (ids do not match)", param="against")
+        """Read an index folder (arrays memory-mapped) after checking all of it: refuse a
+        foreign, edited, incomplete or damaged one, naming the file and what is wrong."""
+        meta = read_meta(folder)
+        check_files(folder, meta)
+        ids = load_ids(folder, meta["rows"])
+        arrays = {name: load_array(folder, name) for name in meta["arrays"]}
+        check_arrays(folder, meta, arrays)
+        index = cls(
+            source=meta["source"]["path"], ids=ids, settings=dict(meta["methods"]),
+            origin=meta["source"], folder=folder,
+        )  # fmt: skip
+        for name, array in arrays.items():
+            setattr(index, name, array)
         return index
 
 

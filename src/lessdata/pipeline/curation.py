@@ -110,7 +110,7 @@ from lessdata.pipeline.corpus_reading import (
     run_folder,
 )
 from lessdata.pipeline.curation_stages import CurationRun
-from lessdata.pipeline.indexing import open_references
+from lessdata.pipeline.indexing import check_references, open_references
 from lessdata.pipeline.inputs import EngineLike, run_engine
 from lessdata.pipeline.options import dedup_methods, resolve_dedup_options
 from lessdata.pipeline.outputs import CurationResult, final_paths, output_folder
@@ -194,6 +194,8 @@ def curate(
     rules = quality_rules(quality, thresholds)
     empty = Dataset(source=str(data), format=corpus_format(data), ids=pa.array([], pa.string()))
     read_options = read_options_for(data, text_column, id_column, split, tuple(extensions))
+    # indexes read and checked (settings, files, their corpus) before anything is written
+    checked = check_references(against, options, encoder=encoder, seed=seed, cache_dir=cache_dir)
     with (
         output_folder(
             empty, out, [os.fspath(p) for p in against], "curate"
@@ -206,7 +208,7 @@ def curate(
         references = []
         if against:
             references = open_references(
-                against, options, encoder=encoder, seed=seed, engine=running,
+                checked, options, encoder=encoder, seed=seed, engine=running,
                 cache_dir=cache_dir, folder=folder, read_options=read_options,
             )  # fmt: skip
         run = CurationRun(corpus, running, folder)

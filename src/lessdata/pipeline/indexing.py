@@ -5,11 +5,22 @@ An index (:class:`~lessdata.duplicates.reference.ReferenceIndex`) holds what ded
 k-means centroids and embeddings. ``build_index`` computes it once, with the same shard
 steps as :func:`lessdata.curate` (so a corpus is read the same way, on any engine);
 ``dedup NEW --against OLD`` reads a saved index, or builds one in memory from a corpus.
+
+Which corpus an index stands for matters: a removal is credited to an id of it. So an index
+records its corpus's resolved path and a fingerprint of its files
+(:mod:`lessdata.data.fingerprint`), each reference of a run gets a distinct name in the
+manifest (:func:`reference_names`), and a run against an index whose corpus has *changed*
+since is refused (its ids may now name other documents: removals would be credited to the
+wrong ones, so the fix, rebuilding the index, is asked for rather than a warning that a
+nightly job would not read). A corpus that is *gone* only gets a warning on stderr: an index
+is made so that it can be used without its corpus (kept elsewhere, or deleted), and nothing
+contradicts its ids.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +30,11 @@ import pyarrow as pa
 
 from lessdata.checks import check_int, check_seed
 from lessdata.data.dataset import Dataset
+from lessdata.data.fingerprint import fingerprint_source, source_status
 from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import corpus_format
+from lessdata.duplicates.index_files import IDS_FILE, INDEX_FILE
+from lessdata.duplicates.lsh import NearOptions
 from lessdata.duplicates.reference import ReferenceIndex, is_index
 from lessdata.embed.encoders import DEFAULT_ENCODER, get_encoder
 from lessdata.engines.base import Engine
@@ -72,6 +86,11 @@ def build_index(
         text_column, id_column, split, extensions, shard_docs: how to read ``data``.
         quiet: no progress output.
 
+    The index records ``data``'s resolved path and a fingerprint of its files (sizes,
+    modification times and a SHA-256 of their bytes, one extra read of the corpus), so that
+    a run against it can tell when the corpus has changed since, and each of its files'
+    SHA-256, so that a damaged index is refused before it is used.
+
     Returns:
         The index folder.
     """
@@ -87,13 +106,29 @@ def build_index(
         run_engine(engine, cache_dir) as running,
         run_folder(running, outputs) as folder,
     ):
+        origin = _fingerprint(data, read_options.get("extensions"))
         index = index_corpus(
             data, read_options, options, encoder=encoder, seed=seed, engine=running,
             cache_dir=cache_dir, folder=folder, shard_docs=shard_docs,
         )  # fmt: skip
+        if source_status(origin) != "same":
+            raise LessdataError(
+                f"{data} changed while it was being indexed; index it again once nothing "
+                "writes to it",
+                param="data",
+            )
+        index.origin = origin
         index.save(outputs.folder)
         log(f"indexed {len(index):,} documents of {data} ({', '.join(methods)}) → {out}")
     return Path(out)
+
+
+def _fingerprint(data: str | os.PathLike[str], extensions: Sequence[str] | None) -> dict[str, Any]:
+    """:func:`fingerprint_source` of ``data``, an unreadable file refused in one line."""
+    try:
+        return fingerprint_source(data, extensions)
+    except OSError as exc:
+        raise LessdataError(f"{data}: cannot read it to fingerprint it ({exc})") from None
 
 
 def _index_options(options: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -146,17 +181,21 @@ def index_corpus(
     return index
 
 
-def open_references(
+def check_references(
     against: Sequence[str | os.PathLike[str]], options: DedupOptions, *, encoder: str,
-    seed: int, engine: Engine, cache_dir: Any, folder: Path, read_options: dict[str, Any],
-) -> list[ReferenceIndex]:  # fmt: skip
-    """The references of a run: saved indexes, read, or corpora, indexed now in memory.
+    seed: int, cache_dir: Any,
+) -> list[ReferenceIndex | Path]:  # fmt: skip
+    """The references of a run, checked before any work: each index folder read and checked
+    in full (:meth:`ReferenceIndex.load`), its settings compared with the run's and its
+    corpus with the fingerprint it recorded; each corpus only found (it is indexed by
+    :func:`open_references`).
 
-    A corpus is read with the run's ``split`` and ``extensions`` when it is a source folder,
-    and with the default text and id columns otherwise (build an index to choose others).
+    Raises:
+        LessdataError: a reference given twice, a symbolic link, missing, a damaged index or
+            one built with other settings, or an index whose corpus has changed since.
     """
     seen: set[str] = set()
-    references = []
+    checked: list[ReferenceIndex | Path] = []
     wanted = dict(encoder=comparable_encoder_name(encoder, seed, cache_dir)) if (
         "semantic" in options.methods) else {}  # fmt: skip
     for given in against:
@@ -171,32 +210,135 @@ def open_references(
             )
         if not path.exists():
             raise LessdataError(f"{given} does not exist", param="against")
-        if is_index(path):
-            reference = ReferenceIndex.load(path)
-            for method in options.methods:  # before any work on the new corpus
-                reference.check_settings(method, _run_settings(method, options, seed, wanted))
-        else:
-            source_options = {k: v for k, v in read_options.items() if k in ("split", "extensions")}
-            mine = read_options_for(path, None, None, **_source_defaults(path, source_options))
-            index_options = DedupOptions(options.methods, near=options.near, k=None)
-            reference = index_corpus(
-                path, mine, index_options, encoder=encoder, seed=seed, engine=engine,
-                cache_dir=cache_dir, folder=Path(folder) / f"reference-{len(references)}",
-                shard_docs=SHARD_DOCS,
-            )  # fmt: skip
-        references.append(reference)
+        if not is_index(path):
+            if path.is_dir() and (path / IDS_FILE).exists():
+                raise LessdataError(
+                    f"{path / INDEX_FILE} is missing: {given} holds an index's files without "
+                    "its index.json; rebuild it with `lessdata index build`",
+                    param="against",
+                )
+            checked.append(path)
+            continue
+        reference = ReferenceIndex.load(path)
+        for method in options.methods:
+            if method == "near":
+                _check_near(reference, options.near, seed)
+            else:
+                reference.check_settings(method, wanted if method == "semantic" else {})
+        _check_source(reference)
+        checked.append(reference)
+    return checked
+
+
+def open_references(
+    checked: Sequence[ReferenceIndex | Path], options: DedupOptions, *, encoder: str,
+    seed: int, engine: Engine, cache_dir: Any, folder: Path, read_options: dict[str, Any],
+) -> list[ReferenceIndex]:  # fmt: skip
+    """The references of a run (from :func:`check_references`): saved indexes as read, and
+    corpora indexed now in memory; each named distinctly (:func:`reference_names`).
+
+    A corpus is read with the run's ``split`` and ``extensions`` when it is a source folder,
+    and with the default text and id columns otherwise (build an index to choose others).
+    """
+    references = []
+    for item in checked:
+        if isinstance(item, ReferenceIndex):
+            references.append(item)
+            continue
+        source_options = {k: v for k, v in read_options.items() if k in ("split", "extensions")}
+        mine = read_options_for(item, None, None, **_source_defaults(item, source_options))
+        index_options = DedupOptions(options.methods, near=options.near, k=None)
+        references.append(index_corpus(
+            item, mine, index_options, encoder=encoder, seed=seed, engine=engine,
+            cache_dir=cache_dir, folder=Path(folder) / f"reference-{len(references)}",
+            shard_docs=SHARD_DOCS,
+        ))  # fmt: skip
+    for reference, name in zip(references, reference_names(references), strict=True):
+        reference.source = name
     return references
 
 
-def _run_settings(
-    method: str, options: DedupOptions, seed: int, semantic: dict[str, Any]
-) -> dict[str, Any]:
-    """What a run's ``method`` must share with an index (see :meth:`check_settings`)."""
-    if method == "near":
-        near = options.near
-        bands, rows = near.banding()
-        return dict(ngram=near.ngram, num_perm=near.num_perm, seed=seed, bands=bands, rows=rows)
-    return semantic if method == "semantic" else {}
+def reference_names(references: Sequence[ReferenceIndex]) -> list[str]:
+    """Distinct names for the manifest (``against_source`` and the settings' ``against``).
+
+    A reference is named by its corpus's resolved absolute path (recorded in an index when
+    it was built), so two corpora called ``old.jsonl`` in two folders stay apart. Two
+    references of the same corpus (two indexes of it, or an index and the corpus itself)
+    would still share it: then each index is named ``<path> (index <its folder>)``, the
+    corpus keeping the plain path; a name still repeated gets `` #2``, `` #3``... in the
+    order given. The same references in the same order always get the same names.
+    """
+    paths = [
+        ref.origin["path"] if ref.origin else os.path.realpath(ref.source) for ref in references
+    ]
+    names = [
+        f"{path} (index {os.path.realpath(ref.folder)})"
+        if ref.folder is not None and paths.count(path) > 1 else path
+        for path, ref in zip(paths, references, strict=True)
+    ]  # fmt: skip
+    seen: dict[str, int] = {}
+    distinct = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        distinct.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return distinct
+
+
+def _check_source(reference: ReferenceIndex) -> None:
+    """Refuse an index whose corpus has changed since it was built; warn when it is gone."""
+    assert reference.origin is not None
+    status = source_status(reference.origin)
+    if status == "changed":
+        raise LessdataError(
+            f"{reference.source} has changed since {reference.folder} was built from it (its "
+            "files differ from the fingerprint the index recorded), so the index's ids may "
+            "name other documents now; rebuild the index: `lessdata index build "
+            f"{reference.source} --out {reference.folder}`",
+            param="against",
+        )
+    if status == "missing":
+        print(
+            f"warning: {reference.source}, the corpus {reference.folder} was built from, is "
+            "gone or unreadable; its ids are used as the index recorded them",
+            file=sys.stderr,
+        )
+
+
+def _check_near(reference: ReferenceIndex, near: NearOptions, seed: int) -> None:
+    """Refuse a near run whose MinHash differs from the index's; settle the LSH banding.
+
+    The n-gram size, permutations and seed make the signatures: they must be the index's.
+    The banding only chooses which OLD rows are compared (each with the run's own
+    threshold), and queries use the index's: explicit ``bands`` and ``rows`` must be the
+    index's; a ``threshold`` alone is accepted when the index's banding misses no more
+    pairs above it than the banding tuned to it would (the area above the threshold under
+    ``(1 - s**rows)**bands``, as :func:`~lessdata.duplicates.lsh.optimal_bands` weighs it).
+    """
+    reference.check_settings("near", dict(ngram=near.ngram, num_perm=near.num_perm, seed=seed))
+    have = reference.settings["near"]
+    bands, rows = have["bands"], have["rows"]
+    if near.bands is not None:
+        reference.check_settings("near", dict(bands=near.bands, rows=near.rows))
+        return
+    tuned = near.banding()
+    if tuned == (bands, rows):
+        return
+    t = near.threshold
+    if _missed(bands, rows, t) > _missed(*tuned, t) + 1e-9:
+        raise LessdataError(
+            f"{reference.where} has LSH bands={bands}, rows={rows}, which miss more near "
+            f"copies at `threshold` {t:g} than the banding tuned to it (bands={tuned[0]}, "
+            f"rows={tuned[1]}); rebuild the index with `threshold` {t:g}, or give `bands` "
+            f"{bands} and `rows` {rows} to accept the index's banding",
+            param="against",
+        )
+
+
+def _missed(bands: int, rows: int, threshold: float) -> float:
+    """The area above ``threshold`` under the probability that a pair shares no band."""
+    from scipy.integrate import quad
+
+    return float(quad(lambda s: (1.0 - s**rows) ** bands, threshold, 1.0)[0])
 
 
 def _source_defaults(path: Path, given: dict[str, Any]) -> dict[str, Any]:
