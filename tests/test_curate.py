@@ -133,7 +133,8 @@ def test_jsonl_corpus_keeps_lines_byte_for_byte_and_counts_bad_rows(tmp_path: Pa
         {"id": "f", "text": base + "\n\n"},
     ]
     src = _jsonl(tmp_path / "corpus.jsonl", rows)
-    result = lessdata.dedup(src, method=["exact", "near"], out=tmp_path / "out")
+    # curate records the bad rows (dedup refuses them: tests/test_dedup_refusals.py)
+    result = lessdata.curate(src, dedup=["exact", "near"], out=tmp_path / "out")
     manifest = {r["id"]: r for r in result.manifest.to_pylist()}
     assert manifest["f"]["removed_by"] == "exact"  # trailing blank lines are normalised away
     assert manifest["b"]["removed_by"] == "near"

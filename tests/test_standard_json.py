@@ -38,9 +38,7 @@ def test_non_finite_floats_are_written_as_null():
         "f": {"g": None},
     }  # fmt: skip
     # what ``default`` makes of an unknown object is made standard too
-    assert strict_loads(dumps_standard({"x": object()}, default=lambda o: math.nan)) == {
-        "x": None
-    }
+    assert strict_loads(dumps_standard({"x": object()}, default=lambda o: math.nan)) == {"x": None}
     assert to_standard_json(True) is True and to_standard_json("nan") == "nan"
 
 

@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from lessdata.data.corpus_pieces import CorpusPiece, count_piece_rows, plan_corpus
-from lessdata.data.corpus_rows import check_unique_ids
+from lessdata.data.corpus_rows import (
+    EMPTY_DOCUMENT,
+    MISSING_TEXT,
+    PROBLEMS,
+    check_unique_ids,
+)
 from lessdata.data.corpus_shards import ShardedCorpus, assemble_pieces, read_shard
 from lessdata.data.paths import OutputFolder
 from lessdata.data.tables import corpus_format
@@ -26,6 +33,14 @@ from lessdata.progress import log
 
 #: documents per shard: the unit of work of an engine, and of a checkpoint
 SHARD_DOCS = 8_192
+
+#: the problems of a table row that :func:`refuse_unreadable_rows` refuses: what ``score`` and
+#: ``prune`` refuse too (an empty or missing text is a row with nothing to compare, not an
+#: unreadable one)
+UNREADABLE = tuple(p for p in PROBLEMS if p not in (EMPTY_DOCUMENT, MISSING_TEXT))
+
+#: rows a refusal names (the message stays one line)
+_SHOWN = 3
 
 
 def read_options_for(
@@ -66,9 +81,13 @@ def run_folder(engine: Engine, outputs: OutputFolder | None) -> Iterator[Path]:
 
 
 def read_sharded(
-    data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int
-) -> ShardedCorpus:
+    data: str | Path, options: dict[str, Any], engine: Engine, folder: Path, shard_docs: int,
+    *, refuse_unreadable: bool = False, name: str | None = None,
+) -> ShardedCorpus:  # fmt: skip
     """Read the corpus into shard files through the engine; keep the small columns here.
+
+    With ``refuse_unreadable`` a table row that cannot be read stops the run
+    (:func:`refuse_unreadable_rows`; messages call the corpus ``name``, default its path).
 
     The driver only plans pieces of the input (:func:`~lessdata.data.corpus_pieces.plan_corpus`);
     :func:`read_shard` reads each piece and writes its shard files. Finished pieces are
@@ -91,6 +110,8 @@ def read_sharded(
         if corpus is None:
             raise LessdataError(f"{data}: the corpus holds no documents")
         check_unique_ids(corpus.ids, str(data))
+        if refuse_unreadable:
+            refuse_unreadable_rows(corpus, name or str(data))
     except LessdataError:
         if checkpoint is not None:  # the input must change: its shards are of no use
             checkpoint.clear()
@@ -98,6 +119,41 @@ def read_sharded(
     problems = int(corpus.n - corpus.readable.sum())
     log(f"{data}: read {corpus.n} documents, {problems} with problems")
     return corpus
+
+
+def refuse_unreadable_rows(corpus: ShardedCorpus, name: str) -> None:
+    """Refuse a table corpus with a row that cannot be read, naming the rows and why.
+
+    ``dedup`` reads its input as ``score`` and ``prune`` do: a row that is not UTF-8, not
+    valid JSON or not a JSON object, whose text is not a string, or that is over the
+    per-document limits stops it (``curate`` records such rows under ``read`` and goes on).
+    Rows with an empty or missing text are not refused, and a folder of source files is
+    never refused: every command skips the files it cannot use there.
+
+    Raises:
+        LessdataError: one line naming ``name``, the first rows (numbered from 0, as the
+            other refusals number them; for JSONL, non-blank lines) and their problems.
+    """
+    if corpus.format == "source" or corpus.readable.all():
+        return
+    bad = pc.fill_null(pc.is_in(corpus.problem, value_set=pa.array(UNREADABLE)), False)
+    rows = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+    if len(rows) == 0:
+        return
+    shown = rows[:_SHOWN].tolist()
+    problems = corpus.problem.take(pa.array(shown)).to_pylist()
+    ids = corpus.ids.take(pa.array(shown)).to_pylist()
+    what = ", ".join(
+        f"row {row}{'' if str(rid) == str(row) else f' (id {rid})'}: {problem}"
+        for row, rid, problem in zip(shown, ids, problems, strict=True)
+    )
+    many = len(rows) > 1
+    count = f"{len(rows)} rows: " if many else ""
+    more = f" and {len(rows) - len(shown)} more" if len(rows) > len(shown) else ""
+    raise LessdataError(
+        f"{name}: cannot read {count}{what}{more}; fix or drop {'them' if many else 'it'}, or "
+        "run `lessdata curate`, which records such rows (removed_by=read) and goes on"
+    )
 
 
 def plan_pieces(

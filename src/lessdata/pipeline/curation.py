@@ -179,6 +179,35 @@ def curate(
         >>> result = lessdata.curate("src/", dedup=["exact", "near"], quality="code",
         ...                          split="function", out="curated/")  # doctest: +SKIP
     """
+    return run_curation(
+        data, dedup=dedup, dedup_options=dedup_options, quality=quality, thresholds=thresholds,
+        seed=seed, engine=engine, out=out, encoder=encoder, cache_dir=cache_dir, report=report,
+        against=against, text_column=text_column, id_column=id_column, split=split,
+        extensions=extensions, shard_docs=shard_docs,
+    )  # fmt: skip
+
+
+def run_curation(
+    data: str | os.PathLike[str], *, dedup: Sequence[str],
+    dedup_options: dict[str, Any] | None, seed: int, engine: EngineLike,
+    out: str | os.PathLike[str] | None, encoder: str, cache_dir: str | os.PathLike[str] | None,
+    report: bool, against: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    quality: str | None = None, thresholds: Mapping[str, float | None] | None = None,
+    text_column: str | None = None, id_column: str | None = None, split: str = "file",
+    extensions: Sequence[str] = (".py",), shard_docs: int = SHARD_DOCS,
+    command: str = "curate", name: str | None = None,
+) -> CurationResult:  # fmt: skip
+    """:func:`curate`'s run (its parameters), which :func:`lessdata.dedup` shares.
+
+    Args:
+        command: ``curate``, or ``dedup`` for :func:`lessdata.dedup`'s text methods. The
+            manifest's settings and the output folder's marker name it, and as ``dedup`` the
+            input is read as ``score`` and ``prune`` read it: a row of a table corpus that
+            cannot be read is refused, naming it, where ``curate`` records it under ``read``
+            and goes on (see :func:`~lessdata.pipeline.corpus_reading.refuse_unreadable_rows`).
+        name: what messages call ``data`` (default: its path), for a stand-in file such as
+            the private copy of an in-memory table.
+    """
     kinds = dedup_methods(dedup, "dedup", allow_none=True)
     against = [against] if isinstance(against, str | os.PathLike) else list(against)
     if against and not kinds:
@@ -198,12 +227,15 @@ def curate(
     checked = check_references(against, options, encoder=encoder, seed=seed, cache_dir=cache_dir)
     with (
         output_folder(
-            empty, out, [os.fspath(p) for p in against], "curate"
+            empty, out, [os.fspath(p) for p in against], command
         ) as outputs,  # before reading: a bad out costs nothing
         run_engine(engine, cache_dir) as running,
         run_folder(running, outputs) as folder,
     ):
-        corpus = read_sharded(data, read_options, running, folder, shard_docs)
+        corpus = read_sharded(
+            data, read_options, running, folder, shard_docs,
+            refuse_unreadable=command == "dedup", name=name,
+        )  # fmt: skip
         options.target_size(corpus.n)  # a target larger than the corpus: refused now
         references = []
         if against:
@@ -217,7 +249,7 @@ def curate(
             references,
         )  # fmt: skip
         settings: dict[str, Any] = dict(
-            command="curate", dedup=list(kinds), quality=quality, keep_rule=options.keep_rule,
+            command=command, dedup=list(kinds), quality=quality, keep_rule=options.keep_rule,
             seed=seed, split=split if corpus.format == "source" else None,
             removed=outcome.removed,
             thresholds={n: [r.min, r.max] for n, r in (rules or {}).items()},
@@ -241,7 +273,9 @@ def curate(
         )  # fmt: skip
         result = CurationResult(manifest=manifest, kept=kept, stages=dict(outcome.removed))
         if outputs is not None:
-            result.paths = _write(ds, corpus, manifest, kept, outputs, report=report)
+            result.paths = _write(
+                ds, corpus, manifest, kept, outputs, report=report, command=command
+            )
         return result
 
 
@@ -277,7 +311,7 @@ def _shell(corpus: ShardedCorpus) -> Dataset:
 
 def _write(
     ds: Dataset, corpus: ShardedCorpus, manifest: pa.Table, kept: np.ndarray,
-    outputs: OutputFolder, *, report: bool,
+    outputs: OutputFolder, *, report: bool, command: str = "curate",
 ) -> dict[str, Path]:  # fmt: skip
     out_dir = outputs.folder
     paths: dict[str, Path] = {}
@@ -292,7 +326,7 @@ def _write(
 
         paths.update(
             write_curation_report(
-                manifest, corpus.texts_of, out_dir, title=f"lessdata curate: {ds.source}"
+                manifest, corpus.texts_of, out_dir, title=f"lessdata {command}: {ds.source}"
             )
         )
     return final_paths(outputs, paths)

@@ -1,8 +1,9 @@
 """``lessdata.dedup``: drop duplicates and write the survivors.
 
 Text methods (and any input that is a folder of source files) run through
-:func:`lessdata.curate`, which also records unreadable documents; ``semantic`` alone also
-works on precomputed embeddings, through the ``semdedup`` metric.
+:func:`lessdata.curate`'s stages, reading the input as ``score`` and ``prune`` do: a table
+row that cannot be read is refused (``curate`` records it and goes on); ``semantic`` alone
+also works on precomputed embeddings, through the ``semdedup`` metric.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from lessdata.duplicates.semdedup import (
 from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.errors import LessdataError
 from lessdata.metrics import get_metric
-from lessdata.pipeline.curation import curate
+from lessdata.pipeline.curation import run_curation
 from lessdata.pipeline.inputs import (
     DataLike,
     EngineLike,
@@ -122,22 +123,19 @@ def dedup(
             raise LessdataError(
                 f"{', '.join(sorted(given))} do not apply to text deduplication; drop them"
             )
-        table, _ = in_memory_table(data)
+        table, kind = in_memory_table(data)
+        run = dict(
+            out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
+            cache_dir=cache_dir, seed=seed, report=report, engine=engine, against=against,
+            command="dedup", **text,
+        )  # fmt: skip
         if table is None:
-            return curate(
-                data, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
-                cache_dir=cache_dir, seed=seed, report=report, engine=engine, against=against,
-                **text,
-            )  # fmt: skip
+            return run_curation(data, **run)
         # curate reads corpora from files: an in-memory table goes through a private copy
         with tempfile.TemporaryDirectory(prefix="lessdata-dedup-") as scratch:
             path = Path(scratch) / "data.parquet"
             pq.write_table(table, path)
-            return curate(
-                path, out=out, dedup=methods, dedup_options=method_options, encoder=encoder,
-                cache_dir=cache_dir, seed=seed, report=report, engine=engine, against=against,
-                **text,
-            )  # fmt: skip
+            return run_curation(path, name=kind, **run)
     ds = as_dataset(data, **load_options)
     eps, survivor, k = settings.eps, settings.survivor, settings.k
     if settings.keep is not None:
