@@ -31,6 +31,7 @@ from typing import Any
 
 from lessdata.data.source_files import walk_sources
 from lessdata.data.tables import corpus_format
+from lessdata.errors import LessdataError
 
 #: bytes read at a time when hashing a file
 CHUNK_BYTES = 1 << 20
@@ -163,9 +164,9 @@ def source_status(recorded: dict[str, Any]) -> str:
         is gone or cannot be read) or ``changed`` (other files or other bytes).
     """
     path = Path(recorded["path"])
-    if not path.exists():
-        return "missing"
     try:
+        if not path.exists():
+            return "missing"
         fmt = corpus_format(path)
         if fmt != recorded["format"]:
             return "changed"
@@ -176,7 +177,6 @@ def source_status(recorded: dict[str, Any]) -> str:
         if len(files) != recorded["files"] or total != recorded["bytes"]:
             return "changed"
         return "same" if _content(path, files) == recorded["sha256"] else "changed"
-    except OSError:
-        return "missing"
-    except ValueError:  # not a corpus any more (a LessdataError from corpus_format)
-        return "changed"
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL, or a LessdataError
+        # from corpus_format (not a corpus any more)
+        return "changed" if isinstance(exc, LessdataError) else "missing"

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lessdata.data.fingerprint import check_checksums
+from lessdata.data.tables import CORPUS_FORMATS
 from lessdata.errors import LessdataError
 
 INDEX_FORMAT = "lessdata-duplicate-index"
@@ -133,6 +134,9 @@ def check_meta(path: Path, meta: dict[str, Any]) -> None:
     need(isinstance(source, dict), "`source` is not an object")
     for key, kind in SOURCE_KEYS.items():
         need(isinstance(source.get(key), kind), f"source.{key} is missing or of the wrong type")
+    need(source["format"] in CORPUS_FORMATS, f"source.format {source['format']!r} is unknown")
+    extensions = source["extensions"] or []
+    need(all(isinstance(e, str) for e in extensions), "source.extensions are not all text")
     rows = meta.get("rows")
     need(_is_int(rows) and rows >= 1, f"rows is {rows!r}, not a positive integer")
     methods = meta.get("methods")
@@ -205,7 +209,7 @@ def load_ids(folder: Path, rows: int) -> pa.Array:
     path = folder / IDS_FILE
     try:
         table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, ValueError, EOFError, pa.ArrowException) as exc:
         raise _damaged(path, f"not a readable Parquet file ({exc})") from None
     if "id" not in table.column_names:
         raise _damaged(path, "no `id` column")
@@ -223,7 +227,7 @@ def load_array(folder: Path, name: str) -> np.ndarray:
     path = folder / f"{name}.npy"
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: a file cut short
         raise _damaged(path, f"not a readable .npy array ({exc})") from None
 
 
