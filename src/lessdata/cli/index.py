@@ -77,6 +77,10 @@ def build(
     """Index a corpus for `dedup --against`; runs against it must use the same n-gram,
     permutations, bands, seed and encoder (a mismatch is refused, naming it).
 
+    The index records the corpus's path and a fingerprint of its files, and each of its own
+    files' SHA-256: a run refuses it when the corpus has changed since or a file of it is
+    damaged (rebuild it), and warns when the corpus is gone.
+
     Example: lessdata index build old.jsonl --method exact --method near --out old-index/
     """
     from lessdata.pipeline.indexing import build_index

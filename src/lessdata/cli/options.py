@@ -123,7 +123,9 @@ Against = Annotated[
     typer.Option(
         help="A reference corpus (any readable text format) or an index folder from "
         "`lessdata index build`: documents that duplicate one of its documents are removed "
-        "(the manifest names it), the reference itself is not deduplicated. Repeatable.",
+        "(the manifest names it by its corpus's path), the reference itself is not "
+        "deduplicated. An index is checked first: one whose corpus has changed since it was "
+        "built, or that is damaged, is refused (rebuild it). Repeatable.",
         show_default=False,
     ),
 ]
