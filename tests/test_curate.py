@@ -176,7 +176,7 @@ def test_semantic_stage_chains_after_near(tmp_path: Path) -> None:
         (dict(dedup=[]), "nothing to do"),
         (dict(dedup_options={"threshold": 1.5}), r"threshold must be a number in \(0, 1\]"),
         (dict(dedup_options={"bands": 100, "rows": 100}), "bands and rows must be"),
-        (dict(dedup_options={"eps": 0.1}), "take no option eps"),  # no semantic stage
+        (dict(dedup_options={"eps": 0.1}), r"`eps` \(an option of semantic\) does not apply"),
         (dict(quality="poetry"), "quality must be one of code, prose"),
         (dict(quality="code", thresholds={"max_nonsense": 1.0}), "nonsense"),
         (dict(dedup_options={"keep_rule": "shortest"}), "keep_rule must be one of"),

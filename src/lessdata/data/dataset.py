@@ -709,7 +709,8 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
             if not finite.all():
                 row = start + int(np.flatnonzero(~finite)[0])
                 raise LessdataError(
-                    f"{where}: row {row} holds NaN or inf; drop or repair it before pruning"
+                    f"{where}: row {row} holds NaN or inf; drop or repair that row first "
+                    "(distances, scores and embeddings need finite values)"
                 )
             if wide:
                 huge = (np.abs(block) > _FLOAT32_MAX).any(axis=1)

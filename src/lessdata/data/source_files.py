@@ -165,11 +165,27 @@ def check_has_files(root: Path, exts: tuple[str, ...]) -> None:
         found = next(iter(walk_sources(root, exts)), None)
     except OSError as exc:
         raise LessdataError(f"{root}: cannot read the folder ({short_error(exc)})") from None
+    if found is None and not _holds_files(root):
+        raise LessdataError(
+            f"{root}: the folder is empty (no files outside hidden folders and __pycache__); "
+            "pass the folder that holds the data"
+        )
     if found is None:
         raise LessdataError(
             f"{root}: no files ending in {', '.join(exts)} (hidden folders and __pycache__ are "
             "skipped); pass the folder that holds the code, or other extensions"
         )
+
+
+def _holds_files(root: Path) -> bool:
+    """True when ``root`` holds a file that is not hidden, outside hidden folders and
+    ``__pycache__`` (symlinked folders are not entered): an empty folder is said to be one,
+    rather than to lack files of some extension."""
+    for _, folders, files in os.walk(root):
+        folders[:] = [f for f in folders if not f.startswith(".") and f != "__pycache__"]
+        if any(not name.startswith(".") for name in files):
+            return True
+    return False
 
 
 def file_rows(

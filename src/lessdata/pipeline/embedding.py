@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lessdata.checks import check_choice, check_seed
+from lessdata.checks import check_choice, check_int, check_seed
 from lessdata.data.atomic import atomic_path
 from lessdata.data.dataset import Dataset, open_npy
 from lessdata.data.paths import check_output_file
@@ -95,7 +95,8 @@ def embed_data(
         out: ``.npy`` (the vectors, rows in input order) or ``.parquet`` (``id`` and
             ``embedding``).
         kind: for ``ssl``: ``signal`` (1-D signals), ``vectors``, ``image`` or ``auto``.
-        dim, steps: for ``ssl``: embedding size and training steps.
+        dim, steps: for ``ssl``: embedding size and training steps (at least 1; the
+            untrained baseline is :func:`lessdata.embed.ssl` with ``steps=0``).
         seed: seeds the training (and TF-IDF's projection).
         cache_dir: where embeddings and checkpoints are cached.
         quiet: no progress output.
@@ -112,6 +113,11 @@ def embed_data(
     seed = check_seed(seed)
     if method == "ssl":
         check_choice(kind, "kind", KINDS)
+        # 0 steps would hand back an untrained encoder's random features as an embedding
+        check_int(
+            steps, "steps", low=1,
+            hint="with no training step the encoder would give its random initial features",
+        )  # fmt: skip
         SSLOptions(kind=kind, dim=dim, steps=steps).check()
     target = None
     if out is not None:

@@ -108,6 +108,8 @@ def dedup_methods(
 def resolve_dedup_options(methods: tuple[str, ...], options: dict[str, Any] | None) -> DedupOptions:
     """Check ``options`` against what ``methods`` take; the resolved settings."""
     accepted = {name for method in methods for name in METHOD_OPTIONS[method]}
+    if isinstance(options, dict):
+        _refuse_foreign_options(methods, set(options) - accepted, accepted)
     given = check_options(options, accepted, f"options of {', '.join(methods) or 'no method'}")
     near = NearOptions(**{k: v for k, v in given.items() if k in METHOD_OPTIONS["near"][1:]})
     keep_rule = check_choice(given.get("keep_rule", "first"), "keep_rule", KEEP_RULES)
@@ -122,6 +124,28 @@ def resolve_dedup_options(methods: tuple[str, ...], options: dict[str, Any] | No
             param="keep",
         )
     return DedupOptions(methods, keep_rule, near, eps, survivor, k, keep)
+
+
+def _refuse_foreign_options(
+    methods: tuple[str, ...], foreign: set[str], accepted: set[str]
+) -> None:
+    """Refuse options that none of ``methods`` takes, saying which method takes each.
+
+    Option names are in backticks, so that the CLI shows its flags (``--keep``,
+    ``--keep-rule``) where Python shows the names of the options dict (``keep``, ``keep_rule``).
+    """
+    if not foreign:
+        return
+    notes = []
+    for option in sorted(foreign):
+        owners = [m for m in METHOD_OPTIONS if option in METHOD_OPTIONS[m]]
+        where = f"an option of {' and '.join(owners)}" if owners else "no method's option"
+        notes.append(f"`{option}` ({where})")
+    takes = ", ".join(f"`{option}`" for option in sorted(accepted)) or "no options"
+    raise LessdataError(
+        f"{', '.join(notes)} {'does' if len(notes) == 1 else 'do'} not apply to "
+        f"{' + '.join(methods) or 'no method'}, which take{'s' * (len(methods) == 1)} {takes}"
+    )
 
 
 def check_keep_size(keep: Any) -> int | float | None:
