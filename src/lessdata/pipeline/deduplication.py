@@ -107,6 +107,12 @@ def dedup(
     Returns:
         A :class:`PruneResult` (a :class:`CurationResult` for text methods).
 
+    Raises:
+        LessdataError: bad options, or input that cannot be read. Every method reads a
+            table corpus as :func:`lessdata.score` does: a row that is not UTF-8, not a JSON
+            object or over the per-document limits is refused, naming it (``curate``
+            records such rows under ``removed_by=read`` and goes on).
+
     Example:
         >>> result = lessdata.dedup(  # doctest: +SKIP
         ...     "corpus.jsonl", method=["exact", "near"], method_options={"threshold": 0.8},
