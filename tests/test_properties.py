@@ -254,9 +254,9 @@ COMMANDS = [
         "--k",
         "2",
         "--seeds",
-        "1",
-        "--full-run-seconds",
-        "1000",
+        "3",
+        "--fractions",
+        "0.5",
     ],
 ]
 #: the commands that take --encoder (the others embed with --method, or not at all)

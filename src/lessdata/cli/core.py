@@ -185,6 +185,14 @@ def prune(
         float | None,
         typer.Option(help="D2: decay of messages with distance / mean distance (default 1)."),
     ] = None,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own score per example instead of --metric's (higher = harder): an .npy, "
+            "or Parquet with id and a column named by --metric (as `lessdata score` writes).",
+            show_default=False,
+        ),
+    ] = None,
     calibration: Annotated[
         Path | None,
         typer.Option(
@@ -239,6 +247,7 @@ def prune(
             labels=(labels, None), eps=(eps, None), survivor=(survivor, None),
             zero_vectors=(zero_vectors, "refuse"), encoder=(encoder, DEFAULT_ENCODER),
             class_balanced=(class_balanced, False), calibration=(calibration, None),
+            scores=(scores, None),
         )  # fmt: skip
         with engine_option(engine, address, workers) as chosen:
             done = prune_parts(
@@ -251,7 +260,7 @@ def prune(
         return
     with engine_option(engine, address, workers) as chosen:
         result = run(
-            data, budget, metric=metric, policy=policy,
+            data, budget, metric=metric, policy=policy, scores=scores,
             metric_options={**options, **parse_pairs(metric_option)}, policy_options=policies,
             class_balanced=class_balanced, seed=seed, engine=chosen, out=out, encoder=encoder,
             zero_vectors=zero_vectors, calibration=calibration, **loading,
@@ -559,19 +568,50 @@ def calibrate(
         list[str],
         typer.Option(help="Candidate policy; repeat for several. random is always one."),
     ] = ["keep-easy", "keep-hard", "random", "ccs", "d2"],  # noqa: B006
+    proxy: Annotated[
+        str,
+        typer.Option(
+            help="The learner trained on each subset: logistic (cross-entropy, like your "
+            "classifier), ridge (cheapest) or mlp (one hidden layer of 64)."
+        ),
+    ] = "logistic",
     pools: Annotated[
-        int, typer.Option(help="Pool sizes measured: 1/2, 1/4, ... of the data (this many).")
+        int, typer.Option(help="Pool sizes measured (at least 2): --largest-pool, then halves.")
     ] = 3,
-    seeds: Annotated[int, typer.Option(help="Repeats per pool size.")] = 2,
-    budget_share: Annotated[
+    largest_pool: Annotated[
+        float, typer.Option(help="The largest pool's share of the data (the rest validates).")
+    ] = 0.8,
+    pool_share: Annotated[
+        float, typer.Option(help="Ratio between successive pool sizes.")
+    ] = 0.5,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            help="Repeats per pool size, at least 3 (default: ceil(10,000 / rows) within "
+            "5..20).",
+            show_default=False,
+        ),
+    ] = None,
+    confidence: Annotated[
         float,
-        typer.Option(help="Most the pilot may cost, as a share of one full training run."),
-    ] = 0.15,
-    full_run_seconds: Annotated[
+        typer.Option(
+            help="One-sided confidence a policy's gain at the full data must clear "
+            "(Bonferroni over the candidates) to replace random."
+        ),
+    ] = 0.95,
+    budget_share: Annotated[
         float | None,
         typer.Option(
-            help="How long one full training run of your model takes (default: estimated "
-            "for the scaling lab's mlp, a lower bound).",
+            help="Most the pilot may cost, as a share of one full training run (counted, not "
+            "timed; default: no cap).",
+            show_default=False,
+        ),
+    ] = None,
+    full_run_flops: Annotated[
+        float | None,
+        typer.Option(
+            help="Floating-point operations of one full training run of your model (default: "
+            "a reference MLP, 2x256, 20 epochs).",
             show_default=False,
         ),
     ] = None,
@@ -591,9 +631,11 @@ def calibrate(
     """Measure which policy beats random at which kept fraction, on your data (a pilot).
 
     Trains a cheap proxy on subsets chosen by each candidate policy from pools of growing
-    size, extrapolates each policy's gain over random to the full data, and writes the choice
-    per fraction. Example: lessdata calibrate emb.npy --labels y.npy --out calib, then
-    lessdata prune emb.npy --keep 0.2 --calibration calib/calibration.json --out pruned
+    size, reads each policy's gain over random off its trend at the full data, and uses a
+    policy only where the lower bound of that gain is above zero (random otherwise). The
+    same data, options and seed give the same calibration.json. Example: lessdata calibrate
+    emb.npy --labels y.npy --out calib, then lessdata prune emb.npy --keep 0.2
+    --calibration calib/calibration.json --out pruned (with --scores S: prune --scores S).
     """
     from lessdata.pipeline import calibrate as run
 
@@ -603,15 +645,21 @@ def calibrate(
     )
     options = {**given(k=k), **parse_pairs(metric_option)}
     result = run(
-        data, metric=metric, scores=scores, features=features, fractions=_fractions(fractions),
-        policies=policy, pools=pools, seeds=seeds, budget_share=budget_share,
-        full_run_seconds=full_run_seconds, metric_options=options, out=out, encoder=encoder,
-        seed=seed, **loading,
+        data, metric=metric, scores=scores, features=features, proxy=proxy,
+        fractions=_fractions(fractions), policies=policy, pools=pools,
+        largest_pool=largest_pool, pool_share=pool_share, seeds=seeds, confidence=confidence,
+        budget_share=budget_share, full_run_flops=full_run_flops, metric_options=options,
+        out=out, encoder=encoder, seed=seed, **loading,
     )  # fmt: skip
-    choices = ", ".join(f"{f:g} → {p}" for f, p in result.choices.items())
+    for row in result.record["fractions"]:
+        typer.echo(f"keep {row['fraction']:g} → {row['reason']}")
     cost = result.record["cost"]
-    typer.echo(f"auto will use: {choices}")
-    typer.echo(f"pilot cost {cost['share']:.1%} of one full run → {result.path}")
+    if cost["note"]:
+        typer.echo(f"warning: {cost['note']}", err=True)
+    typer.echo(
+        f"pilot cost {cost['pilot_share_of_full_run']:.1%} of one full run "
+        f"({cost['full_run']}) → {result.path}"
+    )
 
 
 @core_app.command()

@@ -17,6 +17,7 @@ from lessdata.errors import LessdataError
 SPECIAL_FLAGS = {
     "threshold": "--jaccard",
     "metrics": "--metric",
+    "policies": "--policy",
     "method": "--method",
     "data": "INPUT",
     "n_prompts": "--prompts",

@@ -18,8 +18,9 @@ from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines import Engine
 from lessdata.errors import LessdataError
 from lessdata.kmeans import assign, check_k, fit_centroids
-from lessdata.metrics import get_metric
+from lessdata.metrics import REGISTRY, get_metric
 from lessdata.pipeline.calibration import Calibration, check_calibration, read_calibration
+from lessdata.pipeline.given_scores import ScoresLike, read_scores
 from lessdata.pipeline.inputs import DataLike, EngineLike, as_dataset, run_engine, vectors_of
 from lessdata.pipeline.options import check_metric_options, check_policy_options
 from lessdata.pipeline.outputs import (
@@ -49,6 +50,7 @@ def prune(
     *,
     metric: str = "prototypes",
     policy: str = "auto",
+    scores: ScoresLike | None = None,
     metric_options: dict[str, Any] | None = None,
     policy_options: dict[str, Any] | None = None,
     class_balanced: bool = False,
@@ -70,10 +72,15 @@ def prune(
             :func:`lessdata.score`).
         keep: the budget: a fraction in (0, 1] (``0.5``) or a count (``1000``).
         metric: the score to prune by (see ``lessdata.metrics.REGISTRY``); ignored by D4.
+            With ``scores``: the name of what they measure (and of the Parquet column read).
         policy: ``keep-hard``, ``keep-easy``, ``auto``, ``random``, ``moderate``, ``ccs``,
             ``importance``, ``d2`` (difficulty by ``metric`` spread over a kNN graph of the
             vectors, then coverage-aware picks; see :mod:`lessdata.select`) or ``d4``
             (SemDeDup, then prototypes on the survivors).
+        scores: instead of computing ``metric``: your own score per example, higher = harder
+            (an array, an ``.npy`` file, or a Parquet table with ``id`` and ``metric``
+            columns such as ``lessdata score`` writes; rows matched by id). A calibration
+            made with ``lessdata calibrate --scores`` needs the same scores here.
         metric_options: the metric's knobs (``k``, ``distance``; for the training-dynamics
             metrics ``proxy_model``, ``proxy_epochs``, ``proxy_runs``, ``width``,
             ``early_epoch``); for ``d4``: ``k``, ``eps``, ``survivor``.
@@ -107,12 +114,22 @@ def prune(
         150
     """
     policy_opts = check_policy_options(policy, policy_options)
+    if scores is not None and policy == "d4":
+        raise LessdataError(
+            "policy d4 computes SemDeDup and prototypes itself; it takes no `scores`",
+            param="scores",
+        )
     chosen = (
         [get_metric("semdedup"), get_metric("prototypes")]
         if policy == "d4"
-        else [get_metric(metric)]
+        else [] if scores is not None and metric not in REGISTRY else [get_metric(metric)]
     )
-    options = check_metric_options(chosen, metric_options)
+    if scores is not None and not chosen and metric_options:
+        raise LessdataError(
+            f"metric_options describe a registered metric; {metric!r} (your scores) is not one",
+            param="metric_options",
+        )
+    options = check_metric_options(chosen, metric_options) if chosen else {}
     seed = check_seed(seed)
     check_bool(class_balanced, "class_balanced")
     check_choice(zero_vectors, "zero_vectors", ZERO_VECTORS)
@@ -132,8 +149,9 @@ def prune(
     ds = as_dataset(data, **load_options)
     n = len(ds)
     budget = resolve_budget(keep, n)
+    given = None if scores is None else read_scores(scores, metric, ds)
     if calibration is not None:
-        check_calibration(calibration, ds, ds.vectors, metric, options)
+        check_calibration(calibration, ds, ds.vectors, metric, options, scores=given)
     if class_balanced and ds.labels is None:
         raise LessdataError(
             "class-balanced selection needs labels: pass `label_column` (or `labels`)"
@@ -144,6 +162,8 @@ def prune(
         distance=options.get("distance", "cosine"), encoder=encoder,
     )  # fmt: skip
     inputs = input_paths(data, load_options, metric_options, policy_options)
+    if isinstance(scores, (str, os.PathLike)):
+        inputs.append(str(scores))
     if calibration is not None and calibration.path is not None:
         inputs.append(str(calibration.path))
     with (
@@ -159,13 +179,17 @@ def prune(
             metrics = ["semdedup", "prototypes"]
             settings.update(eps=eps, survivor=survivor, metric="semdedup+prototypes")
         else:
-            scored = score_columns(
-                ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
-                engine=running, zero_vectors=zero_vectors,
-            )  # fmt: skip
-            columns, rows, part = scored.columns, scored.rows, scored.scored
-            if scored.notes:
-                settings["metric_notes"] = scored.notes
+            if given is not None:  # the user's scores: nothing to compute
+                columns, rows, part = {metric: given}, None, ds
+                settings["scores"] = "given"
+            else:
+                scored = score_columns(
+                    ds, chosen, options, encoder=encoder, cache_dir=cache_dir, seed=seed,
+                    engine=running, zero_vectors=zero_vectors,
+                )  # fmt: skip
+                columns, rows, part = scored.columns, scored.rows, scored.scored
+                if scored.notes:
+                    settings["metric_notes"] = scored.notes
             local_keep = keep if rows is None else _budget_of_rest(budget, len(rows))
             rule, applied = policy, policy
             if policy == "auto" and calibration is not None:
