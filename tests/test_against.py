@@ -368,7 +368,9 @@ def test_two_indexes_of_one_corpus_get_distinct_names(corpora, tmp_path):
     _, meta = _manifest(tmp_path / "d")
     path = str(old.resolve())
     assert meta["against"] == [
-        f"{path} (index {one.resolve()})", f"{path} (index {two.resolve()})", path
+        f"{path} (index {one.resolve()})",
+        f"{path} (index {two.resolve()})",
+        path,
     ]
 
 
