@@ -520,3 +520,24 @@ def test_other_damage_is_refused_naming_the_file(corpora, near_index):
     _edit_meta(folder, lambda m: m["methods"]["near"].update(bands="25"))
     _resign(folder)
     _refused(new, folder, r"methods\.near\.bands is '25', not of type int")
+
+
+def test_a_source_folder_index_watches_the_files_it_read(tmp_path):
+    code = tmp_path / "code"
+    (code / "pkg").mkdir(parents=True)
+    body = "\n".join(f"    x{i} = {i} * 2" for i in range(30))
+    (code / "pkg" / "a.py").write_text(f"def a():\n{body}\n")
+    (code / "b.py").write_text(f"def b():\n{body.replace('2', '3')}\n")
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "c.py").write_text((code / "pkg" / "a.py").read_text())
+    folder = lessdata.build_index(code, out=tmp_path / "index", method=["exact"])
+    source = json.loads((folder / "index.json").read_text())["source"]
+    assert source["format"] == "source" and source["files"] == 2
+    assert source["extensions"] == [".py"]
+    (code / "notes.txt").write_text("not read by the index")  # not one of its files
+    result = lessdata.dedup(new, method=["exact"], against=[folder])
+    assert result.n_kept == 0
+    (code / "b.py").write_text("def b():\n    return 1\n")
+    with pytest.raises(LessdataError, match="has changed since"):
+        lessdata.dedup(new, method=["exact"], against=[folder])

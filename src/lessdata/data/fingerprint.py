@@ -35,6 +35,8 @@ from lessdata.errors import LessdataError
 
 #: bytes read at a time when hashing a file
 CHUNK_BYTES = 1 << 20
+#: what stands for a file of a folder that cannot be read (its reader makes it a problem row)
+UNREADABLE = "unreadable"
 #: files hashed at once (hashlib releases the GIL on large buffers, so threads overlap I/O)
 HASH_THREADS = 4
 
@@ -105,11 +107,18 @@ def source_files(path: Path, fmt: str, extensions: Sequence[str] | None) -> list
 
 
 def _stamp_and_bytes(path: Path, files: Sequence[str]) -> tuple[str, int]:
-    """The stamp (SHA-256 over relative path, size, modification time) and total size."""
+    """The stamp (SHA-256 over relative path, size, modification time) and total size (a
+    folder's file that cannot be read counts as :data:`UNREADABLE`)."""
     stamp = hashlib.sha256()
     total = 0
     for rel in files:
-        info = (path / rel if rel else path).stat()
+        try:
+            info = (path / rel if rel else path).stat()
+        except OSError:
+            if not rel:
+                raise
+            stamp.update(f"{rel}\0{UNREADABLE}\n".encode("utf-8", "surrogatepass"))
+            continue
         total += info.st_size
         stamp.update(
             f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\n".encode("utf-8", "surrogatepass")
@@ -119,10 +128,19 @@ def _stamp_and_bytes(path: Path, files: Sequence[str]) -> tuple[str, int]:
 
 def _content(path: Path, files: Sequence[str]) -> str:
     """The SHA-256 over every file's relative path and the SHA-256 of its bytes, in order
-    (files hashed on threads)."""
+    (files hashed on threads; a folder's unreadable file counts as :data:`UNREADABLE`)."""
+
+    def one(rel: str) -> str:
+        if not rel:  # the corpus is this file: it must be read
+            return sha256_file(path)
+        try:
+            return sha256_file(path / rel)
+        except OSError:  # the reader records it as a problem row; so does the fingerprint
+            return UNREADABLE
+
     digest = hashlib.sha256()
     with ThreadPoolExecutor(HASH_THREADS) as pool:
-        sums = pool.map(lambda rel: sha256_file(path / rel if rel else path), files)
+        sums = pool.map(one, files)
         for rel, one in zip(files, sums, strict=True):
             digest.update(f"{rel}\0{one}\n".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
@@ -143,7 +161,8 @@ def fingerprint_source(
         ``stamp`` and ``sha256``.
 
     Raises:
-        OSError: a file of the corpus cannot be read.
+        OSError: the corpus file, or the folder, cannot be read (a folder's file that
+            cannot be read counts as :data:`UNREADABLE`, as its reader makes it a problem).
     """
     path = Path(os.path.realpath(source))
     fmt = corpus_format(path)
