@@ -72,6 +72,11 @@ def build_index(
 ) -> Path:
     """Index a corpus for ``dedup(new, against=[out])`` and write the index folder ``out``.
 
+    The index records ``data``'s resolved path and a fingerprint of its files (sizes,
+    modification times and a SHA-256 of their bytes, one extra read of the corpus), so that
+    a run against it can tell when the corpus has changed since, and each of its files'
+    SHA-256, so that a damaged index is refused before it is used.
+
     Args:
         data: the reference corpus: a folder of source files, a JSONL / Parquet / CSV file
             or a Hugging Face dataset folder with a text column.
@@ -79,17 +84,14 @@ def build_index(
         method: what to index: ``exact``, ``near``, ``semantic`` (one or several).
         method_options: ``ngram``, ``num_perm``, ``threshold`` (which sets the LSH bands),
             ``bands``, ``rows`` for ``near``; ``k`` for ``semantic``. Runs against the index
-            must use the same ones (eps and the threshold's estimate are the run's own).
+            must use the same ones, but a run's ``threshold`` may differ when the index's
+            bands miss no more pairs above it than bands tuned to it would (eps and the
+            threshold applied to the estimates are the run's own).
         encoder: the text encoder of ``semantic`` (not ``tfidf``: it is fitted per corpus).
         seed: seeds the MinHash permutations and k-means.
         engine, cache_dir: as for :func:`lessdata.curate`.
         text_column, id_column, split, extensions, shard_docs: how to read ``data``.
         quiet: no progress output.
-
-    The index records ``data``'s resolved path and a fingerprint of its files (sizes,
-    modification times and a SHA-256 of their bytes, one extra read of the corpus), so that
-    a run against it can tell when the corpus has changed since, and each of its files'
-    SHA-256, so that a damaged index is refused before it is used.
 
     Returns:
         The index folder.
