@@ -150,3 +150,15 @@ def test_a_link_where_the_run_report_goes_is_refused_by_name(tmp_path, cli):
     code, _, err = cli("inspect", "run")
     one_line_error(code, err, f"{Path('run') / REPORT_NAME} is a symbolic link")
     assert (tmp_path / "elsewhere.html").read_text() == "mine\n"
+
+
+def test_inspect_reads_a_text_dedup_manifest_as_the_curation_stages_it_holds(cli, tmp_path):
+    """``dedup --method exact`` records command=dedup; inspect still shows its stages."""
+    lines = [f'{{"id": {i}, "text": "def f{i % 5}(): return {i % 5}"}}' for i in range(20)]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n")
+    code, _, err = cli("dedup", tmp_path / "c.jsonl", "--method", "exact", "--out",
+                       tmp_path / "d", "-q")  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("inspect", tmp_path / "d")
+    assert code == 0, err
+    assert "documents per stage" in out and "exact" in out

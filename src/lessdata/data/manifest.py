@@ -205,7 +205,7 @@ def validate_schema(schema: pa.Schema, source: str | Path) -> None:
                 )
     if "id" not in schema.names:
         raise LessdataError(f"{source} is not a lessdata manifest (no 'id' column); {_HINT}")
-    if not metric_columns(schema):
+    if not metric_columns(schema) and "removed_by" not in schema.names:  # curation stages
         raise LessdataError(
             f"{source} has no score columns (float columns named by metric); "
             "score the data first with `lessdata score`"

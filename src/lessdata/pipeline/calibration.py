@@ -50,6 +50,7 @@ from lessdata.budget import resolve_budget
 from lessdata.checks import check_float, check_int, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.paths import OutputFolder
+from lessdata.data.standard_json import dumps_standard
 from lessdata.data.text_column import texts_fingerprint
 from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.errors import LessdataError
@@ -106,7 +107,7 @@ class Calibration:
 
     def to_json(self) -> str:
         """The record as standard JSON (no NaN or infinity), as ``calibration.json`` holds."""
-        return json.dumps(self.record, indent=2, allow_nan=False) + "\n"
+        return dumps_standard(self.record, indent=2) + "\n"
 
 
 def fingerprint(ds: Dataset, vectors: np.ndarray | None) -> str:

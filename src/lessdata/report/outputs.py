@@ -147,7 +147,10 @@ def inspect_manifest(
 def _inspect(path: Path, out: Path | None, top: int, console: Console) -> dict[str, Path]:
     """Read, print, and write into ``out`` (None: the manifest's run folder, if any)."""
     manifest = read_manifest(path)
-    if manifest_settings(manifest).get("command") == "curate":
+    # a curation-stage manifest (curate, or dedup --method exact/near) has removed_by
+    if manifest_settings(manifest).get("command") == "curate" or (
+        "removed_by" in manifest.schema.names
+    ):
         return _inspect_curation(manifest, path, out, console)
     summary = summarize(manifest, top=top)
     render_summary(summary, console)
