@@ -293,7 +293,7 @@ def test_custom_scores_work_end_to_end(tmp_path, cli):
         ("policy", "read by policy auto only"),
         ("format", "is not a lessdata calibration"),
         ("v1", "made by an earlier lessdata"),
-        ("edited", "field 'rows' is missing or not a int"),
+        ("edited", "field 'rows' is missing or not a whole number"),
     ],
 )
 def test_a_calibration_for_other_data_is_refused(calibrated, tmp_path, change, message):

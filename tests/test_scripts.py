@@ -29,7 +29,7 @@ DESCRIPTIONS = {
     "code_lm_tables.py": "Markdown tables of the code-LM experiments",
     "icl_findings.py": "Run the ICL lab's evidence",
     "icl_gap_table.py": "The ICL optimisation-gap table",
-    "policy_evidence.py": "Issue 13's evidence: every policy on MNIST-1D",
+    "policy_evidence.py": "Every policy on MNIST-1D against random, and calibrated auto",
     "width_study.py": "Representation vs learning",
     "collect_icl_evidence.sh": "Copy every run's eval.parquet",
 }
@@ -105,7 +105,7 @@ def test_a_missing_input_is_one_line_and_creates_nothing(name: str, cwd: Path, t
         ("icl_findings.py", ["--budget-s", "-5"], "--budget-s: expected a finite number > 0"),
         ("icl_findings.py", ["--steps", "ten"], "--steps: expected a whole number >= 1"),
         ("icl_findings.py", ["--only", "bogus"], "--only bogus names no experiment"),
-        ("policy_evidence.py", ["--out", "o"], "required: --store"),
+        ("policy_evidence.py", ["--out", "o"], "--store is needed unless --tables-only"),
         ("width_study.py", [], "required: stores"),
         ("collect_icl_evidence.sh", ["--bogus"], "unknown option --bogus"),
         ("collect_icl_evidence.sh", ["a", "b", "c"], "at most two folders"),

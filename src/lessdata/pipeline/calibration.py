@@ -506,11 +506,13 @@ def read_calibration(path: str | os.PathLike[str]) -> Calibration:
         and r.get("policy") in POLICIES for r in rows
     ):  # fmt: skip
         raise LessdataError(f"{path}: no usable choices per fraction", param="calibration")
-    for key, kind in (("rows", int), ("fingerprint", str), ("metric", str), ("scores", dict)):
+    fields = (("rows", int, "a whole number"), ("fingerprint", str, "a text"),
+              ("metric", str, "a text"), ("scores", dict, "an object"))
+    for key, kind, wanted in fields:
         if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
             raise LessdataError(
-                f"{path}: field {key!r} is missing or not a {kind.__name__} (the file was "
-                "edited or damaged); run `lessdata calibrate` again",
+                f"{path}: field {key!r} is missing or not {wanted} (the file was edited or "
+                "damaged); run `lessdata calibrate` again",
                 param="calibration",
             )
     return Calibration(record, path)
