@@ -199,7 +199,7 @@ def check_references(
     seen: set[str] = set()
     checked: list[ReferenceIndex | Path] = []
     wanted = dict(encoder=comparable_encoder_name(encoder, seed, cache_dir)) if (
-        "semantic" in options.methods) else {}  # fmt: skip
+        against and "semantic" in options.methods) else {}  # fmt: skip
     for given in against:
         path = Path(given)
         key = os.path.realpath(path)
