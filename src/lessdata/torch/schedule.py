@@ -110,7 +110,8 @@ class ProgressLR(LRScheduler):
                 "steps": self.steps, "last_epoch": self.last_epoch}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (with the sampler's own state loaded)."""
+        """Restore what :meth:`state_dict` returned (load the optimizer's and the sampler's own
+        states too: as with any scheduler, the optimizer holds the learning rate in use)."""
         self.scheduler.load_state_dict(state_dict["scheduler"])
         self.taken = int(state_dict["taken"])
         self.last_epoch = int(state_dict["last_epoch"])
@@ -119,4 +120,5 @@ class ProgressLR(LRScheduler):
                 f"steps={self.steps} but the state was saved with steps={state_dict['steps']}",
                 param="steps",
             )
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        last = getattr(self.scheduler, "get_last_lr", None)
+        self._last_lr = list(last()) if last else [g["lr"] for g in self.optimizer.param_groups]
