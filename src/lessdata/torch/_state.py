@@ -11,7 +11,7 @@ memory with the sampler, as ``Module.state_dict()``'s do, so a snapshot taken ea
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,10 +19,6 @@ import torch
 from lessdata.checks import check_int
 from lessdata.errors import LessdataError
 from lessdata.torch._common import STATE_FORMAT, as_array, check_state
-
-if TYPE_CHECKING:
-    from lessdata.torch.dynamic import DynamicPruningSampler
-    from lessdata.torch.samplers import PrunedSampler
 
 _WHY = {
     "n": "it was saved for a dataset of another length",
@@ -45,7 +41,7 @@ def rows_digest(rows: np.ndarray) -> str:
                            digest_size=8).hexdigest()  # fmt: skip
 
 
-def _dynamic_settings(s: DynamicPruningSampler) -> dict[str, Any]:
+def _dynamic_settings(s: Any) -> dict[str, Any]:
     return {
         "n": s.n, "epochs": s.epochs, "method": s.method, "method_options": dict(s.options),
         "prune_ratio": s.prune_ratio, "target_saving": s.target_saving, "plan": s.plan,
@@ -54,7 +50,7 @@ def _dynamic_settings(s: DynamicPruningSampler) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def dynamic_state(s: DynamicPruningSampler) -> dict[str, Any]:
+def dynamic_state(s: Any) -> dict[str, Any]:
     """See :meth:`DynamicPruningSampler.state_dict`."""
     ep = s._ep
     current = None
@@ -80,7 +76,7 @@ def _field(state: Any, key: str) -> Any:
     return state[key]
 
 
-def load_dynamic_state(s: DynamicPruningSampler, state: Any) -> None:
+def load_dynamic_state(s: Any, state: Any) -> None:
     """See :meth:`DynamicPruningSampler.load_state_dict`."""
     check_state(state, "DynamicPruningSampler", _dynamic_settings(s), _WHY)
     n = s.n
@@ -113,7 +109,7 @@ def load_dynamic_state(s: DynamicPruningSampler, state: Any) -> None:
     s.epoch, s._ep, s._cursor = epoch, record, None
 
 
-def pruned_state(s: PrunedSampler) -> dict[str, Any]:
+def pruned_state(s: Any) -> dict[str, Any]:
     """See :meth:`PrunedSampler.state_dict`."""
     cursor = s._cursor
     live = cursor is not None and cursor.epoch == s.epoch
@@ -124,7 +120,7 @@ def pruned_state(s: PrunedSampler) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _pruned_settings(s: PrunedSampler) -> dict[str, Any]:
+def _pruned_settings(s: Any) -> dict[str, Any]:
     return {
         "rows": len(s.rows), "rows_digest": rows_digest(s.rows), "seed": s.seed,
         "shuffle": s.shuffle, "drop_last": s.drop_last, "num_replicas": s.num_replicas,
@@ -132,7 +128,7 @@ def _pruned_settings(s: PrunedSampler) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def load_pruned_state(s: PrunedSampler, state: Any) -> None:
+def load_pruned_state(s: Any, state: Any) -> None:
     """See :meth:`PrunedSampler.load_state_dict`."""
     check_state(state, "PrunedSampler", _pruned_settings(s), _WHY)
     s.epoch = check_int(_field(state, "epoch"), "epoch", low=0)
