@@ -347,6 +347,19 @@ class DynamicPruningSampler(Sampler[int]):
         ep = self._ep
         return ep is not None and (ep["exhausted"] or int(ep["trained"][0]) >= len(ep["order"]))
 
+    @property
+    def epoch_position(self) -> int:
+        """Where a new iterator of the current epoch starts: how many of this rank's examples
+        of the epoch had their losses received (0 before the first epoch)."""
+        ep = self._ep
+        return 0 if ep is None else min(int(ep["trained"][0]), len(ep["order"]))
+
+    @property
+    def epochs_done(self) -> int:
+        """How many epochs are over (the current one counts once every loss arrived or it was
+        iterated to its end): the epoch a loop resumed from a state starts at."""
+        return self.epoch + 1 if self._due() else max(self.epoch, 0)
+
     def _next_epoch(self) -> None:
         if self._ep is not None and not self._due():
             return
@@ -367,9 +380,8 @@ class DynamicPruningSampler(Sampler[int]):
         self._next_epoch()
         ep = self._ep
         assert ep is not None
-        start = min(int(ep["trained"][0]), len(ep["order"]))
         self._yielded_before = self.yielded
-        self._cursor = Cursor(ep["order"], start, self.epoch, self._ended)
+        self._cursor = Cursor(ep["order"], self.epoch_position, self.epoch, self._ended)
         return self._cursor
 
     def __len__(self) -> int:
