@@ -40,6 +40,16 @@ trainer_utils = require("transformers.trainer_utils", "lessdata.integrations.hf"
 
 #: the file a checkpoint folder holds the sampler's state in
 STATE_FILE = "lessdata_sampler.pt"
+#: the Trainer methods PruningTrainer overrides (transformers 5.17 and later have them)
+_OVERRIDES = ("_run_epoch", "_init_training_state", "set_initial_training_values",
+              "_set_signature_columns_if_needed", "_get_train_sampler")  # fmt: skip
+_MISSING = [name for name in _OVERRIDES if not hasattr(transformers.Trainer, name)]
+if _MISSING:
+    raise LessdataError(
+        f"lessdata.integrations.hf needs transformers 5.17 or later (its Trainer has no "
+        f"{', '.join(_MISSING)}); this is {transformers.__version__}: "
+        "pip install 'lessdata[integrations]'"
+    )
 
 
 def _logits(outputs: Any) -> torch.Tensor:
