@@ -60,6 +60,23 @@ def my_share(order: np.ndarray, num_replicas: int, rank: int, drop_last: bool) -
     return order[rank::num_replicas]
 
 
+def check_losses_reach_every_rank(num_replicas: int, shared_losses: bool) -> None:
+    """Refuse a split across ranks whose loss tables nothing makes the same."""
+    if num_replicas == 1 or shared_losses or group_size() > 1:
+        return
+    if group_size() == 1:
+        where = "torch.distributed is initialised with one process"
+    else:
+        where = "torch.distributed is not initialised"
+    raise LessdataError(
+        f"num_replicas={num_replicas} but {where}, so no rank would see the others' losses: "
+        "each would prune from its own, and the ranks would overlap and miss examples; "
+        "initialise the process group before creating the sampler, or pass "
+        "`shared_losses=True` if every rank calls update with every example's loss",
+        param="num_replicas",
+    )
+
+
 class Cursor(Iterator[int]):
     """Yields ``order[start:]`` and counts what it yielded; tells ``on_end`` once when it runs
     out, so that the sampler knows the epoch was iterated to its end (a peek, an iterator

@@ -76,7 +76,7 @@ def with_index(dataset: Any, column: str = "index") -> Any:
     Example:
         >>> import datasets
         >>> ds = with_index(datasets.Dataset.from_dict({"text": ["a", "b"]}))
-        >>> ds["index"]
+        >>> list(ds["index"])
         [0, 1]
     """
     if not hasattr(dataset, "add_column") or not hasattr(dataset, "column_names"):

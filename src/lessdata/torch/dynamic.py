@@ -27,51 +27,23 @@ from lessdata.checks import (
     check_choice,
     check_float,
     check_int,
-    check_options,
     check_seed,
 )
 from lessdata.errors import LessdataError
 from lessdata.torch import plan as plans
 from lessdata.torch import rules
-from lessdata.torch._common import Cursor, group_size, my_share, share_length, world
+from lessdata.torch._common import (
+    Cursor,
+    check_losses_reach_every_rank,
+    group_size,
+    my_share,
+    share_length,
+    world,
+)
 from lessdata.torch._state import dynamic_state, load_dynamic_state
 
-#: the rules :class:`DynamicPruningSampler` takes, and the options of each
-METHODS = {"infobatch": {"max_skip": 0.7}, "seta": {"groups": 5, "window": 0.9}, "random": {}}
-#: each method's ``prune_ratio`` when neither it nor a target or plan is given
-DEFAULT_RATIO = {"infobatch": 0.5, "seta": 0.1, "random": 0.5}
 
-
-def _check_losses_reach_every_rank(num_replicas: int, shared_losses: bool) -> None:
-    """Refuse a split across ranks whose loss tables nothing makes the same."""
-    if num_replicas == 1 or shared_losses or group_size() > 1:
-        return
-    if group_size() == 1:
-        where = "torch.distributed is initialised with one process"
-    else:
-        where = "torch.distributed is not initialised"
-    raise LessdataError(
-        f"num_replicas={num_replicas} but {where}, so no rank would see the others' losses: "
-        "each would prune from its own, and the ranks would overlap and miss examples; "
-        "initialise the process group before creating the sampler, or pass "
-        "`shared_losses=True` if every rank calls update with every example's loss",
-        param="num_replicas",
-    )
-
-
-def _method_options(method: str, given: dict | None) -> dict[str, Any]:
-    what = f"method_options of {method}"
-    options = {**METHODS[method], **check_options(given, METHODS[method], what)}
-    if method == "infobatch":
-        options["max_skip"] = check_float(options["max_skip"], "max_skip", low=0, high=1,
-                                          closed="neither")  # fmt: skip
-    if method == "seta":
-        options["groups"] = check_int(options["groups"], "groups", low=1)
-        options["window"] = check_float(options["window"], "window", low=0, high=1, closed="right")
-    return options
-
-
-class DynamicPruningSampler(Sampler[int]):
+class DynamicPruningSampler(plans.Schedule, Sampler[int]):
     """Skip well-learned examples each epoch, re-weight the rest; plan, progress and resume.
 
     Use it as the DataLoader's sampler over a dataset that returns each example's index
@@ -120,7 +92,7 @@ class DynamicPruningSampler(Sampler[int]):
             ranks pruning from their own losses would overlap and miss examples).
 
     Example:
-        >>> sampler = DynamicPruningSampler(100, epochs=4, target_saving=0.25, seed=0)
+        >>> sampler = DynamicPruningSampler(100, epochs=4, target_saving=0.25, anneal=0.25)
         >>> sampler.plan, sampler.total_steps(10)
         ([100, 50, 50, 100], 30)
 
@@ -151,8 +123,8 @@ class DynamicPruningSampler(Sampler[int]):
     ) -> None:
         self.n = check_int(n, "n", low=1)
         self.epochs = check_int(epochs, "epochs", low=1)
-        self.method = check_choice(method, "method", tuple(METHODS))
-        self.options = _method_options(self.method, method_options)
+        self.method = check_choice(method, "method", tuple(rules.METHODS))
+        self.options = rules.method_options(self.method, method_options)
         given = [k for k, v in (("prune_ratio", prune_ratio), ("target_saving", target_saving),
                                 ("plan", plan)) if v is not None]  # fmt: skip
         if len(given) > 1:
@@ -162,7 +134,7 @@ class DynamicPruningSampler(Sampler[int]):
                 param=given[1],
             )
         if not given:
-            prune_ratio = DEFAULT_RATIO[self.method]
+            prune_ratio = rules.DEFAULT_RATIO[self.method]
         self.prune_ratio = check_float(prune_ratio, "prune_ratio", low=0, high=1, closed="left",
                                        allow_none=True)  # fmt: skip
         self.target_saving = check_float(target_saving, "target_saving", low=0, high=1,
@@ -172,7 +144,7 @@ class DynamicPruningSampler(Sampler[int]):
         self.shuffle = check_bool(shuffle, "shuffle")
         self.shared_losses = check_bool(shared_losses, "shared_losses")
         self.num_replicas, self.rank = world(num_replicas, rank)
-        _check_losses_reach_every_rank(self.num_replicas, self.shared_losses)
+        check_losses_reach_every_rank(self.num_replicas, self.shared_losses)
         self._plan = self._make_plan(plan)
         self.losses = np.full(self.n, np.nan)
         self._fresh = np.zeros(self.n, dtype=bool)  # recorded on this rank since the sync
@@ -181,90 +153,6 @@ class DynamicPruningSampler(Sampler[int]):
         self.epoch = -1
         self._ep: dict[str, Any] | None = None  # the current epoch's decisions and counters
         self._cursor: Cursor | None = None
-
-    def _make_plan(self, plan: Sequence[int] | None) -> list[int] | None:
-        if plan is not None:
-            return plans.check_plan(plan, self.n, self.epochs)
-        if self.target_saving is not None:
-            return plans.target_plan(self.n, self.epochs, self.anneal, self.target_saving)
-        if self.method == "seta":
-            groups, window = self.options["groups"], self._window()
-            return plans.seta_plan(self.n, self.epochs, self.anneal, self.prune_ratio, groups,
-                                   window)  # fmt: skip
-        return None
-
-    def _window(self) -> int:
-        groups = self.options["groups"]
-        return max(1, min(groups, round(groups * self.options["window"])))
-
-    # --- the schedule ---------------------------------------------------------------------
-
-    @property
-    def stop_pruning_epoch(self) -> int:
-        """The first epoch (0-based) of the final full-data ``anneal`` share."""
-        return plans.stop_pruning_epoch(self.epochs, self.anneal)
-
-    @property
-    def plan(self) -> list[int] | None:
-        """The examples each epoch keeps (all ranks), planned before training; None with
-        InfoBatch's or random's ``prune_ratio``, whose epoch sizes depend on the draws."""
-        return None if self._plan is None else list(self._plan)
-
-    def prunes(self, epoch: int) -> bool:
-        """Whether ``epoch`` (0-based) skips examples."""
-        if self._plan is not None:
-            return self._plan[epoch] < self.n
-        return 1 <= epoch < self.stop_pruning_epoch and bool(self.prune_ratio)
-
-    def _needs_plan(self, what: str) -> list[int]:
-        if self._plan is None:
-            raise LessdataError(
-                f"{what} needs every epoch's size before training, but with method="
-                f"{self.method!r} and prune_ratio the sizes depend on the draws; pass "
-                "target_saving (or plan) instead, or drive the schedule by sampler.progress "
-                "(lessdata.torch.ProgressLR)",
-                param="target_saving",
-            )
-        return plans.rank_sizes(self._plan, self.num_replicas)
-
-    def total_steps(self, batch_size: int, grad_accum: int = 1, *,
-                    partial_accum: str = "refuse") -> int:  # fmt: skip
-        """The optimizer steps of the whole run on this rank: exact, for a learning-rate
-        schedule built before training (``OneCycleLR(..., total_steps=...)``).
-
-        Args:
-            batch_size: the DataLoader's batch size (an epoch's last, short batch is a batch).
-            grad_accum: batches per optimizer step.
-            partial_accum: when ``grad_accum`` does not divide an epoch's batches: ``"refuse"``
-                (a :class:`~lessdata.errors.LessdataError` naming the epoch), ``"step"`` (the
-                short accumulation is a step: Hugging Face Trainer, Lightning) or ``"drop"``.
-        """
-        return plans.optimizer_steps(self._needs_plan("total_steps"), batch_size, grad_accum,
-                                     partial_accum)  # fmt: skip
-
-    def expected_total_steps(self, batch_size: int, below_mean_share: float = 0.5) -> int:
-        """Optimizer steps over all epochs, one per batch. Exact when the sizes are planned
-        (:meth:`total_steps`); with InfoBatch's ``prune_ratio`` an *estimate*: each pruning
-        epoch assumes ``below_mean_share`` of the examples below the mean loss (a trained
-        model's right-skewed losses put more there, so fewer steps are taken: a schedule
-        sized with it does not reach its end; drive it by :attr:`progress` instead).
-
-        Args:
-            batch_size: the DataLoader's batch size, a whole number >= 1.
-            below_mean_share: the share of examples assumed below the mean loss, in [0, 1]
-                (0 gives an upper bound).
-        """
-        batch_size = check_int(batch_size, "batch_size", low=1)
-        below_mean_share = check_float(below_mean_share, "below_mean_share", low=0, high=1)
-        return plans.optimizer_steps(self._sizes_estimate(below_mean_share), batch_size)
-
-    def _sizes_estimate(self, below_mean_share: float) -> list[int]:
-        if self._plan is not None:
-            return plans.rank_sizes(self._plan, self.num_replicas)
-        ratio = self.prune_ratio * (below_mean_share if self.method == "infobatch" else 1)
-        pruned = round(self.n * (1 - ratio))
-        sizes = [pruned if self.prunes(e) else self.n for e in range(self.epochs)]
-        return plans.rank_sizes(sizes, self.num_replicas)
 
     # --- epochs -----------------------------------------------------------------------------
 
@@ -330,17 +218,6 @@ class DynamicPruningSampler(Sampler[int]):
         self._yielded_before = self.yielded
         self.epoch = epoch
         self._cursor = None
-
-    def _rest_estimate(self, epoch: int, size: int) -> int:
-        """This rank's examples in the epochs after ``epoch``: exact when planned; else each
-        pruning epoch is taken to be the size of the latest one (``size`` if ``epoch``
-        prunes), or of the ``below_mean_share=0.5`` estimate before any."""
-        if self._plan is not None:
-            return sum(plans.rank_sizes(self._plan[epoch + 1 :], self.num_replicas))
-        estimate = self._sizes_estimate(0.5)
-        if self.prunes(epoch):
-            estimate = [size if self.prunes(e) else s for e, s in enumerate(estimate)]
-        return sum(estimate[epoch + 1 :])
 
     def _due(self) -> bool:
         """Whether the current epoch is over: iterated to its end, or every loss received."""

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lessdata.checks import check_choice, check_int
+from lessdata.checks import check_choice, check_float, check_int
 from lessdata.errors import LessdataError
 from lessdata.torch._common import share_length
 
@@ -122,3 +122,114 @@ def optimizer_steps(
             )
         steps += full + (1 if rest and partial_accum == "step" else 0)
     return steps
+
+
+class Schedule:
+    """The plan-related part of :class:`~lessdata.torch.DynamicPruningSampler` (a mixin: it
+    reads the sampler's ``n``, ``epochs``, ``anneal``, ``method``, ``options``,
+    ``prune_ratio``, ``target_saving``, ``num_replicas`` and ``_plan``)."""
+
+    n: int
+    epochs: int
+    anneal: float
+    method: str
+    options: dict[str, Any]
+    prune_ratio: float | None
+    target_saving: float | None
+    num_replicas: int
+    _plan: list[int] | None
+
+    def _make_plan(self, plan: Sequence[int] | None) -> list[int] | None:
+        if plan is not None:
+            return check_plan(plan, self.n, self.epochs)
+        if self.target_saving is not None:
+            return target_plan(self.n, self.epochs, self.anneal, self.target_saving)
+        if self.method == "seta":
+            groups, window = self.options["groups"], self._window()
+            return seta_plan(self.n, self.epochs, self.anneal, self.prune_ratio, groups,
+                                   window)  # fmt: skip
+        return None
+
+    def _window(self) -> int:
+        groups = self.options["groups"]
+        return max(1, min(groups, round(groups * self.options["window"])))
+
+    # --- the schedule ---------------------------------------------------------------------
+
+    @property
+    def stop_pruning_epoch(self) -> int:
+        """The first epoch (0-based) of the final full-data ``anneal`` share."""
+        return stop_pruning_epoch(self.epochs, self.anneal)
+
+    @property
+    def plan(self) -> list[int] | None:
+        """The examples each epoch keeps (all ranks), planned before training; None with
+        InfoBatch's or random's ``prune_ratio``, whose epoch sizes depend on the draws."""
+        return None if self._plan is None else list(self._plan)
+
+    def prunes(self, epoch: int) -> bool:
+        """Whether ``epoch`` (0-based) skips examples."""
+        if self._plan is not None:
+            return self._plan[epoch] < self.n
+        return 1 <= epoch < self.stop_pruning_epoch and bool(self.prune_ratio)
+
+    def _needs_plan(self, what: str) -> list[int]:
+        if self._plan is None:
+            raise LessdataError(
+                f"{what} needs every epoch's size before training, but with method="
+                f"{self.method!r} and prune_ratio the sizes depend on the draws; pass "
+                "target_saving (or plan) instead, or drive the schedule by sampler.progress "
+                "(lessdata.torch.ProgressLR)",
+                param="target_saving",
+            )
+        return rank_sizes(self._plan, self.num_replicas)
+
+    def total_steps(self, batch_size: int, grad_accum: int = 1, *,
+                    partial_accum: str = "refuse") -> int:  # fmt: skip
+        """The optimizer steps of the whole run on this rank: exact, for a learning-rate
+        schedule built before training (``OneCycleLR(..., total_steps=...)``).
+
+        Args:
+            batch_size: the DataLoader's batch size (an epoch's last, short batch is a batch).
+            grad_accum: batches per optimizer step.
+            partial_accum: when ``grad_accum`` does not divide an epoch's batches: ``"refuse"``
+                (a :class:`~lessdata.errors.LessdataError` naming the epoch), ``"step"`` (the
+                short accumulation is a step: Hugging Face Trainer, Lightning) or ``"drop"``.
+        """
+        return optimizer_steps(self._needs_plan("total_steps"), batch_size, grad_accum,
+                                     partial_accum)  # fmt: skip
+
+    def expected_total_steps(self, batch_size: int, below_mean_share: float = 0.5) -> int:
+        """Optimizer steps over all epochs, one per batch. Exact when the sizes are planned
+        (:meth:`total_steps`); with InfoBatch's ``prune_ratio`` an *estimate*: each pruning
+        epoch assumes ``below_mean_share`` of the examples below the mean loss (a trained
+        model's right-skewed losses put more there, so fewer steps are taken: a schedule
+        sized with it does not reach its end; drive it by :attr:`progress` instead).
+
+        Args:
+            batch_size: the DataLoader's batch size, a whole number >= 1.
+            below_mean_share: the share of examples assumed below the mean loss, in [0, 1]
+                (0 gives an upper bound).
+        """
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        below_mean_share = check_float(below_mean_share, "below_mean_share", low=0, high=1)
+        return optimizer_steps(self._sizes_estimate(below_mean_share), batch_size)
+
+    def _sizes_estimate(self, below_mean_share: float) -> list[int]:
+        if self._plan is not None:
+            return rank_sizes(self._plan, self.num_replicas)
+        ratio = self.prune_ratio * (below_mean_share if self.method == "infobatch" else 1)
+        pruned = round(self.n * (1 - ratio))
+        sizes = [pruned if self.prunes(e) else self.n for e in range(self.epochs)]
+        return rank_sizes(sizes, self.num_replicas)
+
+    def _rest_estimate(self, epoch: int, size: int) -> int:
+        """This rank's examples in the epochs after ``epoch``: exact when planned; else each
+        pruning epoch is taken to be the size of the latest one (``size`` if ``epoch``
+        prunes), or of the ``below_mean_share=0.5`` estimate before any."""
+        if self._plan is not None:
+            return sum(rank_sizes(self._plan[epoch + 1 :], self.num_replicas))
+        estimate = self._sizes_estimate(0.5)
+        if self.prunes(epoch):
+            estimate = [size if self.prunes(e) else s for e, s in enumerate(estimate)]
+        return sum(estimate[epoch + 1 :])

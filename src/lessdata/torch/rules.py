@@ -28,8 +28,11 @@ generator: same decisions, on every rank.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+
+from lessdata.checks import check_float, check_int, check_options
 
 
 def _by_loss(losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -103,3 +106,22 @@ def random_by_ratio(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Skip each example with chance ``prune_ratio``."""
     return rng.random(n) >= prune_ratio, np.ones(n)
+
+
+#: the rules :class:`~lessdata.torch.DynamicPruningSampler` takes, and the options of each
+METHODS = {"infobatch": {"max_skip": 0.7}, "seta": {"groups": 5, "window": 0.9}, "random": {}}
+#: each method's ``prune_ratio`` when neither it nor a target or plan is given
+DEFAULT_RATIO = {"infobatch": 0.5, "seta": 0.1, "random": 0.5}
+
+
+def method_options(method: str, given: dict | None) -> dict[str, Any]:
+    """``method``'s options: its defaults updated by ``given``, each checked."""
+    what = f"method_options of {method}"
+    options = {**METHODS[method], **check_options(given, METHODS[method], what)}
+    if method == "infobatch":
+        options["max_skip"] = check_float(options["max_skip"], "max_skip", low=0, high=1,
+                                          closed="neither")  # fmt: skip
+    if method == "seta":
+        options["groups"] = check_int(options["groups"], "groups", low=1)
+        options["window"] = check_float(options["window"], "window", low=0, high=1, closed="right")
+    return options
