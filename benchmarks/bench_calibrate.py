@@ -69,13 +69,15 @@ def accuracy(x, y, rows, test, test_y, c: float) -> float:
     return 100.0 * float(model.score(test, test_y))
 
 
-def one_run(n: int, d: int, seed: int) -> dict:
-    """Calibrate on one dataset with the defaults, then score every policy and auto."""
+def one_run(n: int, d: int, seed: int, proxy: str = "logistic") -> dict:
+    """Calibrate on one dataset with the defaults (but ``proxy``), then score every policy
+    and auto."""
     import lessdata
     from lessdata.select import select
 
     x, y, scores, test, test_y = teacher_student(n, d, seed)
-    cal = lessdata.calibrate(x, labels=y, scores=scores, metric="margin", seed=seed, quiet=True)
+    cal = lessdata.calibrate(x, labels=y, scores=scores, metric="margin", seed=seed,
+                             proxy=proxy, quiet=True)  # fmt: skip
     cells = {}
     for fraction in FRACTIONS:
         chosen = cal.choices[fraction]
@@ -91,7 +93,7 @@ def one_run(n: int, d: int, seed: int) -> dict:
     return {"rows": n, "dim": d, "alpha": n / d, "seed": seed, "cells": cells,
             "pilot_share": cal.record["cost"]["pilot_share_of_full_run"],
             "pilot_seeds": cal.record["plan"]["seeds"],
-            "pool_sizes": cal.record["plan"]["pool_sizes"],
+            "pool_sizes": cal.record["plan"]["pool_sizes"], "proxy": proxy,
             "lessdata": lessdata.__version__, "commit": _commit()}  # fmt: skip
 
 
@@ -186,6 +188,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the JSON Lines file")
     parser.add_argument("--seeds", type=int, default=5, help="data seeds per setting")
     parser.add_argument("--table", action="store_true", help="only print the tables")
+    parser.add_argument("--proxy", default="logistic", choices=("logistic", "ridge", "mlp"),
+                        help="calibrate's proxy (the default is logistic)")  # fmt: skip
+    parser.add_argument("--max-alpha", type=float, default=math.inf,
+                        help="run only the settings with N/d at most this")  # fmt: skip
     args = parser.parse_args()
     lines = []
     if args.out.exists():
@@ -195,9 +201,9 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for n, d in SETTINGS:
             for seed in range(args.seeds):
-                if (n, d, seed) in done:
+                if (n, d, seed) in done or n / d > args.max_alpha:
                     continue
-                line = one_run(n, d, seed)
+                line = one_run(n, d, seed, args.proxy)
                 with args.out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(line) + "\n")
                 lines.append(line)

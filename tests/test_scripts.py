@@ -19,6 +19,7 @@ SCRIPTS = ROOT / "scripts"
 EVIDENCE = ROOT / "docs" / "evidence"
 PYTHON_SCRIPTS = (
     "code_lm_tables.py",
+    "docs_tables.py",
     "icl_findings.py",
     "icl_gap_table.py",
     "policy_evidence.py",
@@ -27,6 +28,7 @@ PYTHON_SCRIPTS = (
 #: a first words of each script's ``--help`` description
 DESCRIPTIONS = {
     "code_lm_tables.py": "Markdown tables of the code-LM experiments",
+    "docs_tables.py": "Regenerate every generated table in the docs",
     "icl_findings.py": "Run the ICL lab's evidence",
     "icl_gap_table.py": "The ICL optimisation-gap table",
     "policy_evidence.py": "Every policy on MNIST-1D against random, and calibrated auto",

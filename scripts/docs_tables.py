@@ -1,0 +1,118 @@
+"""Regenerate every generated table in the docs from the raw evidence under docs/evidence/.
+
+A documented number comes from a committed per-run evidence file through one function here.
+In a Markdown file, a generated block sits between ``<!-- generated: NAME -->`` and
+``<!-- end: NAME -->``; this script rewrites each block from its evidence, or with
+``--check`` only reports the blocks that differ (exit 1), which is what the test suite runs.
+
+    .venv/bin/python scripts/docs_tables.py            # rewrite the blocks
+    .venv/bin/python scripts/docs_tables.py --check    # fail if the docs are stale
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _script_cli import ScriptError, ScriptParser, run
+
+ROOT = Path(__file__).resolve().parents[1]
+EVIDENCE = ROOT / "docs" / "evidence"
+BLOCK = re.compile(
+    r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S
+)
+
+
+def _module(path: Path):
+    """Import a benchmark or script by path (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _jsonl(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+    except (OSError, ValueError) as exc:
+        raise ScriptError(f"{path}: cannot read the evidence ({exc})") from None
+
+
+def _teacher_student(name: str) -> Callable[[], str]:
+    def make() -> str:
+        bench = _module(ROOT / "benchmarks" / "bench_calibrate.py")
+        return bench.table(_jsonl(EVIDENCE / "calibrate" / f"{name}.jsonl")) + "\n"
+
+    return make
+
+
+def _teacher_student_goals() -> str:
+    bench = _module(ROOT / "benchmarks" / "bench_calibrate.py")
+    lines = _jsonl(EVIDENCE / "calibrate" / "teacher_student.jsonl")
+    return "".join(f"- {line}\n" for line in bench.verdicts(lines))
+
+
+def _mnist(folder: str) -> Callable[[], str]:
+    def make() -> str:
+        policy = _module(ROOT / "scripts" / "policy_evidence.py")
+        runs, cals = policy.read_evidence(EVIDENCE / folder)
+        return policy.tables(runs, cals)
+
+    return make
+
+
+#: every generated block: its name → the function that writes it from the evidence
+GENERATORS: dict[str, Callable[[], str]] = {
+    "teacher_student": _teacher_student("teacher_student"),
+    "teacher_student_ridge": _teacher_student("teacher_student_ridge"),
+    "teacher_student_goals": _teacher_student_goals,
+    "mnist1d_4k": _mnist("mnist1d-4k"),
+    "mnist1d_20k": _mnist("mnist1d-20k"),
+}
+
+
+def regenerate(text: str, where: Path) -> str:
+    """``text`` with every generated block rewritten from its evidence."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in GENERATORS:
+            raise ScriptError(f"{where}: no generator for block {name!r}")
+        return match.group(1) + GENERATORS[name]() + match.group(4)
+
+    return BLOCK.sub(replace, text)
+
+
+def documents() -> list[Path]:
+    """The Markdown files that hold generated blocks."""
+    found = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [p for p in found if "<!-- generated: " in p.read_text(encoding="utf-8")]
+
+
+def main() -> None:
+    parser = ScriptParser(__doc__)
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; exit 1 naming each stale block")  # fmt: skip
+    args = parser.parse_args()
+    stale = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        new = regenerate(text, path)
+        if new != text:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(new, encoding="utf-8")
+    if args.check and stale:
+        print("stale generated blocks in: " + ", ".join(map(str, stale)), file=sys.stderr)
+        raise SystemExit(1)
+    print(("rewrote " if stale else "up to date: ") + ", ".join(map(str, stale or documents())))
+
+
+if __name__ == "__main__":
+    run(main, Path(__file__).name)
