@@ -231,6 +231,25 @@ def test_random_rule_skips_uniformly_at_the_planned_size():
     assert np.allclose(sampler.update(kept, torch.ones(200)).numpy(), 1.0)
 
 
+def test_a_random_baseline_replays_the_epoch_sizes_of_an_infobatch_run():
+    """The benchmark's random arm: the sizes InfoBatch's ratio gave, skipped at random."""
+    data, batch = _task(300), 25
+    infobatch = DynamicPruningSampler(300, epochs=5, prune_ratio=0.7, seed=0)
+    sizes = []
+    for epoch in range(5):
+        infobatch.set_epoch(epoch)
+        sizes.append(infobatch.epoch_size)
+        for idx in torch.utils.data.DataLoader(range(300), batch_size=batch, sampler=infobatch):
+            infobatch.update(idx, torch.rand(len(idx)))
+    assert len(set(sizes[1:])) > 1 and sizes[0] == 300  # sizes varied with the losses
+    random = DynamicPruningSampler(300, epochs=5, plan=sizes, method="random", seed=0)
+    assert random.plan == sizes and random.total_steps(batch) == sum(-(-s // batch) for s in sizes)
+    lrs, _, _ = _train(random, data, batch, lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+        opt, 0.1, total_steps=random.total_steps(batch)))  # fmt: skip
+    assert random.forwards == infobatch.forwards == sum(sizes)
+    assert lrs[-1] == pytest.approx(0.1 / 25 / 1e4, rel=1e-9)
+
+
 def test_same_seed_same_decisions_other_seed_others():
     def decisions(seed, method):
         sampler = DynamicPruningSampler(300, epochs=4, target_saving=0.3, method=method, seed=seed)

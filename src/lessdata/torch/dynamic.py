@@ -225,6 +225,12 @@ class DynamicPruningSampler(plans.Schedule, Sampler[int]):
         return ep is not None and (ep["exhausted"] or int(ep["trained"][0]) >= len(ep["order"]))
 
     @property
+    def epoch_size(self) -> int:
+        """How many examples the current epoch keeps, all ranks together (``n`` before the
+        first): record it per epoch to give another run the same sizes (``plan=``)."""
+        return self.n if self._ep is None else int(self._ep["keep"].sum())
+
+    @property
     def epoch_position(self) -> int:
         """Where a new iterator of the current epoch starts: how many of this rank's examples
         of the epoch had their losses received (0 before the first epoch)."""
