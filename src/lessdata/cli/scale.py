@@ -26,9 +26,10 @@ scale_app = typer.Typer(
         "Workflow: `lessdata scale run` trains every (seed, width, metric, policy, fraction) "
         "and records each run in a SQLite store as it finishes (rerun the same command to "
         "resume: finished runs are skipped, failed ones retried); `lessdata scale report` "
-        "draws the log-log curves with fitted power laws and tabulates the exponent, the "
-        "examples needed to reach full-data error and the data saved vs random; `lessdata "
-        "scale export` writes the raw runs to Parquet/CSV/JSON."
+        "draws the log-log curves and tests every policy against random seed by seed (95% "
+        "t-intervals, Holm-corrected claims, examples to the target with bootstrap "
+        "intervals); `lessdata scale export` writes the raw runs and those statistics to "
+        "Parquet/CSV/JSON."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -281,6 +282,38 @@ def run(
         raise SystemExit(1)
 
 
+def parse_seeds(text: str | None) -> list[int] | None:
+    """Read ``--confirm-seeds``: comma-separated seed numbers (``3,4``); None when not given."""
+    if text is None:
+        return None
+    try:
+        seeds = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise LessdataError(
+            f"--confirm-seeds takes seed numbers separated by commas (e.g. 3,4), got {text!r}"
+        ) from None
+    if not seeds:
+        raise LessdataError("--confirm-seeds is empty; give the held-back seeds, e.g. 3,4")
+    return seeds
+
+
+Target = Annotated[
+    float | None,
+    typer.Option(
+        help="Test error to reach (default: the full-data error): how many examples each "
+        "policy needs to get there, read within the measured sizes with a seed-bootstrap "
+        "interval, and the data it saves vs random."
+    ),
+]
+ConfirmSeeds = Annotated[
+    str | None,
+    typer.Option(
+        help="Seeds held back (e.g. 3,4): each budget's best policy is picked on the other "
+        "seeds and tested on these alone, as a check beside the Holm-corrected claims."
+    ),
+]
+
+
 @scale_app.command("report")
 def report_command(
     store: Store = DEFAULT_STORE,
@@ -288,23 +321,25 @@ def report_command(
         Path | None,
         typer.Option(help="Folder for scaling.png and report.html (default STORE/report)."),
     ] = None,
-    target: Annotated[
-        float | None,
-        typer.Option(
-            help="Test error to reach in the tables (default: the full-data error): how many "
-            "examples each policy needs to get there, and the data it saves vs random."
-        ),
-    ] = None,
+    target: Target = None,
+    confirm_seeds: ConfirmSeeds = None,
 ) -> None:
-    """Draw the scaling curves and tabulate exponents and data saved vs random.
+    """Draw the scaling curves; test every policy against random, seed by seed.
 
     Writes scaling.png (log-log error vs examples with fitted power laws and the Pareto
     frontier; accuracy vs fraction kept), widths.png for width sweeps, and a self-contained
-    report.html. Example: lessdata scale report --store runs/scale --out runs/scale/report
+    report.html: per (metric, policy, fraction) the paired per-seed gain over random with a
+    95% t-interval, the seeds and Holm-corrected p-values; a best-policy claim only when it
+    survives Holm's correction over every cell (else "no policy beats random after
+    correction"); examples to reach the target with bootstrap intervals ("not reached" past
+    the largest size). Example: lessdata scale report --store runs/scale --out runs/scale/report
     """
     from lessdata.labs.scaling.report import write_scaling_report
 
-    paths = write_scaling_report(store, out if out is not None else store / "report", target=target)
+    paths = write_scaling_report(
+        store, out if out is not None else store / "report", target=target,
+        confirm_seeds=parse_seeds(confirm_seeds),
+    )  # fmt: skip
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
 
@@ -312,27 +347,59 @@ def report_command(
 @scale_app.command("export")
 def export_command(
     out: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="File to write: .parquet, .csv or .json (by suffix). One row per run: its "
-            "key (task, model, width, metric, policy, keep, seed, config), status, examples "
-            "kept, accuracy, error, loss, timings and any extra metric.",
+            help="File for the raw runs: .parquet, .csv or .json (by suffix). One row per run: "
+            "its key (task, model, width, metric, policy, keep, seed, config), status, "
+            "examples kept, accuracy, error, loss, timings and any extra metric.",
             show_default=False,
         ),
-    ],
+    ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(
+            help="File for the paired cells (.parquet/.csv/.json): one row per (width, "
+            "metric, policy, keep) against random: gain_mean (random's error − the policy's, "
+            "per seed), ci_low, ci_high (95% t), n_seeds, p_value, p_holm, holm_family, "
+            "survives_holm, verdict, best_at_fraction, best_overall, confirm_* columns.",
+            show_default=False,
+        ),
+    ] = None,
+    targets: Annotated[
+        Path | None,
+        typer.Option(
+            help="File for the per-curve targets: examples to reach the target with its "
+            "bootstrap interval and status (reached / not reached), data saved vs random "
+            "with its interval, and the power-law exponent (a labelled fit).",
+            show_default=False,
+        ),
+    ] = None,
     store: Store = DEFAULT_STORE,
+    target: Target = None,
+    confirm_seeds: ConfirmSeeds = None,
 ) -> None:
-    """Write every recorded run to a Parquet, CSV or JSON file for your own analysis.
+    """Write the recorded runs, and the report's paired statistics, to Parquet/CSV/JSON.
 
-    Example: lessdata scale export --store runs/scale --out runs.parquet
+    Example: lessdata scale export --store runs/scale --out runs.parquet --summary cells.csv
+    --targets targets.csv
     """
     from lessdata.labs.scaling.store import DB_NAME, ResultsStore
 
+    if out is None and summary is None and targets is None:
+        raise LessdataError("name a file to write: --out (runs), --summary (cells), --targets")
     if not (store / DB_NAME).exists() and store.suffix not in (".sqlite", ".db", ".sqlite3"):
         raise LessdataError(f"--store {store} holds no results; run `lessdata scale run` first")
-    with ResultsStore(store) as results:
-        path = results.export(out)
-        typer.echo(f"exported {results.count()} runs → {path}")
+    seeds = parse_seeds(confirm_seeds)
+    if out is not None:
+        with ResultsStore(store) as results:
+            path = results.export(out)
+            typer.echo(f"exported {results.count()} runs → {path}")
+    if summary is not None or targets is not None:
+        from lessdata.labs.scaling.export import write_summary
+
+        written = write_summary(store, summary, targets, target=target, confirm_seeds=seeds)
+        for name, path in written.items():
+            typer.echo(f"{name}: {path}")
 
 
 @scale_app.command("code-lm")

@@ -15,12 +15,18 @@ Modules: :mod:`~lessdata.labs.scaling.tasks` (built-in and user tasks),
 sweep runner and its hooks),
 :mod:`~lessdata.labs.scaling.fit` (power laws, examples to reach an error, data saved, Pareto),
 :mod:`~lessdata.labs.scaling.analysis` (a sweep's runs as curves, fits and tables),
+:mod:`~lessdata.labs.scaling.paired` (every policy against random, paired by seed, with
+t-intervals and Holm-corrected claims), :mod:`~lessdata.labs.scaling.reach` (examples to a
+target read within the measured sizes, with seed-bootstrap intervals),
 :mod:`~lessdata.labs.scaling.figures` (their matplotlib plots),
-:mod:`~lessdata.labs.scaling.report` (the report folder: PNG files and an HTML page),
+:mod:`~lessdata.labs.scaling.report` and :mod:`~lessdata.labs.scaling.report_stats` (the
+report folder: PNG files and an HTML page), :mod:`~lessdata.labs.scaling.export` (the
+report's statistics as Parquet/CSV/JSON tables),
 :mod:`~lessdata.labs.scaling.code_lm` and :mod:`~lessdata.labs.scaling.code_lm_report` (the
 code-LM experiment and its report).
 """
 
+from lessdata.labs.scaling.export import write_summary
 from lessdata.labs.scaling.fit import (
     Curve,
     PowerLawFit,
@@ -49,4 +55,5 @@ __all__ = [
     "pareto_frontier",
     "run_sweep",
     "write_scaling_report",
+    "write_summary",
 ]

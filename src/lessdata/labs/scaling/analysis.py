@@ -2,10 +2,14 @@
 
 :func:`analyse` groups runs by (task, model, configuration) — runs of different settings are
 never mixed — and computes, per group, every curve's points (mean, min and max over seeds),
-its power-law fit with a bootstrap interval, the per-policy table (examples to reach the
-full-data error, data saved against random, the smallest fraction within half a point of
-full-data accuracy, the gap to random at the smallest fraction) and the Pareto frontier.
-:func:`load_rows` reads the runs from a store, its folder, or rows.
+its power-law fit with a bootstrap interval (a labelled description of the curve), the
+per-policy table (examples to reach the target error read within the measured sizes, and
+the data saved against random, both with seed-bootstrap intervals:
+:mod:`~lessdata.labs.scaling.reach`; the smallest fraction within half a point of full-data
+accuracy; the gap to random at the smallest fraction), every (metric, policy, budget) cell's
+paired per-seed difference to random with its t-interval and Holm-corrected test
+(:mod:`~lessdata.labs.scaling.paired`), optional fresh-seed confirmations, and the Pareto
+frontier. :func:`load_rows` reads the runs from a store, its folder, or rows.
 
 Pure numbers: no matplotlib and no HTML here, so that the analysis can be tested and reused
 without drawing anything; :mod:`~lessdata.labs.scaling.figures` draws it and
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +28,14 @@ from typing import Any
 import numpy as np
 
 from lessdata.errors import LessdataError
-from lessdata.labs.scaling.fit import (
-    Curve,
-    PowerLawFit,
-    data_saved_vs_random,
-    examples_to_reach,
-    fit_power_law,
-    pareto_frontier,
+from lessdata.labs.scaling.fit import Curve, PowerLawFit, fit_power_law, pareto_frontier
+from lessdata.labs.scaling.paired import (
+    Confirmation,
+    PairedCell,
+    confirm_on_fresh_seeds,
+    paired_cells,
 )
+from lessdata.labs.scaling.reach import Reach, bootstrap_reach, seed_curve
 from lessdata.labs.scaling.store import FULL, NO_METRIC, ResultsStore
 
 #: "within half a point of full-data accuracy"
@@ -48,6 +52,7 @@ class Point:
     keep: str
     errors: list[float] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     @property
     def error(self) -> float:
@@ -87,7 +92,12 @@ class CurveData:
 
 @dataclass
 class PolicyRow:
-    """The per-policy table's numbers (NaN / None where they cannot be computed)."""
+    """The per-policy table's numbers (NaN / None where they cannot be computed).
+
+    ``examples_to_full`` and ``saved_vs_random`` are the point estimates of ``reach`` (read
+    within the measured sizes; ``inf`` / NaN when not reached), kept for callers of the
+    earlier table; ``reach`` adds their seed-bootstrap intervals and status.
+    """
 
     label: str
     b: float
@@ -98,6 +108,7 @@ class PolicyRow:
     smallest_fraction_near_full: float | None
     smallest_fraction: float
     gap_to_random: float | None
+    reach: Reach | None = None
 
 
 @dataclass
@@ -117,6 +128,10 @@ class Analysis:
     frontier: list[tuple[str, Point]]
     failures: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
+    cells: list[PairedCell] = field(default_factory=list)
+    confirmations: list[Confirmation] = field(default_factory=list)
+    #: True when every error lies in [0, 1] (a classifier's): gains are shown in points
+    in_points: bool = True
 
 
 def curve_label(policy: str, metric: str) -> str:
@@ -145,6 +160,7 @@ def _points(rows: Iterable[Mapping[str, Any]], n_train: int) -> list[Point]:
         point = by_n.setdefault(n, Point(n=n, fraction=n / n_train, keep=str(row["keep"])))
         point.errors.append(values[0])
         point.accuracies.append(values[1])
+        point.seeds.append(int(row["seed"]))
     return [by_n[n] for n in sorted(by_n)]
 
 
@@ -164,20 +180,38 @@ def analyse(
     target: float | None = None,
     n_boot: int = 200,
     meta: Mapping[str, Any] | None = None,
+    n_boot_seeds: int = 1000,
+    confirm_seeds: Collection[int] | None = None,
 ) -> list[Analysis]:
     """Group runs by (task, model, configuration) and compute curves, fits and tables.
 
-    ``target`` is the error to reach (default: the full-data error of each group's largest
-    width). ``meta`` is the store's metadata (sweep settings by ``sweep/CONFIG``).
+    Args:
+        rows: the runs, as :meth:`ResultsStore.rows` returns them.
+        target: the error to reach (default: the full-data error of each group's largest
+            width, recomputed in every seed resample).
+        n_boot: bootstrap refits for each power-law exponent's interval.
+        meta: the store's metadata (sweep settings by ``sweep/CONFIG``).
+        n_boot_seeds: seed resamples for the examples-to-target and data-saved intervals.
+        confirm_seeds: seeds held back to confirm each budget's winner picked on the other
+            seeds (:func:`~lessdata.labs.scaling.paired.confirm_on_fresh_seeds`); None = no
+            split (the Holm-corrected claims over all seeds stand alone).
+
+    Example:
+        >>> (analysis,) = analyse(store.rows(), confirm_seeds=[3, 4])  # doctest: +SKIP
+        >>> [c.label for c in analysis.cells if c.verdict == "beats random"]  # doctest: +SKIP
+        ['keep-hard · prototypes']
     """
     groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["task"], row["model"], row["config"])].append(row)
     out = []
     for (task, model, config), members in sorted(groups.items()):
-        analysis = _analyse_group(task, model, config, members, target, n_boot)
+        analysis = _analyse_group(task, model, config, members, target, n_boot, n_boot_seeds)
         if analysis is not None:
             analysis.meta = dict((meta or {}).get(f"sweep/{config}", {}))
+            analysis.cells = paired_cells(members)
+            if confirm_seeds:
+                analysis.confirmations = confirm_on_fresh_seeds(analysis.cells, confirm_seeds)
             out.append(analysis)
     return out
 
@@ -189,6 +223,7 @@ def _analyse_group(
     rows: list[Mapping[str, Any]],
     target: float | None,
     n_boot: int,
+    n_boot_seeds: int,
 ) -> Analysis | None:
     ok = [r for r in rows if r.get("status") == "ok" and r.get("n_kept")]
     failures = [r for r in rows if r.get("status") != "ok"]
@@ -224,22 +259,55 @@ def _analyse_group(
     goal = target
     if goal is None:
         goal = full[main].error if main in full else math.nan
-    table = _policy_table(curves[main], full.get(main), goal)
+    reach = _reach(curves[main], full.get(main), target, n_boot_seeds)
+    table = _policy_table(curves[main], full.get(main), reach)
     frontier = _frontier(curves[main], full.get(main))
+    in_points = all(0.0 <= e <= 1.0 for p in _all_points(curves, full) for e in p.errors)
     return Analysis(
         task=task, model=model, config=config, n_train=n_train, widths=widths, main_width=main,
         curves=curves, full=full, target=goal, table=table, frontier=frontier,
-        failures=failures,
+        failures=failures, in_points=in_points,
+    )  # fmt: skip
+
+
+def _all_points(
+    curves: Mapping[int, Mapping[str, CurveData]], full: Mapping[int, Point]
+) -> Iterator[Point]:
+    yield from full.values()
+    for by_label in curves.values():
+        for curve in by_label.values():
+            yield from curve.points
+
+
+def _reach(
+    curves: Mapping[str, CurveData], full: Point | None, target: float | None, n_boot: int
+) -> dict[str, Reach]:
+    """Examples to the target per curve, with seed-bootstrap intervals (see ``reach``)."""
+    seeds = sorted(
+        {s for c in curves.values() for p in c.points for s in p.seeds}
+        | set(full.seeds if full else [])
+    )
+    if not seeds:
+        return {}
+    seed_curves = {}
+    for label, c in curves.items():
+        by_size = [(p.n, dict(zip(p.seeds, p.errors, strict=True))) for p in c.points]
+        seed_curves[label] = seed_curve(by_size, seeds)
+    full_by_seed = None
+    if full is not None:
+        mine = dict(zip(full.seeds, full.errors, strict=True))
+        full_by_seed = np.array([mine.get(s, math.nan) for s in seeds])
+    if target is None and full_by_seed is None:
+        return {}
+    return bootstrap_reach(
+        seed_curves, target=target, full_by_seed=full_by_seed, baseline=BASELINE,
+        n_boot=n_boot, seed=0,
     )  # fmt: skip
 
 
 def _policy_table(
-    curves: Mapping[str, CurveData], full: Point | None, target: float
+    curves: Mapping[str, CurveData], full: Point | None, reach: Mapping[str, Reach]
 ) -> list[PolicyRow]:
-    saved: dict[str, float] = {}
-    if BASELINE in curves and math.isfinite(target):
-        mean_curves = {label: c.curve() for label, c in curves.items()}
-        saved = {k: v.saved for k, v in data_saved_vs_random(mean_curves, target).items()}
     baseline = curves.get(BASELINE)
     baseline_acc = {p.n: p.accuracy for p in baseline.points} if baseline else {}
     rows = []
@@ -256,18 +324,19 @@ def _policy_table(
         gap = None
         if label != BASELINE and smallest.n in baseline_acc:
             gap = smallest.accuracy - baseline_acc[smallest.n]
-        reach = examples_to_reach(curve.curve(), target) if math.isfinite(target) else math.nan
+        mine = reach.get(label)
         rows.append(
             PolicyRow(
                 label=label,
                 b=fit.b if fit else math.nan,
                 b_low=fit.b_low if fit else math.nan,
                 b_high=fit.b_high if fit else math.nan,
-                examples_to_full=reach,
-                saved_vs_random=saved.get(label, math.nan),
+                examples_to_full=mine.examples if mine else math.nan,
+                saved_vs_random=mine.saved if mine and BASELINE in reach else math.nan,
                 smallest_fraction_near_full=near,
                 smallest_fraction=smallest.fraction,
                 gap_to_random=gap,
+                reach=mine,
             )
         )
     return rows

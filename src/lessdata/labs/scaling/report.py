@@ -11,11 +11,14 @@
 ``widths.png``
     (width sweeps only) error against examples for each model width, one panel per curve.
 ``report.html``
-    one self-contained page: the plots inline (base64 PNG) and tables: per policy the
-    exponent with its 95% bootstrap interval, the examples needed to reach the full-data
-    error, the data saved against random, the smallest fraction within 0.5 point of
-    full-data accuracy and the gap to random at the smallest fraction; every curve point;
-    the Pareto frontier; failed runs.
+    one self-contained page: the plots inline (base64 PNG); the claims (per budget, the
+    policies whose paired gain over random survives Holm's correction, or "no policy beats
+    random after correction"; fresh-seed confirmations when seeds were held back); every
+    (metric, policy, budget) cell's paired per-seed gain over random with its 95%
+    t-interval, seeds, p and Holm p; per policy the examples needed to reach the target
+    (read within the measured sizes, "not reached" otherwise) and the data saved against
+    random, with seed-bootstrap intervals; the fitted exponent with its bootstrap interval,
+    labelled as a fit; every curve point; the Pareto frontier; failed runs.
 
 Runs of different tasks, models or settings (configuration hashes) are never mixed: each
 combination gets its own section (and its own numbered PNGs).
@@ -23,13 +26,14 @@ combination gets its own section (and its own numbered PNGs).
 This module writes the report folder and renders the HTML page; the numbers come from
 :mod:`~lessdata.labs.scaling.analysis` and the plots from
 :mod:`~lessdata.labs.scaling.figures`, so that each can change (or be tested) without the
-others. Imports run one way: report → figures → analysis.
+others. The statistical sections' HTML lives in :mod:`~lessdata.labs.scaling.report_stats`.
+Imports run one way: report → report_stats/figures → analysis → paired/reach/fit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -38,8 +42,9 @@ import numpy as np
 
 from lessdata.data.atomic import atomic_path
 from lessdata.errors import LessdataError
-from lessdata.labs.scaling.analysis import BASELINE, Analysis, analyse, curve_label, load_rows
+from lessdata.labs.scaling.analysis import Analysis, analyse, curve_label, load_rows
 from lessdata.labs.scaling.figures import render_scaling_png, render_widths_png
+from lessdata.labs.scaling.report_stats import cells_html, claims_html, reach_html
 from lessdata.labs.scaling.store import ResultsStore
 from lessdata.report.html import BASE_CSS, html_cell, html_image, html_table
 
@@ -62,12 +67,6 @@ def _num(value: float | None, spec: str = ".4g") -> str:
     if value is None or not math.isfinite(value):
         return _MISSING
     return format(value, spec)
-
-
-def _count(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "not reached"
-    return f"{round(value):,}"
 
 
 def _pct(value: float | None, signed: bool = False) -> str:
@@ -102,48 +101,26 @@ def _settings(analysis: Analysis) -> str:
 
 
 def _policy_html(analysis: Analysis) -> str:
-    header = [
-        "curve", "exponent b", "95% interval", "examples to reach full-data error",
-        "data saved vs random", "smallest fraction within 0.5 pt of full accuracy",
-        "gap to random at smallest fraction",
-    ]  # fmt: skip
+    """Descriptive per-curve numbers (means over seeds, no intervals)."""
+    header = ["curve", "smallest fraction within 0.5 pt of full accuracy (means)"]
     rows = []
     for row in analysis.table:
-        interval = (
-            f"[{_num(row.b_low, '.3f')}, {_num(row.b_high, '.3f')}]"
-            if math.isfinite(row.b_low)
-            else _MISSING
-        )
-        saved_cls = None
-        if math.isfinite(row.saved_vs_random) and row.label != BASELINE:
-            saved_cls = "num good" if row.saved_vs_random > 0 else "num bad"
         near = row.smallest_fraction_near_full
-        gap = row.gap_to_random
-        gap_text = (
-            _MISSING
-            if gap is None
-            else f"{100 * gap:+.2f} pt at {100 * row.smallest_fraction:.0f}% kept"
-        )
         rows.append(
             html_cell(row.label, "id")
-            + html_cell(_num(row.b, ".3f"), "num")
-            + html_cell(interval, "num")
-            + html_cell(_count(row.examples_to_full), "num")
-            + html_cell(
-                "baseline" if row.label == BASELINE else _pct(row.saved_vs_random, signed=True),
-                saved_cls or "num",
-            )
             + html_cell(_MISSING if near is None else f"{100 * near:.0f}%", "num")
-            + html_cell(gap_text, "num")
         )
+    full = analysis.full.get(analysis.main_width)
+    spread = ""
+    if full is not None and len(full.accuracies) > 1:
+        sd = 100 * float(np.std(full.accuracies, ddof=1))
+        spread = f" The full-data accuracy's seed-to-seed SD is {sd:.2f} pt."
     note = (
-        f'<p class="note">Target error {_num(analysis.target, ".4f")} (the full-data error at '
-        f"width {analysis.main_width} unless a target was given). Examples to reach it are "
-        "interpolated on the mean curve in log-log space; data saved = 1 − (examples the "
-        "curve needs) / (examples random needs). The exponent b is fitted to every seed's "
-        "point, with a bootstrap interval over the points.</p>"
+        '<p class="note">Compares mean accuracies only, without an interval: a difference '
+        "smaller than the seed spread says little (the paired table above is the test)."
+        f"{spread}</p>"
     )
-    return html_table(header, rows, numeric=tuple(range(1, len(header)))) + "\n" + note
+    return html_table(header, rows, numeric=(1,)) + "\n" + note
 
 
 def _points_html(analysis: Analysis) -> str:
@@ -218,7 +195,13 @@ def _section(analysis: Analysis, images: Mapping[str, bytes], heading: str | Non
     parts.append(
         html_image(images["scaling"], "Test error vs examples kept, and accuracy vs fraction")
     )
-    parts.append("<h3>Per curve</h3>")
+    parts.append("<h3>Claims</h3>")
+    parts.append(claims_html(analysis))
+    parts.append("<h3>Against random, seed by seed</h3>")
+    parts.append(cells_html(analysis))
+    parts.append("<h3>Examples to reach the target</h3>")
+    parts.append(reach_html(analysis))
+    parts.append("<h3>Per curve (descriptive)</h3>")
     parts.append(_policy_html(analysis))
     parts.append("<h3>Pareto frontier (examples, mean error)</h3>")
     parts.append(
@@ -296,6 +279,8 @@ def write_scaling_report(
     target: float | None = None,
     title: str = "lessdata scaling report",
     n_boot: int = 200,
+    n_boot_seeds: int = 1000,
+    confirm_seeds: Collection[int] | None = None,
 ) -> dict[str, Path]:
     """Write ``scaling.png``, ``widths.png`` (width sweeps) and ``report.html`` to ``out_dir``.
 
@@ -306,6 +291,9 @@ def write_scaling_report(
         target: the error to reach in the tables (default: the full-data error).
         title: the page title.
         n_boot: bootstrap refits for each exponent's interval.
+        n_boot_seeds: seed resamples for the examples-to-target and data-saved intervals.
+        confirm_seeds: seeds held back to confirm each budget's winner picked on the
+            others (None: the Holm-corrected claims over all seeds only).
 
     Returns:
         The written paths by name: ``html``, ``plot``, and ``widths`` when there are several
@@ -315,7 +303,10 @@ def write_scaling_report(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise LessdataError(f"out {out} is a file; give a folder for the report", param="out")
-    analyses = analyse(rows, target=target, n_boot=n_boot, meta=meta)
+    analyses = analyse(
+        rows, target=target, n_boot=n_boot, meta=meta, n_boot_seeds=n_boot_seeds,
+        confirm_seeds=confirm_seeds,
+    )  # fmt: skip
     if not analyses:
         raise LessdataError(
             "no finished runs to report on; run `lessdata scale run` first "

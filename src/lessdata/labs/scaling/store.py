@@ -372,14 +372,28 @@ def rows_to_arrow(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
 def export_rows(rows: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
     """Write runs to ``path``: Parquet, CSV or JSON (a list of objects) by its suffix."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".json"):
-        raise LessdataError(f"cannot export to {path.name}: name a .parquet, .csv or .json file")
+    check_export_path(path)
+    return write_table(rows_to_arrow(rows), path)
+
+
+def check_export_path(path: Path, flag: str = "") -> None:
+    """Refuse a path that is not a .parquet, .csv or .json file (``flag`` names the option)."""
+    where = f"{flag} " if flag else ""
+    if path.suffix.lower() not in (".parquet", ".csv", ".json"):
+        raise LessdataError(
+            f"cannot export to {where}{path.name}: name a .parquet, .csv or .json file"
+        )
     if path.is_dir():
         raise LessdataError(
-            f"cannot export to {path}: it is a folder; name a .parquet, .csv or .json file"
+            f"cannot export to {where}{path}: it is a folder; name a .parquet, .csv or .json file"
         )
-    table = rows_to_arrow(rows)
+
+
+def write_table(table: pa.Table, path: str | Path) -> Path:
+    """Write an Arrow table atomically as Parquet, CSV or JSON (a list of objects) by suffix."""
+    path = Path(path)
+    check_export_path(path)
+    suffix = path.suffix.lower()
     with atomic_path(path) as tmp:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
