@@ -58,11 +58,13 @@ def _teacher_student_goals() -> str:
     return "".join(f"- {line}\n" for line in bench.verdicts(lines))
 
 
-def _mnist(folder: str) -> Callable[[], str]:
+def _mnist(folder: str, part: str = "tables") -> Callable[[], str]:
+    """The policy table (``tables``) or calibrated auto's summary (``auto_table``)."""
+
     def make() -> str:
         policy = _module(ROOT / "scripts" / "policy_evidence.py")
         runs, cals = policy.read_evidence(EVIDENCE / folder)
-        return policy.tables(runs, cals)
+        return getattr(policy, part)(runs, cals)
 
     return make
 
@@ -74,6 +76,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student_goals": _teacher_student_goals,
     "mnist1d_4k": _mnist("mnist1d-4k"),
     "mnist1d_20k": _mnist("mnist1d-20k"),
+    "mnist1d_4k_auto": _mnist("mnist1d-4k", "auto_table"),
+    "mnist1d_20k_auto": _mnist("mnist1d-20k", "auto_table"),
 }
 
 
