@@ -144,3 +144,17 @@ def test_update_refuses_an_index_this_epoch_skipped():
         sampler.update([skipped[0], kept[0]], torch.ones(2))
     assert e.value.param == "indices"
     assert np.array_equal(sampler.losses, before)  # nothing recorded
+
+
+def test_a_scores_manifest_is_refused_as_not_a_selection(tmp_path):
+    """``lessdata score`` writes scores without a kept column: not something to train on."""
+    import numpy as np
+
+    import lessdata
+    from lessdata.errors import LessdataError
+    from lessdata.torch import PrunedSampler
+
+    x = np.random.default_rng(0).normal(size=(200, 8)).astype(np.float32)
+    lessdata.score(x, ["prototypes"], out=tmp_path / "s.parquet", quiet=True)
+    with pytest.raises(LessdataError, match="no 'kept' column: it holds scores"):
+        PrunedSampler(tmp_path / "s.parquet")

@@ -54,6 +54,12 @@ def kept_rows(kept: Any, dataset_size: int | None = None) -> np.ndarray:
                 "was written for another dataset",
                 param="kept",
             )
+        if "kept" not in manifest.column_names:
+            raise LessdataError(
+                f"{source} has no 'kept' column: it holds scores (`lessdata score`), not a "
+                "selection; give the manifest of `lessdata prune` or `lessdata dedup`",
+                param="kept",
+            )
         rows = np.flatnonzero(manifest.column("kept").to_numpy(zero_copy_only=False))
     else:
         rows = np.asarray(kept)
