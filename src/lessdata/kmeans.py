@@ -1,4 +1,4 @@
-"""k-means with faiss, streamed over (possibly memory-mapped) vectors.
+"""k-means on float32 matrix products, streamed over (possibly memory-mapped) vectors.
 
 Training uses a seeded sample of at most ``max_points_per_centroid * k`` rows (faiss's own
 default cap); assignment walks the full array in chunks, so memory stays at one chunk plus
@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_int
+from lessdata.data.mapped import release_pages
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.progress import log, track
 
 CHUNK_ROWS = 65_536
 MAX_POINTS_PER_CENTROID = 256
-_DISTANCE_ROWS = 16_384
 
 
 def cached(cache: dict[tuple, Any] | None, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -63,13 +63,21 @@ def check_k(k: int | None, n: int) -> int:
 
 
 def rows_as_float32(
-    vectors: np.ndarray, rows: np.ndarray | slice, *, normalize: bool
+    vectors: np.ndarray, rows: np.ndarray | slice, *, normalize: bool, release: bool = True
 ) -> np.ndarray:
-    """Copy ``vectors[rows]`` into a C-contiguous float32 array, optionally L2-normalised."""
+    """Copy ``vectors[rows]`` into a C-contiguous float32 array, optionally L2-normalised.
+
+    With ``release`` (the default), a read-only memory map's pages are released once copied
+    (:func:`~lessdata.data.mapped.release_pages`), so that a pass over a mapped file holds
+    one chunk, not the file. A walk that reads scattered rows again and again (SemDeDup's
+    clusters) passes False: releasing would fault every page in once per cluster.
+    """
     block = vectors[rows]
     # a slice is a view of the caller's array: always copy it, never normalise it in place
     if isinstance(rows, slice) or block.dtype != np.float32 or not block.flags.c_contiguous:
         block = np.array(block, dtype=np.float32, order="C")
+    if release:
+        release_pages(vectors)
     if normalize:
         # float64 norms, then float32: the result does not depend on memory alignment
         # (NumPy's SIMD float32 reductions can differ in the last bit between runs)
@@ -141,17 +149,24 @@ def lloyd_shard(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-cluster float64 sums and counts of one block of the sample under ``centroids``.
 
-    The block's rows are summed in cluster order (a stable sort), so the result does not
-    depend on threads or on where the block runs.
+    The sums are one sparse product (cluster × row indicator) @ block: each cluster's rows
+    are added in row order, in float32 within the block, then widened to float64 for the
+    reduction over blocks, so the result does not depend on threads or on where the block
+    runs. It reads the block once more and copies nothing (a sort and gather of the block
+    into float64 cost a quarter of the distance products at k = 1,000).
     """
+    from scipy import sparse
+
     start, stop = item
     block = np.ascontiguousarray(sample[start:stop])
-    member = _nearest_ids(block, centroids, spherical)
-    order = np.argsort(member, kind="stable")
-    ids, first = np.unique(member[order], return_index=True)
-    sums = np.zeros(centroids.shape, dtype=np.float64)
-    sums[ids] = np.add.reduceat(block[order].astype(np.float64), first, axis=0)
-    return sums, np.bincount(member, minlength=len(centroids)).astype(np.int64)
+    member = nearest_centroids(block, centroids, spherical)
+    k = len(centroids)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(member), dtype=np.float32), member, np.arange(len(member) + 1)),
+        shape=(len(member), k),
+    )
+    sums = np.asarray(indicator.T.tocsr() @ block, dtype=np.float64)
+    return sums, np.bincount(member, minlength=k).astype(np.int64)
 
 
 def _fit(
@@ -160,9 +175,15 @@ def _fit(
     n, d = vectors.shape
     n_train = min(n, MAX_POINTS_PER_CENTROID * k)
     plan = sample_plan(n, n_train, seed)
-    parts = engine.map(sample_shard, plan, shared=(vectors, spherical), label="k-means: sample")
-    sample = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    del parts
+    # each shard's rows go straight to their place: the sample is held once, never as parts
+    # plus their concatenation (which doubled the driver's peak)
+    offsets = np.cumsum([0] + [count for _, _, count, _ in plan])
+    sample = np.empty((int(offsets[-1]), d), dtype=np.float32)
+    for index, part in engine.imap(
+        sample_shard, plan, shared=(vectors, spherical), label="k-means: sample"
+    ):
+        sample[offsets[index] : offsets[index + 1]] = part
+        del part
     log(f"k-means: {k} clusters on {len(sample):,} of {n:,} rows, {niter} iterations")
     start = np.sort(np.random.default_rng(seed).choice(len(sample), k, replace=False))
     centroids = sample[start].copy()
@@ -210,33 +231,94 @@ def _split_large(centroids: np.ndarray, counts: np.ndarray, rng: np.random.Gener
         counts[big] -= counts[empty]
 
 
-def _nearest_ids(block: np.ndarray, centroids: np.ndarray, spherical: bool) -> np.ndarray:
-    """Index of the nearest centroid of every row of ``block`` (faiss, exact)."""
-    import faiss
+def _product_rows(k: int) -> int:
+    """Rows per product of :func:`nearest_centroids`: a (rows × k) float32 block of about
+    32 MiB, at most 8,192 rows. Smaller products (cache-sized) measured 10-25% slower in
+    ``benchmarks/bench_kmeans_kernels.py``'s shapes: BLAS needs long panels to reach its
+    peak, and the argmax that re-reads the block costs 1-2% of the product."""
+    return int(min(8192, max(256, (1 << 23) // max(k, 1))))
 
-    dim = centroids.shape[1]
-    index = faiss.IndexFlatIP(dim) if spherical else faiss.IndexFlatL2(dim)
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    _, ids = index.search(np.ascontiguousarray(block, dtype=np.float32), 1)
-    return ids[:, 0].astype(np.int64)
+
+def nearest_centroids(
+    block: np.ndarray, centroids: np.ndarray, spherical: bool, *, distances: bool = False,
+    runners_up: int = 0,
+) -> Any:  # fmt: skip
+    """Index of the nearest centroid of every row of ``block`` (exact), and optionally the
+    distance to it and the next-nearest centroids.
+
+    One float32 matrix product per :func:`_product_rows` rows, then a row-wise argmax of
+    ``x·c`` (spherical) or of ``x·c - |c|²/2`` (Euclidean: the same argmin as
+    ``|x - c|²``), while the product is still in cache. The products are the work: measured
+    in ``benchmarks/bench_prune_1m.py`` beside plain float32 matrix products of the same
+    shapes. faiss's flat index search, which this replaces, took 1.1-1.5× the product
+    floor on the same shapes (``benchmarks/bench_kmeans_kernels.py``).
+
+    With ``distances=True`` returns ``(ids, distance)``: cosine distance ``1 - x·c / |x|``
+    or Euclidean distance, computed row-wise in float64 against the chosen centroid (not
+    taken from the product, whose last bits depend on BLAS blocking) and rounded to float32,
+    so that the same row and centroid give the same distance on every machine and engine.
+
+    When ``spherical``, ``centroids`` must be unit rows but the rows of ``block`` need not
+    be: the argmax of ``x·c`` does not change with ``|x|`` and the distance divides by it,
+    so a chunk of the input is used as it is read, without a normalised copy.
+
+    With ``runners_up=m`` the (rows, m) int64 ids of the 2nd to (m+1)-th nearest centroids
+    are appended to the result (-1 past k): one more argmax over the product block each,
+    about 2% of the product. SemDeDup compares kept rows in those clusters too
+    (:mod:`lessdata.duplicates.semdedup_cross`).
+    """
+    rows, k = len(block), len(centroids)
+    ct = np.ascontiguousarray(centroids.T, dtype=np.float32)
+    half_norms = None
+    if not spherical:
+        half_norms = (0.5 * np.einsum("ij,ij->i", centroids, centroids)).astype(np.float32)
+    step = _product_rows(k)
+    buf = np.empty((min(step, rows), k), dtype=np.float32)
+    ids = np.empty(rows, dtype=np.int64)
+    dist = np.empty(rows, dtype=np.float64) if distances else None
+    runner_up = np.full((rows, runners_up), -1, dtype=np.int64) if runners_up else None
+    for r0 in range(0, rows, step):
+        x = block[r0 : r0 + step]
+        sims = np.matmul(x, ct, out=buf[: len(x)])
+        if half_norms is not None:
+            sims -= half_norms
+        near = np.argmax(sims, axis=1)
+        ids[r0 : r0 + len(x)] = near
+        if runner_up is not None:
+            taken, at = near, np.arange(len(x))
+            for j in range(min(runners_up, k - 1)):
+                sims[at, taken] = -np.inf
+                taken = np.argmax(sims, axis=1)
+                runner_up[r0 : r0 + len(x), j] = taken
+        if dist is not None:
+            own = centroids[near]
+            if spherical:
+                dots = np.einsum("ij,ij->i", x, own, dtype=np.float64)
+                norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+                dist[r0 : r0 + len(x)] = 1.0 - dots / np.maximum(norms, 1e-12)
+            else:
+                diff = x - own
+                dist[r0 : r0 + len(x)] = np.sqrt(
+                    np.einsum("ij,ij->i", diff, diff, dtype=np.float64)
+                )
+    found: list[np.ndarray] = [ids]
+    if dist is not None:
+        # rounded to float32 so that last-bit differences of the float64 sums cannot show
+        found.append(np.maximum(dist, 0.0).astype(np.float32).astype(np.float64))
+    if runner_up is not None:
+        found.append(runner_up)
+    return found[0] if len(found) == 1 else tuple(found)
 
 
 def _nearest(
-    block: np.ndarray, centroids: np.ndarray, spherical: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid (faiss) and a reproducible distance to it (row-wise NumPy)."""
-    nearest = _nearest_ids(block, centroids, spherical)
-    dist = np.empty(len(block), dtype=np.float64)
-    for c0 in range(0, len(block), _DISTANCE_ROWS):  # bounded copies of the centroid rows
-        rows = slice(c0, c0 + _DISTANCE_ROWS)
-        own = centroids[nearest[rows]]
-        if spherical:
-            dist[rows] = 1.0 - np.einsum("ij,ij->i", block[rows], own, dtype=np.float64)
-        else:
-            diff = block[rows] - own
-            dist[rows] = np.sqrt(np.einsum("ij,ij->i", diff, diff, dtype=np.float64))
-    # rounded to float32 so that last-bit differences of the float64 sums cannot show
-    return nearest, np.maximum(dist, 0.0).astype(np.float32).astype(np.float64)
+    block: np.ndarray, centroids: np.ndarray, spherical: bool, runners_up: int = 0
+) -> tuple[np.ndarray, ...]:
+    """Nearest centroid and a reproducible distance to it (:func:`nearest_centroids`), and
+    ``runners_up`` next-nearest centroids; rows of another dtype or layout are copied to
+    C-contiguous float32 first."""
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    return nearest_centroids(block, centroids, spherical, distances=True, runners_up=runners_up)
 
 
 def assign(
@@ -262,8 +344,8 @@ def assign(
     ``cache`` (see :func:`cached`) shares the assignment between callers of one scoring call.
     """
     key = ("assign", id(vectors), id(centroids), spherical)
-    cluster, distance = cached(cache, key, lambda: _assign(vectors, centroids, spherical, engine))
-    cluster, distance = cluster.copy(), distance.copy()
+    found = cached(cache, key, lambda: _assign(vectors, centroids, spherical, engine))
+    cluster, distance = found[0].copy(), found[1].copy()
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
     if min_size > 1:
@@ -271,40 +353,70 @@ def assign(
         proper = np.flatnonzero(sizes >= min_size)
         stray = np.flatnonzero(sizes[cluster] < min_size)
         if len(proper) and len(stray):
-            block = rows_as_float32(vectors, stray, normalize=spherical)
+            block = rows_as_float32(vectors, stray, normalize=False)
             local, distance[stray] = _nearest(block, centroids[proper], spherical)
             cluster[stray] = proper[local]
     return cluster, distance
 
 
+#: next-nearest centroids every assignment pass records (SemDeDup compares kept rows there)
+RUNNERS_UP = 2
+
+
+def next_nearest(
+    vectors: np.ndarray,
+    centroids: np.ndarray,
+    *,
+    spherical: bool,
+    engine: Engine | None = None,
+    cache: dict[tuple, Any] | None = None,
+) -> np.ndarray:
+    """(N, :data:`RUNNERS_UP`) int64: the 2nd, 3rd, ... nearest centroid of every row (-1
+    past k).
+
+    Computed by the same pass as :func:`assign` (and cached with it: a call with the same
+    ``cache`` after ``assign`` costs nothing more).
+    """
+    key = ("assign", id(vectors), id(centroids), spherical)
+    return cached(cache, key, lambda: _assign(vectors, centroids, spherical, engine))[2].copy()
+
+
 def _assign(
     vectors: np.ndarray, centroids: np.ndarray, spherical: bool, engine: Engine | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     engine = engine or LocalEngine()
     n = len(vectors)
     if spherical:
         centroids = rows_as_float32(centroids, slice(None), normalize=True)
     cluster = np.empty(n, dtype=np.int64)
     distance = np.empty(n, dtype=np.float64)
+    runner_up = np.empty((n, RUNNERS_UP), dtype=np.int64)
     shards = [(start, min(start + CHUNK_ROWS, n)) for start in range(0, n, CHUNK_ROWS)]
     results = engine.imap(
-        assign_shard, shards, shared=(vectors, centroids, spherical),
+        assign_shard, shards, shared=(vectors, centroids, spherical, RUNNERS_UP),
         label="k-means: nearest centroid",
-        checkpoint=("assign", vectors, centroids, spherical, CHUNK_ROWS),
+        checkpoint=("assign-runners-up", vectors, centroids, spherical, RUNNERS_UP, CHUNK_ROWS),
     )  # fmt: skip
-    for index, (ids, dist) in results:
+    for index, (ids, dist, other) in results:
         start, stop = shards[index]
-        cluster[start:stop], distance[start:stop] = ids, dist
-    return cluster, distance
+        cluster[start:stop], distance[start:stop], runner_up[start:stop] = ids, dist, other
+    return cluster, distance, runner_up
 
 
 def assign_shard(
-    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, spherical: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """One engine shard of :func:`assign`: nearest centroid and distance of rows [start, stop)."""
+    rows: tuple[int, int], vectors: np.ndarray, centroids: np.ndarray, spherical: bool,
+    runners_up: int = 0,
+) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """One engine shard of :func:`assign`: nearest centroid and distance of rows [start, stop)
+    (and the ``runners_up`` next-nearest centroids, see :func:`nearest_centroids`).
+
+    A float32 C-contiguous input (a memory map of a ``.npy``) is read in place, never copied
+    or normalised (:func:`nearest_centroids` divides by the row norms itself).
+    """
     start, stop = rows
-    block = rows_as_float32(vectors, slice(start, stop), normalize=spherical)
-    return _nearest(block, centroids, spherical)
+    found = _nearest(vectors[start:stop], centroids, spherical, runners_up)
+    release_pages(vectors)
+    return found
 
 
 def min_prototype_size(n: int, k: int) -> int:

@@ -26,6 +26,7 @@ from lessdata.data.atomic import atomic_path
 from lessdata.data.cache_dir import default_cache_dir
 from lessdata.data.corpus import read_corpus
 from lessdata.data.corpus_rows import CORPUS_SCHEMA, SOURCE_EXTRAS, CorpusLimits, check_text
+from lessdata.data.mapped import release_pages
 from lessdata.data.tables import (
     EMBEDDING_COLUMNS,
     ID_COLUMNS,
@@ -720,3 +721,4 @@ def check_vectors(vectors: np.ndarray, where: str = "vectors") -> None:
                         f"{where}: row {row} holds a value beyond float32 range (±3.4e38); "
                         "rescale the vectors"
                     )
+            release_pages(vectors)  # a memory map is streamed: one chunk resident at a time

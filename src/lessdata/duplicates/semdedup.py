@@ -15,6 +15,12 @@ n × n matrix of a cluster. Only the kept rows of the current cluster are held, 
 
 Clusters are independent, so they are distributed: consecutive clusters are grouped into
 shards of about ``SHARD_ROWS`` rows, each one engine task (:mod:`lessdata.engines`).
+
+By default (``scope="neighbours"``) the rows each walk kept are then also compared with the
+kept rows of their next-nearest clusters, so that near duplicates split by a cluster border
+are found (:mod:`lessdata.duplicates.semdedup_cross`); ``scope="cluster"`` keeps the
+paper's within-cluster rule. :func:`redundancy` (removal to a target size) stays within
+clusters.
 """
 
 from __future__ import annotations
@@ -26,12 +32,17 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_choice, check_float
+from lessdata.duplicates.semdedup_cross import best_matches, cross_items, cross_shard, walk_keys
 from lessdata.engines import LocalEngine
 from lessdata.engines.base import Engine
-from lessdata.kmeans import assign, check_k, fit_centroids, rows_as_float32
+from lessdata.kmeans import assign, check_k, fit_centroids, next_nearest, rows_as_float32
 from lessdata.ties import tie_keys, tie_seed_of
 
 SURVIVORS = ("hard", "easy", "random")
+#: where a row's duplicates are looked for: its cluster and the kept rows of its
+#: second-nearest cluster (``neighbours``, the default), or its cluster only (``cluster``,
+#: the paper's rule)
+SCOPES = ("neighbours", "cluster")
 BLOCK = 1024
 KEPT_CHUNK = 8192
 #: rows per engine shard (whole clusters; a larger cluster is a shard of its own)
@@ -58,7 +69,9 @@ class SemanticDuplicates:
         distance: cosine distance to the most similar kept example before it in its cluster
             (2.0 when there is none); higher = more unique, duplicates lie below ``eps``.
         cluster: the k-means cluster id.
-        duplicate_of: the row of the kept example a duplicate matches best; -1 when kept.
+        duplicate_of: the row a duplicate matches best (similarity above ``1 - eps``), an
+            example its cluster's walk kept; -1 when kept. Across clusters that example may
+            itself go in a rare chain (see :mod:`lessdata.duplicates.semdedup_cross`).
     """
 
     distance: np.ndarray
@@ -76,8 +89,10 @@ def semantic_duplicates(
     seed: int = 0,
     engine: Engine | None = None,
     cache: dict[tuple, Any] | None = None,
+    scope: str = "neighbours",
 ) -> SemanticDuplicates:
-    """SemDeDup on ``vectors``: mark each row that duplicates a kept row of its cluster.
+    """SemDeDup on ``vectors``: mark each row that duplicates a kept row of its cluster, or
+    (``scope="neighbours"``, the default) of its cluster or the next one.
 
     Args:
         vectors: (N, d) embeddings (a memory map is streamed, never copied whole).
@@ -89,6 +104,11 @@ def semantic_duplicates(
         seed: seeds k-means and the random survivor order.
         engine: runs the clusters as shards (default: this process); same result anywhere.
         cache: shares the k-means fit with other callers (see :func:`lessdata.kmeans.cached`).
+        scope: ``neighbours`` (default): after each cluster's walk, every kept row is also
+            compared with the kept rows of its second-nearest cluster, and of a pair above
+            the threshold the member later in the survivor order goes
+            (:mod:`lessdata.duplicates.semdedup_cross`): pairs that k-means split across a
+            border are found too. ``cluster``: within clusters only (the paper's rule).
 
     Example:
         >>> import numpy as np
@@ -98,11 +118,13 @@ def semantic_duplicates(
         100
     """
     eps = check_eps(eps)
+    check_choice(scope, "scope", SCOPES)
     n = len(vectors)
     engine = engine or LocalEngine()
-    cluster, order, starts, stops = walk_order(
+    walk = walk_order(
         vectors, k=k, survivor=survivor, niter=niter, seed=seed, engine=engine, cache=cache
     )
+    cluster, order, starts, stops = walk.cluster, walk.order, walk.starts, walk.stops
     score = np.full(n, NO_NEIGHBOUR, dtype=np.float64)
     duplicate_of = np.full(n, -1, dtype=np.int64)
     shards = _cluster_shards(order, starts, stops)
@@ -116,18 +138,61 @@ def semantic_duplicates(
         score[rows[has]] = 1.0 - sims[has]
         dup = ~kept
         duplicate_of[rows[dup]] = rows[nearest[dup]]
+    if scope == "neighbours" and len(starts) > 1:
+        _across_borders(vectors, walk, survivor, seed, 1.0 - eps, engine, score, duplicate_of)
     return SemanticDuplicates(distance=score, cluster=cluster, duplicate_of=duplicate_of)
+
+
+def _across_borders(
+    vectors: np.ndarray, walk: Walk, survivor: str, seed: int, threshold: float,
+    engine: Engine, score: np.ndarray, duplicate_of: np.ndarray,
+) -> None:  # fmt: skip
+    """The cross-cluster step (:mod:`lessdata.duplicates.semdedup_cross`) on the rows the
+    walk kept, in place: a row removed here gets its match and its distance to it."""
+    kept_rows = np.flatnonzero(duplicate_of < 0)
+    primary, tiebreak = walk_keys(kept_rows, walk.centroid_distance[kept_rows], survivor, seed)
+    clusters = np.unique(walk.cluster)
+    items = cross_items(kept_rows, walk.cluster[kept_rows], walk.runners_up[kept_rows],
+                        primary, tiebreak, clusters)  # fmt: skip
+    shards, size, current = [], 0, []
+    for item in items:  # consecutive clusters, about SHARD_ROWS guests and hosts a shard
+        current.append(item)
+        size += len(item[0]) + len(item[3])
+        if size >= SHARD_ROWS:
+            shards.append(current)
+            current, size = [], 0
+    if current:
+        shards.append(current)
+    found = engine.map(cross_shard, shards, shared=(vectors, threshold),
+                       label="semdedup: across clusters")  # fmt: skip
+    loser, winner, similarity = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    loser, winner, similarity = best_matches(loser, winner, similarity)
+    duplicate_of[loser] = winner
+    score[loser] = 1.0 - similarity
+
+
+@dataclass
+class Walk:
+    """SemDeDup's walk: each row's cluster, centroid distance and next-nearest clusters
+    (:data:`lessdata.kmeans.RUNNERS_UP` of them), the rows in walk order, and where each
+    cluster starts and stops in that order."""
+
+    cluster: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    centroid_distance: np.ndarray
+    runners_up: np.ndarray
 
 
 def walk_order(
     vectors: np.ndarray, *, k: int | None, survivor: str, niter: int, seed: int,
     engine: Engine, cache: dict[tuple, Any] | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+) -> Walk:  # fmt: skip
     """The order SemDeDup walks the rows in: clusters in turn, each in survivor order.
 
-    Returns each row's cluster, the rows in walk order, and where each cluster starts and
-    stops in that order. ``hard`` walks a cluster from its member farthest from the
-    centroid, ``easy`` from the nearest, ``random`` in a seeded shuffle (ties: the shuffle).
+    ``hard`` walks a cluster from its member farthest from the centroid, ``easy`` from the
+    nearest, ``random`` in a seeded shuffle (ties: the shuffle).
     """
     check_choice(survivor, "survivor", SURVIVORS)
     n = len(vectors)
@@ -135,14 +200,16 @@ def walk_order(
     centroids = fit_centroids(
         vectors, k, spherical=True, seed=seed, niter=niter, cache=cache, engine=engine
     )
+    cache = {} if cache is None else cache  # one assignment pass for both calls below
     cluster, centroid_distance = assign(
         vectors, centroids, spherical=True, engine=engine, cache=cache
     )
+    runners_up = next_nearest(vectors, centroids, spherical=True, engine=engine, cache=cache)
     order = walk_rows(np.arange(n), cluster, centroid_distance, survivor, seed)
     bounds = np.flatnonzero(np.diff(cluster[order])) + 1
     starts = np.concatenate(([0], bounds))
     stops = np.concatenate((bounds, [n]))
-    return cluster, order, starts, stops
+    return Walk(cluster, order, starts, stops, centroid_distance, runners_up)
 
 
 def walk_rows(
@@ -208,7 +275,8 @@ def dedup_cluster(
     none), the position (in ``rows``) of that kept row (-1 when none), and the kept flag.
     """
     ascending = np.sort(rows)  # read in file order (sequential access), then reorder
-    x = rows_as_float32(vectors, ascending, normalize=True)[np.searchsorted(ascending, rows)]
+    x = rows_as_float32(vectors, ascending, normalize=True, release=False)
+    x = x[np.searchsorted(ascending, rows)]
     m = len(rows)
     kept = np.zeros(m, dtype=bool)
     best = np.full(m, -np.inf, dtype=np.float32)
@@ -295,9 +363,10 @@ def redundancy(
     """
     n = len(vectors)
     engine = engine or LocalEngine()
-    cluster, order, starts, stops = walk_order(
+    walk = walk_order(
         vectors, k=k, survivor=survivor, niter=niter, seed=seed, engine=engine, cache=cache
     )
+    cluster, order, starts, stops = walk.cluster, walk.order, walk.starts, walk.stops
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     similarity = np.full(n, -np.inf)
@@ -333,7 +402,8 @@ def earlier_similarity(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarra
     """For each of ``rows`` (in order), its best cosine similarity to a row before it and
     that row's position (-inf and -1 for the first); block by block, never m × m."""
     ascending = np.sort(rows)
-    x = rows_as_float32(vectors, ascending, normalize=True)[np.searchsorted(ascending, rows)]
+    x = rows_as_float32(vectors, ascending, normalize=True, release=False)
+    x = x[np.searchsorted(ascending, rows)]
     m = len(rows)
     best = np.full(m, -np.inf, dtype=np.float32)
     nearest = np.full(m, -1, dtype=np.int64)

@@ -26,6 +26,7 @@ def semdedup(
     niter: int = 20,
     seed: int = 0,
     engine: Engine | None = None,
+    scope: str = "neighbours",
 ) -> np.ndarray:
     """Cosine distance of each row to the most similar kept row before it in its cluster.
 
@@ -39,6 +40,11 @@ def semdedup(
         niter: k-means iterations.
         seed: seeds k-means and the random order.
         engine: where the clusters run (default: this process).
+        scope: ``neighbours`` (default): kept rows are also compared with the kept rows of
+            their next-nearest clusters, so that duplicates split by a cluster border are
+            found (a row removed there scores its distance to that match); ``cluster``:
+            within clusters only, the paper's rule
+            (:func:`lessdata.duplicates.semdedup.semantic_duplicates`).
 
     Returns:
         (N,) float64 distances in [0, 2]; 2.0 for a row with no kept row before it.
@@ -50,8 +56,9 @@ def semdedup(
         (200,)
     """
     found = semantic_duplicates(
-        vectors, k=k, eps=eps, survivor=survivor, niter=niter, seed=seed, engine=engine
-    )
+        vectors, k=k, eps=eps, survivor=survivor, niter=niter, seed=seed, engine=engine,
+        scope=scope,
+    )  # fmt: skip
     return found.distance
 
 
@@ -62,12 +69,13 @@ def _columns(
     eps: float = 0.05,
     survivor: str = "hard",
     niter: int = 20,
+    scope: str = "neighbours",
 ) -> dict[str, Any]:
     """The registry's view: the score, the cluster and ``semdedup_duplicate_of``."""
     assert inputs.vectors is not None
     found = semantic_duplicates(
         inputs.vectors, k=k, eps=eps, survivor=survivor, niter=niter, seed=inputs.seed,
-        engine=inputs.engine, cache=inputs.cache,
+        engine=inputs.engine, cache=inputs.cache, scope=scope,
     )  # fmt: skip
     return {
         "semdedup": found.distance,

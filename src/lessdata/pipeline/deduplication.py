@@ -230,9 +230,9 @@ def _finish_semantic(
     duplicate = columns["semdedup_duplicate_of"] >= 0
     codes = duplicate.astype(np.int32)
     vocabulary = [
-        "kept: no kept example in its cluster is a near duplicate",
-        f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
-        "semdedup_duplicate_of",
+        "kept: no example kept before it is a near duplicate",
+        f"duplicate: cosine similarity above {1 - eps:g} to semdedup_duplicate_of, an "
+        "example its cluster's walk kept",
     ]
     if scored.rows is not None:  # zero vectors left out: removed, with their own reason
         dropped = np.setdiff1d(np.arange(len(ds)), scored.rows)

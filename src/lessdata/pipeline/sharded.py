@@ -46,8 +46,8 @@ from lessdata.data.dataset import open_npy
 from lessdata.data.manifest_parts import iter_parts, list_parts, read_parts
 from lessdata.data.paths import OutputFolder
 from lessdata.data.standard_json import dumps_standard
-from lessdata.duplicates.semdedup import SURVIVORS, check_eps
-from lessdata.duplicates.semdedup_parts import dedup_bucket, plan_buckets
+from lessdata.duplicates.semdedup import SCOPES, SURVIVORS, check_eps
+from lessdata.duplicates.semdedup_parts import cross_bucket, dedup_bucket, plan_buckets
 from lessdata.engines import Engine, ShardCheckpoint
 from lessdata.engines.base import fingerprint
 from lessdata.errors import LessdataError
@@ -236,21 +236,34 @@ def _plan_columns(
     ):  # fmt: skip
         sizes += part
     buckets = 0
+    cross = False
     if "semdedup" in metrics:
+        cross = check_choice(options.get("scope", "neighbours"), "scope", SCOPES) == "neighbours"
         bucket_of = plan_buckets(sizes)
         buckets = int(bucket_of.max(initial=-1)) + 1
-        running.map(scatter_from_file, shards, shared=(bucket_of, folder, kmeans.CHUNK_ROWS),
+        running.map(scatter_from_file, shards,
+                    shared=(bucket_of, folder, kmeans.CHUNK_ROWS, cross),
                     label="semdedup: rows to clusters",
                     checkpoint=ShardCheckpoint(work.folder / "scatter"))  # fmt: skip
         starts = np.array([a for a, _ in shards] + [n], dtype=np.int64)
         threshold = 1.0 - options.get("eps", 0.05)
+        survivor = options.get("survivor", "hard")
         running.map(
             dedup_bucket, list(range(buckets)),
-            shared=(vectors, starts, folder, threshold, options.get("survivor", "hard"), seed),
+            shared=(vectors, starts, folder, threshold, survivor, seed,
+                    bucket_of if cross else None),
             label="semdedup: clusters", checkpoint=ShardCheckpoint(work.folder / "dedup"),
         )  # fmt: skip
+        if cross:
+            running.map(
+                cross_bucket, list(range(buckets)),
+                shared=(vectors, starts, folder, threshold, survivor, seed, buckets),
+                label="semdedup: across clusters",
+                checkpoint=ShardCheckpoint(work.folder / "cross"),
+            )  # fmt: skip
     proper = np.flatnonzero(sizes >= min_prototype_size(n, k))
-    return ColumnPlan(metrics, centroids, spherical, proper, buckets, kmeans.CHUNK_ROWS, folder)
+    return ColumnPlan(metrics, centroids, spherical, proper, buckets, kmeans.CHUNK_ROWS, folder,
+                      cross)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -535,9 +548,9 @@ def dedup_parts(
         manifest = folder.path(MANIFEST_FOLDER)
         manifest.mkdir()
         vocabulary = [
-            "kept: no kept example in its cluster is a near duplicate",
-            f"duplicate: cosine similarity above {1 - eps:g} to the kept example in "
-            "semdedup_duplicate_of",
+            "kept: no example kept before it is a near duplicate",
+            f"duplicate: cosine similarity above {1 - eps:g} to semdedup_duplicate_of, an "
+            "example its cluster's walk kept",
         ]
         target = _target(manifest, vectors, settings, source, ["semdedup"])
         counts = running.map(dedup_part, _shards(len(vectors)),

@@ -20,8 +20,8 @@ from lessdata.data.manifest import META_KEY
 from lessdata.data.manifest_parts import write_part
 from lessdata.duplicates.semdedup_parts import gather_shard, scatter_shard
 from lessdata.errors import LessdataError
+from lessdata.kmeans import RUNNERS_UP, assign_shard, rows_as_float32
 from lessdata.kmeans import _nearest as nearest_centroid
-from lessdata.kmeans import assign_shard, rows_as_float32
 from lessdata.pipeline.rank_select import ScoreShard, at_or_above, shard_keys
 
 Rows = tuple[int, int]
@@ -46,22 +46,32 @@ def _assigned(folder: str, start: int) -> tuple[np.ndarray, np.ndarray]:
         return saved["cluster"], saved["distance"]
 
 
+def _runners_up(folder: str, start: int) -> np.ndarray:
+    """The shard's next-nearest clusters (:func:`lessdata.kmeans.nearest_centroids`)."""
+    with np.load(Path(folder) / f"assign-{start:012d}.npz", allow_pickle=False) as saved:
+        return saved["runners_up"]
+
+
 def assign_to_file(
     rows: Rows, vectors: np.ndarray, centroids: np.ndarray, spherical: bool, folder: str, k: int
 ) -> np.ndarray:
-    """Nearest centroid and distance of one shard, saved in ``folder``; returns the shard's
-    cluster sizes (k counts)."""
-    cluster, distance = assign_shard(rows, vectors, centroids, spherical)
+    """Nearest centroid, distance and next-nearest centroids of one shard, saved in
+    ``folder``; returns the shard's cluster sizes (k counts)."""
+    cluster, distance, runners_up = assign_shard(rows, vectors, centroids, spherical, RUNNERS_UP)
     with atomic_path(Path(folder) / f"assign-{rows[0]:012d}.npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, cluster=cluster, distance=distance)
+        np.savez(f, cluster=cluster, distance=distance, runners_up=runners_up)
     return np.bincount(cluster, minlength=k)
 
 
-def scatter_from_file(rows: Rows, bucket_of: np.ndarray, folder: str, shard_rows: int) -> int:
+def scatter_from_file(
+    rows: Rows, bucket_of: np.ndarray, folder: str, shard_rows: int, cross: bool = False
+) -> int:
     """SemDeDup's scatter step (:func:`~lessdata.duplicates.semdedup_parts.scatter_shard`)
-    on the shard's saved assignment."""
+    on the shard's saved assignment (with ``cross``, its next-nearest clusters too)."""
     cluster, distance = _assigned(folder, rows[0])
-    return scatter_shard(rows, rows[0] // shard_rows, cluster, distance, bucket_of, folder)
+    runners_up = _runners_up(folder, rows[0]) if cross else None
+    return scatter_shard(rows, rows[0] // shard_rows, cluster, distance, bucket_of, folder,
+                         runners_up)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class ColumnPlan:
         buckets: SemDeDup's buckets (``semdedup``; 0 when there is none).
         shard_rows: rows per shard (a shard's index is its first row // shard_rows).
         folder: the run's work folder.
+        cross: SemDeDup compared kept rows across clusters (``scope="neighbours"``).
     """
 
     metrics: tuple[str, ...]
@@ -85,6 +96,7 @@ class ColumnPlan:
     buckets: int
     shard_rows: int
     folder: str
+    cross: bool = False
 
 
 def shard_columns(rows: Rows, vectors: np.ndarray, plan: ColumnPlan) -> dict[str, np.ndarray]:
@@ -97,7 +109,8 @@ def shard_columns(rows: Rows, vectors: np.ndarray, plan: ColumnPlan) -> dict[str
             columns["prototypes"], columns["prototypes_cluster"] = score, own
         else:
             index = rows[0] // plan.shard_rows
-            score, duplicate_of = gather_shard(rows, index, plan.buckets, plan.folder)
+            score, duplicate_of = gather_shard(rows, index, plan.buckets, plan.folder,
+                                               plan.cross)  # fmt: skip
             columns["semdedup"] = score
             columns["semdedup_cluster"] = cluster
             columns["semdedup_duplicate_of"] = duplicate_of
@@ -114,7 +127,7 @@ def _rescored(
     is_proper[proper] = True
     stray = np.flatnonzero(~is_proper[cluster])
     if len(proper) and len(stray):
-        block = rows_as_float32(vectors, stray + rows[0], normalize=plan.spherical)
+        block = rows_as_float32(vectors, stray + rows[0], normalize=False)
         local, distance[stray] = nearest_centroid(block, centroids[proper], plan.spherical)
         cluster[stray] = proper[local]
     return cluster, distance
