@@ -195,6 +195,20 @@ def print_tables(root: Path) -> None:
     print()
     for name, v in data["gap"].items():
         print(f"gap {name}: transformer / ridge = {cell(v, 2)}")
+    for name, shifts in data.get("shifts", {}).items():
+        print()
+        print(f"Shifts (M = ∞, {name}; error/d at the last k; verdict relative to the model's "
+              "own unshifted error)")  # fmt: skip
+        print("| shift | transformer (unshifted) | own ratio | ridge (its ratio) | threshold "
+              "| verdict | earlier flat rule |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
+        for shift, r in shifts.items():
+            own = r["own_ratio"]
+            ratio = cell(own, 2) if own["n"] >= 2 else f"{own['mean']:.2f} (n < 2: no interval)"
+            print(f"| {shift} | {r['transformer']:.3f} ({r['transformer_unshifted']:.3f}) | "
+                  f"{ratio} | {r['ridge']:.3f} (×{r['ridge_ratio']:.2f}) | "
+                  f"{r['threshold']:.2f} | {r['verdict']} | "
+                  f"{'breaks' if r['breaks_vs_ridge'] else 'holds'} |")  # fmt: skip
 
 
 def main() -> None:

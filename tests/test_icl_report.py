@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lessdata.errors import LessdataError
-from lessdata.labs.icl.report import BREAK_RATIO, analyse, write_icl_report
+from lessdata.labs.icl.report import SHIFT_RATIO, analyse, write_icl_report
 from lessdata.labs.icl.sweep import ICLSweepSpec, load_results, parse_pool_sizes, run_icl_sweep
 
 K = np.arange(11)
@@ -51,10 +51,11 @@ def test_verdict_finds_the_switch_and_the_shifts_that_break() -> None:
         "inf": "ridge-like",
     }  # fmt: skip
     assert verdict.switch == "64"
-    assert verdict.shifts["scaled-inputs"][2] and not verdict.shifts["orthants"][2]
+    assert verdict.shifts["scaled-inputs"].breaks and not verdict.shifts["orthants"].breaks
+    assert verdict.shifts["scaled-inputs"].own_ratio.mean == pytest.approx(3.0 / 1.05)
     text = " ".join(verdict.sentences())
     assert "at M = 64" in text and "breaks under scaled-inputs" in text
-    assert f"{BREAK_RATIO:g}×" in text
+    assert f"more than {SHIFT_RATIO:g}×" in text
 
 
 def test_switch_is_where_every_larger_pool_is_ridge_like() -> None:

@@ -16,6 +16,9 @@ sub-folder, e.g. ``cap-15/``, ``cap-90/``, ``family-linear/``) is read three way
   ratio is at most :data:`TRANSFER_RATIO`.
 * **Optimisation gap.** M = ∞ noisy-linear sweeps without a cap (or with a 180° cap, the
   same distribution): transformer / ridge at the last k, goal :data:`GAP_GOAL`.
+* **Shift battery** of those same sweeps (trained on the whole prior): each shift read
+  relative to the model's own unshifted error, absolute errors beside it
+  (:mod:`~lessdata.labs.icl.shifts`).
 
 Every number is the mean over seeds with a 95% Student-t interval over seeds (each seed's
 value is its own mean over 1000 prompts). The plain-language answer is derived from these
@@ -24,7 +27,6 @@ numbers by the rules stated in :func:`answer`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -39,6 +41,8 @@ from lessdata.data.atomic import atomic_path
 from lessdata.data.standard_json import dumps_standard
 from lessdata.errors import LessdataError
 from lessdata.labs.icl.evaluate import TRANSFORMER
+from lessdata.labs.icl.shifts import battery, shift_sentence, shifts_html
+from lessdata.labs.icl.stats import SeedStat, seed_stat
 from lessdata.report.html import BASE_CSS, html_image, html_table
 
 #: within this multiple of its own in-cap error, in-context learning "holds" at a test angle
@@ -49,36 +53,6 @@ TRANSFER_RATIO = 1.5
 GAP_GOAL = 1.2
 ANGLE_PREFIX = "angle "
 FAMILY_PREFIX = "family "
-
-
-@dataclass(frozen=True)
-class SeedStat:
-    """Mean over seeds with a 95% Student-t interval (nan bounds with one seed)."""
-
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    def text(self, digits: int = 3) -> str:
-        if self.n < 2 or not math.isfinite(self.low):
-            return f"{self.mean:.{digits}f} (1 seed)"
-        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
-
-
-def seed_stat(values: list[float] | np.ndarray) -> SeedStat:
-    """Mean and 95% t-interval of per-seed values."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return SeedStat(math.nan, math.nan, math.nan, 0)
-    mean = float(v.mean())
-    if len(v) < 2:
-        return SeedStat(mean, math.nan, math.nan, 1)
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return SeedStat(mean, mean - half, mean + half, len(v))
 
 
 @dataclass
@@ -366,6 +340,11 @@ def write_findings_report(root: str | Path) -> dict[str, Path]:
     families = family_matrix(sweeps)
     gaps = gap(sweeps)
     lines = answer(caps, families, gaps)
+    # the shift battery of the sweeps trained on the whole prior (the gap runs): relative
+    # verdicts with per-seed intervals (lessdata.labs.icl.shifts)
+    shifts = {s.name: battery(s.rows, "inf") for s in sweeps if s.name in gaps}
+    shifts = {name: readings for name, readings in shifts.items() if readings}
+    lines += [shift_sentence(readings, f"∞, {name}") for name, readings in shifts.items()]
     paths: dict[str, Path] = {}
     pngs: dict[str, bytes] = {}
     if caps:
@@ -395,6 +374,7 @@ def write_findings_report(root: str | Path) -> dict[str, Path]:
             for (a, b), v in families.items()
         },
         "gap": {k: v.__dict__ for k, v in gaps.items()},
+        "shifts": {k: {n: r.as_dict() for n, r in v.items()} for k, v in shifts.items()},
         "sweeps": [s.name for s in sweeps],
     }
     paths["json"] = base / "findings.json"
@@ -402,11 +382,11 @@ def write_findings_report(root: str | Path) -> dict[str, Path]:
         tmp.write_text(dumps_standard(summary, indent=1))
     paths["html"] = base / "icl_findings.html"
     with atomic_path(paths["html"]) as tmp:
-        tmp.write_text(_html(lines, pngs, families), encoding="utf-8")
+        tmp.write_text(_html(lines, pngs, families, shifts), encoding="utf-8")
     return paths
 
 
-def _html(lines: list[str], pngs: dict[str, bytes], families: dict) -> str:
+def _html(lines: list[str], pngs: dict[str, bytes], families: dict, shifts: dict) -> str:
     verdict = "".join(f"<li>{escape(line)}</li>" for line in lines)
     rows = [
         f"<td>{escape(a)}</td><td>{escape(b)}</td><td class='num'>{v['transformer'].text()}</td>"
@@ -426,6 +406,8 @@ def _html(lines: list[str], pngs: dict[str, bytes], families: dict) -> str:
     headers = ["trained on", "evaluated on", "transformer error/d", "÷ in-family"]
     headers += ["best baseline", "its error/d"]
     table = html_table(headers, rows, numeric=(2, 3, 5)) if rows else ""
+    for name, readings in shifts.items():
+        table += f"<h2>Distribution shifts (M = ∞, {escape(name)})</h2>{shifts_html(readings)}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lessdata ICL findings</title>
 <style>{BASE_CSS}</style></head><body>

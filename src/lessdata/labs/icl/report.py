@@ -25,14 +25,19 @@ ridge-like; dMMSE within :data:`SAME_CURVES` of ridge counts as ridge-like). A r
 error at the last k exceeds :data:`NOT_LEARNED_RATIO` times ridge's on fresh *and* on pool
 tasks has learned neither to regress in context nor to recall its pool: it is *not learned*
 (an under-trained model), never called ridge-like, and no switch is read past it. A shift
-*breaks* in-context learning when the transformer's error at the last k exceeds
-:data:`BREAK_RATIO` times ridge's under the same shift.
+*breaks* in-context learning when the model's own error at the last k grows, relative to its
+unshifted error on fresh tasks, by more than :data:`~lessdata.labs.icl.shifts.SHIFT_RATIO`
+times the growth of ridge's error under the same shift (:mod:`~lessdata.labs.icl.shifts`);
+the absolute errors stand beside it, and the earlier flat rule (above :data:`BREAK_RATIO`×
+ridge's under the shift, which read the model's unshifted gap to ridge as a break) is kept
+for comparison.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -49,9 +54,21 @@ from lessdata.labs.icl.evaluate import TRANSFORMER
 from lessdata.labs.icl.plotting import COLOURS as _COLOURS
 from lessdata.labs.icl.plotting import plt as _plt
 from lessdata.labs.icl.plotting import png as _png
+from lessdata.labs.icl.shifts import (
+    BREAK_RATIO,
+    SHIFT_RATIO,
+    ShiftReading,
+    battery,
+    readings_from_summary,
+    shift_sentence,
+    shifts_html,
+)
 from lessdata.report.html import BASE_CSS, html_image, html_table
 
-BREAK_RATIO = 1.5
+__all__ = [
+    "BREAK_RATIO", "SHIFT_RATIO", "Verdict", "analyse", "verdict_from_summary",
+    "verdict_summary", "write_icl_report",
+]  # fmt: skip
 #: fresh-task error above this multiple of the pool-task error (at the last k) = memorising
 GAP_RATIO = 1.5
 #: error above this multiple of ridge's on fresh and pool tasks (at the last k) = not learned
@@ -96,7 +113,7 @@ class Verdict:
     pool_error: dict[str, float] = field(default_factory=dict)
     ridge_error: float = math.nan
     switch: str | None = None
-    shifts: dict[str, tuple[float, float, bool]] = field(default_factory=dict)
+    shifts: dict[str, ShiftReading] = field(default_factory=dict)
     shift_run: str | None = None
     last_k: int = 0
 
@@ -127,14 +144,7 @@ class Verdict:
             f"(ridge: {self.ridge_error:.3f})."
         )
         if self.shifts:
-            broken = [s for s, (_, _, b) in self.shifts.items() if b]
-            held = [s for s, (_, _, b) in self.shifts.items() if not b]
-            lines.append(
-                f"Under distribution shift (M = {self.shift_run}): "
-                + (f"breaks under {', '.join(broken)}" if broken else "no shift breaks it")
-                + (f"; holds under {', '.join(held)}" if held else "")
-                + f" (broken = error above {BREAK_RATIO:g}× ridge's under the same shift)."
-            )
+            lines.append(shift_sentence(self.shifts, self.shift_run))
         return lines
 
 
@@ -193,24 +203,11 @@ def analyse(table: pa.Table) -> Verdict:
 
 def _shift_battery(
     table: pa.Table, ordered: list[str]
-) -> tuple[str | None, dict[str, tuple[float, float, bool]]]:
+) -> tuple[str | None, dict[str, ShiftReading]]:
     if not ordered:
         return None, {}
     run = ordered[-1]
-    shifts = sorted(  # the angle battery and the family shift have reports of their own
-        s
-        for s in set(table["shift"].to_pylist()) - {"none"}
-        if not s.startswith(("angle ", "family "))
-    )
-    results = {}
-    for shift in shifts:
-        mine = curve(table, pool=run, source="fresh", learner=TRANSFORMER, shift=shift)
-        ridge = curve(table, pool=run, source="fresh", learner="ridge", shift=shift)
-        if mine is None or ridge is None:
-            continue
-        t, r = float(mine[1][-1]), float(ridge[1][-1])
-        results[shift] = (t, r, t > BREAK_RATIO * max(r, 1e-6))
-    return run, results
+    return run, battery(table, run)
 
 
 # --- figures -----------------------------------------------------------------------------
@@ -318,11 +315,6 @@ def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], setti
         f"<td class='num'>{verdict.fresh_error.get(m, math.nan):.4f}</td>"
         for m in verdict.pool_sizes
     ]
-    shifts = [
-        f"<td>{escape(s)}</td><td class='num'>{t:.4f}</td><td class='num'>{r:.4f}</td>"
-        f"<td>{'breaks' if b else 'holds'}</td>"
-        for s, (t, r, b) in verdict.shifts.items()
-    ]
     verdict_html = "".join(f"<li>{escape(line)}</li>" for line in verdict.sentences())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>lessdata ICL lab</title>
@@ -346,15 +338,36 @@ def render_html(table: pa.Table, verdict: Verdict, pngs: dict[str, bytes], setti
     }
 <h2>Error against in-context examples</h2>{html_image(pngs["k"], "error vs k per pool size")}
 <h2>Distribution shifts</h2>{html_image(pngs["shifts"], "shift battery")}
-{
-        html_table(
-            ["shift", "transformer", "ridge", f"verdict (>{BREAK_RATIO:g}× ridge)"], shifts, (1, 2)
-        )
-    }
+{shifts_html(verdict.shifts)}
 <h2>Settings</h2><pre>{escape(json.dumps(settings, indent=1, default=str))}</pre>
 <footer class="note">lessdata {escape(__version__)}</footer>
 </body></html>
 """
+
+
+def verdict_summary(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as ``verdict.json`` holds it: its fields, the shift readings as dicts and
+    the sentences."""
+    return {
+        **verdict.__dict__,
+        "shifts": {name: r.as_dict() for name, r in verdict.shifts.items()},
+        "sentences": verdict.sentences(),
+    }
+
+
+def verdict_from_summary(summary: Mapping[str, Any]) -> Verdict:
+    """A :class:`Verdict` rebuilt from a stored ``verdict.json`` (either shift format), so
+    that a committed copy can be re-read by the current rules without its sweep folder.
+
+    Example:
+        >>> stored = Path("docs/evidence/icl-gap/baseline.json")  # doctest: +SKIP
+        >>> summary = json.loads(stored.read_text())  # doctest: +SKIP
+        >>> verdict_from_summary(summary).shifts["subspace"].verdict  # doctest: +SKIP
+        'holds'
+    """
+    fields = {name: summary[name] for name in Verdict.__dataclass_fields__ if name in summary}
+    fields["shifts"] = readings_from_summary(summary)
+    return Verdict(**fields)
 
 
 def write_icl_report(out: str | Path) -> dict[str, Path]:
@@ -382,7 +395,7 @@ def write_icl_report(out: str | Path) -> dict[str, Path]:
             tmp.write_bytes(pngs[key])
     with atomic_path(paths["html"]) as tmp:
         tmp.write_text(render_html(table, verdict, pngs, run_settings(folder)), encoding="utf-8")
-    summary = {**verdict.__dict__, "sentences": verdict.sentences()}
+    summary = verdict_summary(verdict)
     if any(s.startswith("angle ") for s in table["shift"].to_pylist()):
         from lessdata.labs.icl.findings import answer, cap_curves, read_sweep, render_caps
 
