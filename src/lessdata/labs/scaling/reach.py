@@ -122,7 +122,7 @@ def bootstrap_reach(
             resample as the mean of ``full_by_seed`` over the resampled seeds.
         full_by_seed: the full-data error per seed row (NaN where missing).
         baseline: the label of the reference curve for the data saved.
-        n_boot: seed resamples.
+        n_boot: seed resamples (0: no intervals).
         confidence: the intervals' coverage.
         seed: the resampling seed (the result is deterministic).
 
@@ -150,7 +150,8 @@ def bootstrap_reach(
     points = {label: _crossing(c.mean_curve(), point_goal) for label, c in curves.items()}
     rng = np.random.default_rng(seed)
     boots = {label: np.empty(n_boot) for label in curves}
-    if n_rows >= 2:
+    resample = n_rows >= 2 and n_boot > 0
+    if resample:
         for b in range(n_boot):
             rows = rng.integers(0, n_rows, n_rows)
             g = goal(rows)
@@ -164,7 +165,7 @@ def bootstrap_reach(
         saved = _saved(examples, base_point)
         low = high = s_low = s_high = math.nan
         share = float(math.isfinite(examples))
-        if n_rows >= 2 and seeds >= 2:
+        if resample and seeds >= 2:
             values = boots[label]
             share = float(np.isfinite(values).mean())
             low, high = _interval(values, confidence)

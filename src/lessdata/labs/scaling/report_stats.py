@@ -126,10 +126,12 @@ def reach_html(analysis: Analysis) -> str:
             point = f"≤ {point} (at the smallest size)"
         if r.n_seeds < 2:
             interval = NO_INTERVAL
-        elif math.isfinite(r.low):
-            interval = f"[{_examples(r.low)}, {_examples(r.high)}]"
-        else:
+        elif math.isnan(r.low):
+            interval = MISSING  # no resamples
+        elif r.low == math.inf:
             interval = NOT_REACHED
+        else:
+            interval = f"[{_examples(r.low)}, {_examples(r.high)}]"
         if row.label == BASELINE:
             saved = "baseline"
         elif not math.isfinite(r.saved):
