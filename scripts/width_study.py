@@ -3,9 +3,11 @@ a small model more or less than a large one? (issue 16, question 2)
 
 Reads scaling-lab stores swept over model widths (``lessdata scale run ... --width W1
 --width W2 ...``), one store per model, and prints per (model, width, policy): parameters,
-the fitted exponent b of ``error = a·n^(−b) + c`` with its bootstrap 95% interval, the
-examples needed to reach a fixed target error (the full-data error of the model's smallest
-width, mean over seeds: every width can reach it), and the pruning policy's error minus
+the fitted exponent b of ``error = a·n^(−b) + c`` with its bootstrap 95% interval (a descriptive
+fit), the examples needed to reach a fixed target error (the full-data error of the model's
+smallest width, mean over seeds), read on the mean curve *within the measured sizes* with a
+seed-bootstrap 95% interval (``lessdata.labs.scaling.reach``; "not reached" rather than a
+power-law extrapolation past the data), and the pruning policy's error minus
 random's at 10% and 50% kept (mean over seeds, with the seeds' range). Writes the table as
 JSON and draws examples-to-target against parameters.
 
@@ -41,7 +43,8 @@ def _by_seed(points: list[tuple[int, float, int, float]], fraction: float) -> di
 
 def study(store_path: Path) -> list[dict[str, Any]]:
     """One row per (width, policy) of the store at ``store_path``."""
-    from lessdata.labs.scaling.fit import examples_to_reach, fit_power_law
+    from lessdata.labs.scaling.analysis import analyse
+    from lessdata.labs.scaling.fit import fit_power_law
     from lessdata.labs.scaling.store import ResultsStore
 
     with ResultsStore(store_path) as store:
@@ -59,6 +62,9 @@ def study(store_path: Path) -> list[dict[str, Any]]:
     policies = sorted({p for _, p in points if p not in ("full",)})
     out = []
     for width in widths:
+        (analysis,) = analyse([r for r in rows if r["width"] == width], target=float(target),
+                              n_boot=0)  # fmt: skip
+        reach = {row.label.split(" · ")[0]: row.reach for row in analysis.table}
         full_points = points[(width, "full")]
         for policy in policies:
             pts = points[(width, policy)] + full_points
@@ -73,13 +79,37 @@ def study(store_path: Path) -> list[dict[str, Any]]:
                     diffs = [mine[s] - base[s] for s in mine if s in base]
                     if diffs:
                         gains[str(fraction)] = [float(np.mean(diffs)), min(diffs), max(diffs)]
+            found = reach.get(policy)
             out.append(dict(
                 model=model, width=width, parameters=parameters(model, width), policy=policy,
                 b=fit.b, b_low=fit.b_low, b_high=fit.b_high, full_error=float(full[width]),
-                target_error=float(target), examples_to_target=examples_to_reach(fit, target),
-                error_minus_random=gains,
+                target_error=float(target), error_minus_random=gains,
+                **_reach_fields(found),
             ))  # fmt: skip
     return out
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _reach_fields(found: Any) -> dict[str, Any]:
+    """Examples to the target and its interval as JSON (None where not reached)."""
+    if found is None:
+        return dict(examples_to_target=None, examples_low=None, examples_high=None,
+                    reach_status="not computed")  # fmt: skip
+    return dict(examples_to_target=_finite(found.examples), examples_low=_finite(found.low),
+                examples_high=_finite(found.high), reach_status=found.status)  # fmt: skip
+
+
+def _examples_text(r: dict[str, Any]) -> str:
+    if r["examples_to_target"] is None:
+        return f"{r['reach_status']} (target {r['target_error']:.3f})"
+    high = "not reached" if r["examples_high"] is None else f"{r['examples_high']:,.0f}"
+    low = "–" if r["examples_low"] is None else f"{r['examples_low']:,.0f}"
+    bound = "≤ " if r["reach_status"] == "at the smallest size" else ""
+    return (f"{bound}{r['examples_to_target']:,.0f} [{low}, {high}] (target "
+            f"{r['target_error']:.3f})")  # fmt: skip
 
 
 def main() -> None:
@@ -100,7 +130,7 @@ def main() -> None:
         print(
             f"| {r['model']} | {r['width']} | {r['parameters']:,} | {r['policy']} | "
             f"{r['b']:.3f} [{r['b_low']:.3f}, {r['b_high']:.3f}] | {r['full_error']:.4f} | "
-            f"{r['examples_to_target']:,.0f} (target {r['target_error']:.3f}) | "
+            f"{_examples_text(r)} | "
             f"{cells[0]} | {cells[1]} |"
         )
     args.out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +147,8 @@ def main() -> None:
             for m, c in (("mlp", "#1f77b4"), ("cnn1d", "#d62728"))
             for p, s in (("random", "-"), ("keep-hard", "--"), ("keep-easy", ":"))
         }.items():
-            rows = [r for r in table if r["model"] == model and r["policy"] == policy]
+            rows = [r for r in table if r["model"] == model and r["policy"] == policy
+                    and r[what] is not None]  # fmt: skip
             if rows:
                 ax.plot([r["parameters"] for r in rows], [r[what] for r in rows], marker="o",
                         color=style[0], ls=style[1], label=f"{model} · {policy}")  # fmt: skip
