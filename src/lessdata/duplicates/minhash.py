@@ -170,6 +170,30 @@ def _token_bytes(text: str) -> bytes:
     return _NON_WORD.sub(" ", text.lower()).encode("utf-8", "surrogatepass")
 
 
+#: :data:`_ASCII_WORDS` that leaves bytes >= 128 alone: applied to a whole batch at once, it
+#: does to an ASCII document what :func:`_token_bytes` does and nothing to the (already
+#: tokenised) UTF-8 bytes of another
+_BATCH_WORDS = _ASCII_WORDS[:128] + bytes(range(128, 256))
+
+
+def _batch_bytes(docs: list[str]) -> tuple[bytes, np.ndarray]:
+    """The token bytes of every doc (:func:`_token_bytes`) in one buffer, each followed by a
+    space, and where each doc starts in it.
+
+    One ``encode`` and one ``translate`` for the whole batch: an ASCII document's bytes are
+    its characters, so its offset is its length; a document with other characters goes
+    through the regex first (its tokens in UTF-8), which the batch table then leaves as is.
+    """
+    pieces = [d if d.isascii() else _NON_WORD.sub(" ", d.lower()) for d in docs]
+    sizes = np.fromiter((len(p) + 1 for p in pieces), dtype=np.int64, count=len(pieces))
+    for i, piece in enumerate(pieces):
+        if not piece.isascii():
+            sizes[i] = len(piece.encode("utf-8", "surrogatepass")) + 1
+    pieces.append("")  # the buffer ends with a space
+    buf = " ".join(pieces).encode("utf-8", "surrogatepass").translate(_BATCH_WORDS)
+    return buf, np.cumsum(sizes) - sizes
+
+
 def mix64(x: np.ndarray) -> np.ndarray:
     """The SplitMix64 finaliser, in place: spreads every input bit over all output bits."""
     x ^= x >> np.uint64(30)
@@ -184,16 +208,27 @@ def _powers(base: int, length: int) -> np.ndarray:
     """``base**j mod 2^64`` for j in ``[0, length)``, uint64 (NumPy wraps on overflow).
 
     Built as an outer product of 1024 low powers and the powers of ``base**1024``: two
-    short sequential products instead of one long one.
+    short sequential products instead of one long one. Kept per base and grown by doubling,
+    so that a run of batches computes each power once (this was a sixth of the signature
+    time when computed per batch).
     """
-    step = 1024
-    low = np.full(step, base, dtype=np.uint64)
-    low[0] = 1
-    low = np.cumprod(low, dtype=np.uint64)
-    high = np.full(max(1, -(-length // step)), pow(base, step, 1 << 64), dtype=np.uint64)
-    high[0] = 1
-    high = np.cumprod(high, dtype=np.uint64)
-    return np.multiply.outer(high, low).reshape(-1)[:length]
+    table = _POWER_TABLES.get(base)
+    if table is None or len(table) < length:
+        size = max(length, 2 * len(table) if table is not None else 1 << 16)
+        step = 1024
+        low = np.full(step, base, dtype=np.uint64)
+        low[0] = 1
+        low = np.cumprod(low, dtype=np.uint64)
+        high = np.full(max(1, -(-size // step)), pow(base, step, 1 << 64), dtype=np.uint64)
+        high[0] = 1
+        high = np.cumprod(high, dtype=np.uint64)
+        table = np.multiply.outer(high, low).reshape(-1)
+        table.flags.writeable = False
+        _POWER_TABLES[base] = table
+    return table[:length]
+
+
+_POWER_TABLES: dict[int, np.ndarray] = {}
 
 
 def _token_hashes(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +240,10 @@ def _token_hashes(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
     """
     c = np.frombuffer(buf, dtype=np.uint8)
     word = c != _SPACE
-    edge = np.flatnonzero(np.diff(word.view(np.int8), prepend=np.int8(0)))
-    starts, ends = edge[0::2], edge[1::2]  # word runs begin and end in turn
+    starts = np.flatnonzero(word[1:] & ~word[:-1]) + 1  # a space, then a word byte
+    if len(c) and word[0]:
+        starts = np.concatenate(([0], starts))
+    ends = np.flatnonzero(word[:-1] & ~word[1:]) + 1  # a word byte, then a space
     if len(starts) == 0:
         return np.empty(0, dtype=np.uint64), starts
     inverse = pow(_BYTE_BASE, -1, 1 << 64)
@@ -218,41 +255,46 @@ def _token_hashes(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _shingle_hashes(docs: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct 32-bit shingle hashes of each doc, grouped by doc.
+    """The 32-bit shingle hashes of each doc, grouped by doc (repeats included).
 
-    Returns ``hashes`` (S,) uint64 values below 2^32, sorted within each doc, and
-    ``starts`` (len(docs),) int64: doc d owns ``hashes[starts[d]:starts[d + 1]]``. Every doc
-    has at least one shingle. An n-gram of token hashes ``t_0..t_{w-1}`` (w = ngram, or all
-    of a shorter doc's tokens) hashes to the top 32 bits of
-    ``mix64(sum_j t_j * G^(w-1-j) mod 2^64)``.
+    Returns ``hashes`` (S,) uint64 values below 2^32 and ``starts`` (len(docs),) int64: doc
+    d owns ``hashes[starts[d]:starts[d + 1]]``. Every doc has at least one shingle. An
+    n-gram of token hashes ``t_0..t_{w-1}`` (w = ngram, or all of a shorter doc's tokens)
+    hashes to the top 32 bits of ``mix64(sum_j t_j * G^(w-1-j) mod 2^64)``.
+
+    A shingle that occurs twice in a doc is listed twice: a MinHash entry is a minimum,
+    which repeats do not change, and removing them (a sort of every batch) cost more than
+    the 12% more permutation work they add on code.
     """
-    parts = [_token_bytes(d) for d in docs]
-    sizes = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
-    doc_offsets = np.cumsum(sizes) - sizes
-    token_hash, token_start = _token_hashes(b" ".join(parts) + b" ")
+    buf, doc_offsets = _batch_bytes(docs)
+    token_hash, token_start = _token_hashes(buf)
     token_doc = np.searchsorted(doc_offsets, token_start, side="right") - 1
     counts = np.bincount(token_doc, minlength=len(docs))
     first_token = np.cumsum(counts) - counts
     # shingles per doc: one per window of `ngram` tokens, or one of all tokens when fewer
     n_shingles = np.maximum(counts - ngram + 1, 1)
+    starts = np.cumsum(n_shingles) - n_shingles
     shingle_doc = np.repeat(np.arange(len(docs), dtype=np.int64), n_shingles)
-    within = np.arange(len(shingle_doc)) - np.repeat(np.cumsum(n_shingles) - n_shingles, n_shingles)
-    window_start = first_token[shingle_doc] + within
-    width = np.minimum(counts, ngram)[shingle_doc]
-    padded = np.concatenate((token_hash, np.zeros(1, dtype=np.uint64)))
+    window_start = first_token[shingle_doc] + (np.arange(len(shingle_doc)) - starts[shingle_doc])
     gram = np.zeros(len(shingle_doc), dtype=np.uint64)
-    for j in range(ngram):  # Horner's rule over the window, masked where the window ends
-        inside = j < width
-        step = gram * _GRAM_BASE + padded[np.minimum(window_start + j, len(token_hash))]
-        gram = np.where(inside, step, gram)
-    gram = mix64(gram) >> _SHIFT32
-    # distinct (doc, shingle) pairs, sorted by doc
-    keys = (shingle_doc.astype(np.uint64) << _SHIFT32) | gram
-    keys.sort()
-    keys = keys[np.append(True, keys[1:] != keys[:-1])]
-    key_doc = (keys >> _SHIFT32).astype(np.int64)
-    starts = np.searchsorted(key_doc, np.arange(len(docs)))
-    return keys & _LOW32, starts
+    full = counts >= ngram
+    windows = len(token_hash) - ngram + 1
+    if windows > 0:  # every window of the batch's tokens by Horner's rule, then the docs'
+        rolling = token_hash[:windows].copy()
+        for j in range(1, ngram):
+            rolling *= _GRAM_BASE
+            rolling += token_hash[j : j + windows]
+        inside = full[shingle_doc]
+        gram[inside] = rolling[window_start[inside]]
+    short = np.flatnonzero(~full)  # docs with fewer tokens than ngram: one shingle of all
+    if len(short):
+        padded = np.concatenate((token_hash, np.zeros(1, dtype=np.uint64)))
+        at, width, value = first_token[short], counts[short], np.zeros(len(short), np.uint64)
+        for j in range(ngram - 1):
+            step = value * _GRAM_BASE + padded[np.minimum(at + j, len(token_hash))]
+            value = np.where(j < width, step, value)
+        gram[starts[short]] = value
+    return mix64(gram) >> _SHIFT32, starts
 
 
 def _permute_min(
