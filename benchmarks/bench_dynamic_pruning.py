@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.report:
         seeds = {t: args.seeds or counts[t] for t in names}
         run_all({t: catalogue[t] for t in names}, seeds, args.out)
-    lines = read_lines(args.out)
+    lines = [r for r in read_lines(args.out) if r["task"] in names]
     for task in report.by_task(lines):
         print(f"\n{task}\n\n{report.table(lines, task)}\n\n{report.verdict(lines, task)}")
     if args.figure and lines:

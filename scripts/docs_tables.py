@@ -69,6 +69,20 @@ def _mnist(folder: str, part: str = "tables") -> Callable[[], str]:
     return make
 
 
+def _dynamic_pruning(task: str) -> Callable[[], str]:
+    def make() -> str:
+        report = _module(ROOT / "benchmarks" / "dynamic_pruning_report.py")
+        return report.table(_jsonl(EVIDENCE / "dynamic-pruning" / "runs.jsonl"), task) + "\n"
+
+    return make
+
+
+def _dynamic_pruning_goals() -> str:
+    report = _module(ROOT / "benchmarks" / "dynamic_pruning_report.py")
+    lines = _jsonl(EVIDENCE / "dynamic-pruning" / "runs.jsonl")
+    return "".join(f"- {report.verdict(lines, task)}\n" for task in report.by_task(lines))
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -78,6 +92,10 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "mnist1d_20k": _mnist("mnist1d-20k"),
     "mnist1d_4k_auto": _mnist("mnist1d-4k", "auto_table"),
     "mnist1d_20k_auto": _mnist("mnist1d-20k", "auto_table"),
+    "dynamic_pruning_mnist1d_4k": _dynamic_pruning("mnist1d-4k"),
+    "dynamic_pruning_mnist1d_20k": _dynamic_pruning("mnist1d-20k"),
+    "dynamic_pruning_code_lm": _dynamic_pruning("code-lm"),
+    "dynamic_pruning_goals": _dynamic_pruning_goals,
 }
 
 
