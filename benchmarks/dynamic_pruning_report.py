@@ -221,6 +221,32 @@ def verdict(lines: Sequence[dict[str, Any]], task: str) -> str:
     return text
 
 
+def notes(lines: Sequence[dict[str, Any]]) -> str:
+    """Per task, two readings beside the goal: ``prune_ratio`` 0.7 against ``target_saving``
+    0.4, about the same saving (InfoBatch's epoch sizes shrink over the epochs, the plan's are
+    even), for InfoBatch and for random skipping with those sizes (comparisons chosen after
+    the first task's results, uncorrected); and what the runs cost (training seconds on one
+    thread, from the runs themselves)."""
+    out = []
+    for task, arms in by_task(lines).items():
+        pairs = [("infobatch-r0.7", "infobatch-s0.4"), ("random-r0.7", "random-s0.4")]
+        said = []
+        for ramp, even in pairs:
+            if arms.get(ramp) and arms.get(even):
+                d = paired(arms[ramp], arms[even])
+                saved = np.mean([r["saved"] for r in arms[ramp].values()])
+                said.append(f"{LABELS[ramp]} ({100 * saved:.1f}% saved) − {LABELS[even]} "
+                            f"(40.0%): {_diff(d)} points")  # fmt: skip
+        seconds = sum(r["seconds"] for seeds in arms.values() for r in seeds.values())
+        runs = sum(len(seeds) for seeds in arms.values())
+        text = f"**{task}**: "
+        if said:
+            text += "same saving, ratio against plan: " + "; ".join(said) + ". "
+        text += f"{runs} runs, {seconds / 3600:.1f} hours of training on one thread."
+        out.append(f"- {text}")
+    return "\n".join(out)
+
+
 def figure(lines: Sequence[dict[str, Any]], target: Path) -> None:
     """Per task, each arm's paired difference to full data (95% CI) against its forwards
     saved; a grey line joins each loss-based arm to its random control (nudged sideways so

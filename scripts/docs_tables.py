@@ -83,6 +83,11 @@ def _dynamic_pruning_goals() -> str:
     return "".join(f"- {report.verdict(lines, task)}\n" for task in report.by_task(lines))
 
 
+def _dynamic_pruning_notes() -> str:
+    report = _module(ROOT / "benchmarks" / "dynamic_pruning_report.py")
+    return report.notes(_jsonl(EVIDENCE / "dynamic-pruning" / "runs.jsonl")) + "\n"
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -96,6 +101,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "dynamic_pruning_mnist1d_20k": _dynamic_pruning("mnist1d-20k"),
     "dynamic_pruning_code_lm": _dynamic_pruning("code-lm"),
     "dynamic_pruning_goals": _dynamic_pruning_goals,
+    "dynamic_pruning_notes": _dynamic_pruning_notes,
 }
 
 
