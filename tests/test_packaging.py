@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import importlib.metadata
-import tomllib
 from pathlib import Path
 
+import pytest
+
 import lessdata
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; lessdata supports 3.10 too
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
