@@ -29,17 +29,23 @@ process so that the generator's memory never counts against the measured one.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
-from typing import Any
 
-import numpy as np
+# BLAS/OpenMP threads of this process and the child, set before NumPy loads (--threads N)
+_THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _THREADS
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 CHUNK = 65_536
 N_TRUE_CLUSTERS = 2_000
@@ -142,14 +148,16 @@ def clock_for(threads: int) -> Any:
 
 
 def child(
-    path: Path, planted_path: Path, k: int | None, seed: int, result: Path, threads: int
-) -> None:
+    path: Path, planted_path: Path, k: int | None, seed: int, result: Path, threads: int,
+    scope: str = "neighbours",
+) -> None:  # fmt: skip
     """Run lessdata.score on ``path`` with per-stage timers; write figures to ``result``."""
     clock = clock_for(threads)
     t_import = time.perf_counter()
     import faiss
 
     import lessdata.duplicates.semdedup as sem_mod
+    import lessdata.duplicates.semdedup_cross as cross_mod
     import lessdata.metrics.prototype_metrics as proto_mod
     import lessdata.pipeline.inputs as inputs_mod
     import lessdata.pipeline.scoring as api
@@ -179,13 +187,23 @@ def child(
     sem_mod.fit_centroids = timed("semdedup: k-means fit", sem_mod.fit_centroids)
     sem_mod.assign = timed("semdedup: assign", sem_mod.assign)
     sem_mod.dedup_cluster = timed("semdedup: within-cluster dedup", sem_mod.dedup_cluster)
+    sem_mod._across_borders = timed("semdedup: across clusters", sem_mod._across_borders)
+    cross_shapes: list[tuple[int, int]] = []  # (guests, hosts) of each cluster's cross step
+    cross_pairs = cross_mod.cross_pairs
+
+    def counted(vectors: Any, guests: Any, hosts: Any, *rest: Any) -> Any:
+        cross_shapes.append((len(guests), len(hosts)))
+        return cross_pairs(vectors, guests, hosts, *rest)
+
+    cross_mod.cross_pairs = counted
     api.build_manifest = timed("build manifest", api.build_manifest)
     orig_prototypes, orig_semdedup = proto_mod.prototypes, sem_mod.semantic_duplicates
 
     sampler = MemorySampler()
     sampler.start()
     t0, w0 = clock(), time.perf_counter()
-    table = api.score(str(path), ["prototypes", "semdedup"], metric_options={"k": k}, seed=seed)
+    options = {"k": k, "scope": scope}
+    table = api.score(str(path), ["prototypes", "semdedup"], metric_options=options, seed=seed)
     wall, elapsed = clock() - t0, time.perf_counter() - w0
     sampler.stop.set()
     sampler.join()
@@ -226,6 +244,7 @@ def child(
         "peak_rss": end["VmHWM"],
         "peak_sampled": sampler.peak,
         "cluster_sizes": sizes.tolist(),
+        "cross_shapes": cross_shapes,
         "duplicates_removed": int(removed.sum()),
         "prototypes_and_semdedup_same_clusters": same_clusters,
         "planted": planted,
@@ -243,13 +262,19 @@ def blas_threads() -> str:
     return ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info())
 
 
-def floor(n: int, d: int, k: int, sizes: np.ndarray, seed: int, clock: Any) -> dict[str, Any]:
+def floor(
+    n: int, d: int, k: int, sizes: np.ndarray, seed: int, clock: Any,
+    cross_shapes: list[tuple[int, int]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Time the matrix products of the same k-means and similarity work in float32 NumPy.
 
     - training: ``NITER`` × (n_train × d) @ (d × k), n_train = min(n, 256 k), in row chunks;
     - assignment: (n × d) @ (d × k), in row chunks of one reused random block;
     - within-cluster: (n_c × d) @ (d × n_c) for every actual cluster size n_c (two distinct
-      arrays so that BLAS runs a plain GEMM), in row blocks of at most 4,096.
+      arrays so that BLAS runs a plain GEMM), in row blocks of at most 4,096;
+    - across clusters (SemDeDup's default scope): (g_c × d) @ (d × h_c) for every cluster's
+      actual guests and hosts (the full products; lessdata skips those its angle bound
+      rules out, so it can beat this floor).
     """
     rng = np.random.default_rng(seed)
     n_train = min(n, MAX_POINTS_PER_CENTROID * k)
@@ -286,18 +311,33 @@ def floor(n: int, d: int, k: int, sizes: np.ndarray, seed: int, clock: Any) -> d
             out = flat[: (r1 - r0) * nc].reshape(r1 - r0, nc)
             np.matmul(a_pool[r0:r1], b_t, out=out)
     pairwise_s = clock() - t
+    shapes = [(g, h) for g, h in (cross_shapes or []) if g and h]
+    biggest = max([max(g, h) for g, h in shapes] + [1])
+    if biggest > len(a_pool):
+        a_pool = rng.standard_normal((biggest, d), dtype=np.float32)
+        b_pool = rng.standard_normal((biggest, d), dtype=np.float32)
+    t = clock()
+    for g, h in shapes:
+        b_t = b_pool[:h].T
+        for r0 in range(0, g, FLOOR_ROW_BLOCK):
+            r1 = min(r0 + FLOOR_ROW_BLOCK, g)
+            out = flat[: (r1 - r0) * h].reshape(r1 - r0, h)
+            np.matmul(a_pool[r0:r1], b_t, out=out)
+    cross_s = clock() - t
     flops = {
         "train": 2.0 * NITER * n_train * d * k,
         "assign": 2.0 * n * d * k,
         "pairwise_square": 2.0 * float((sizes.astype(np.float64) ** 2).sum()) * d,
+        "cross": 2.0 * float(sum(g * h for g, h in shapes)) * d,
     }
-    gflops = sum(flops.values()) / (train_s + assign_s + pairwise_s) / 1e9
+    gflops = sum(flops.values()) / (train_s + assign_s + pairwise_s + cross_s) / 1e9
     return {
         "n_train": n_train,
         "train_s": train_s,
         "assign_s": assign_s,
         "pairwise_square_s": pairwise_s,
         "pairwise_triangle_s": pairwise_s / 2,
+        "cross_s": cross_s,
         "flops": flops,
         "gflops": gflops,
     }
@@ -384,8 +424,9 @@ def report(args: argparse.Namespace, k: int, res: dict, fl: dict, nv: dict) -> d
     dedup = st["semdedup: within-cluster dedup"]
     accounted = sum(st.values())
     other = res["score_wall_s"] - accounted
-    floor_total = fl["train_s"] + fl["assign_s"] + fl["pairwise_square_s"]
-    floor_strict = fl["train_s"] + fl["assign_s"] + fl["pairwise_triangle_s"]
+    across = st.get("semdedup: across clusters", 0.0)
+    floor_total = fl["train_s"] + fl["assign_s"] + fl["pairwise_square_s"] + fl["cross_s"]
+    floor_strict = fl["train_s"] + fl["assign_s"] + fl["pairwise_triangle_s"] + fl["cross_s"]
     naive_total = nv["kmeans_est_s"] + nv["pairwise_est_s"]
     wall = res["score_wall_s"]
 
@@ -396,7 +437,8 @@ def report(args: argparse.Namespace, k: int, res: dict, fl: dict, nv: dict) -> d
         return f"| {stage:<38} | {o} | {f} | {r} |"
 
     lines = [
-        f"lessdata prototypes + semdedup, N={n:,} × d={d} float32, k={k}, seed={args.seed}",
+        f"lessdata prototypes + semdedup (scope {args.scope}), N={n:,} × d={d} float32, k={k}, "
+        f"seed={args.seed}",
         f"threads: faiss OpenMP={res['faiss_threads']}; floor and baseline "
         f"{res['parent_threads']}; "
         f"{os.cpu_count()} CPUs; 1-min load average {res['loadavg_before'][0]:.2f} before the "
@@ -414,6 +456,11 @@ def report(args: argparse.Namespace, k: int, res: dict, fl: dict, nv: dict) -> d
         row("semdedup: assign (shared)", st["semdedup: assign"], None),
         row("semdedup: within-cluster dedup", dedup, fl["pairwise_square_s"]),
         row("  (vs triangle floor, square / 2)", dedup, fl["pairwise_triangle_s"]),
+        *(
+            [row("semdedup: across clusters", across, fl["cross_s"])]
+            if args.scope == "neighbours"
+            else []
+        ),
         row("build manifest", st["build manifest"], None),
         row("other (sort, bookkeeping)", other, None),
         row("k-means fits, both metrics", kmeans_fits, fl["train_s"]),
@@ -424,8 +471,9 @@ def report(args: argparse.Namespace, k: int, res: dict, fl: dict, nv: dict) -> d
         f"floor = float32 NumPy matmuls timed in this run ({fl['gflops']:.0f} GFLOP/s): training "
         f"{NITER} × ({fl['n_train']:,}×{d})@({d}×{k}); assignment ({n:,}×{d})@({d}×{k}); "
         f"pairwise Σ_c (n_c×{d})@({d}×n_c) over the actual sizes (full square; the strict "
-        "floor is the lower triangle = half). lessdata's blocked walk computes "
-        f"{blocked_work_fraction(sizes):.0%} of the full-square products for these sizes "
+        f"floor is the lower triangle = half); across clusters Σ_c (guests_c×{d})@({d}×hosts_c) "
+        "over the actual guests and hosts of SemDeDup's default scope. lessdata's blocked walk "
+        f"computes {blocked_work_fraction(sizes):.0%} of the full-square products for these sizes "
         "(each diagonal block in full, earlier blocks against kept rows only; upper bound "
         "with every row kept). One k-means only: both metrics need the same clustering.",
         "",
@@ -497,6 +545,7 @@ def report(args: argparse.Namespace, k: int, res: dict, fl: dict, nv: dict) -> d
         "naive_est_s": naive_total,
         "speedup_vs_naive": naive_total / wall,
         "threads": args.threads,
+        "scope": args.scope,
         "kmeans_fit_within_1_2x_floor": lloyd_ok,
         "within_1_3x_floor": within,
         "memory_within_1_3x": mem_ok,
@@ -512,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workdir", type=Path, default=Path("benchmarks/out"))
     p.add_argument("--baseline-n", type=int, default=50_000, help="sklearn subsample rows")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of every arm")
+    p.add_argument("--scope", choices=("neighbours", "cluster"), default="neighbours",
+                   help="SemDeDup's scope (default: lessdata's default)")  # fmt: skip
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_generate", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--_result", type=Path, help=argparse.SUPPRESS)
@@ -522,7 +573,7 @@ def main(argv: list[str] | None = None) -> None:
         generate(path, planted, args.n, args.dim, args.seed)
         return
     if args._child:
-        child(path, planted, args.k, args.seed, args._result, args.threads)
+        child(path, planted, args.k, args.seed, args._result, args.threads, args.scope)
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -540,6 +591,7 @@ def main(argv: list[str] | None = None) -> None:
     child_cmd = [*me, *common, "--_child", "--_result", str(result)]
     if args.k is not None:
         child_cmd += ["--k", str(args.k)]
+    child_cmd += ["--scope", args.scope]
     load_before = os.getloadavg()
     print("running lessdata.score in a fresh process ...", flush=True)
     t = time.perf_counter()
@@ -556,11 +608,11 @@ def main(argv: list[str] | None = None) -> None:
     clock = clock_for(args.threads)
     limits = threadpool_limits(args.threads)  # the floor and the baseline, as the child
     print("timing the floating-point floor ...", flush=True)
-    fl = floor(args.n, args.dim, k, sizes, args.seed, clock)
+    fl = floor(args.n, args.dim, k, sizes, args.seed, clock, res.get("cross_shapes"))
+    res["parent_threads"] = blas_threads()
     print("timing the naive baseline on a subsample ...", flush=True)
     nv = naive(path, args.baseline_n, k, sizes, args.seed, clock)
     res["loadavg_before"], res["loadavg_after"] = load_before, os.getloadavg()
-    res["parent_threads"] = blas_threads()
     limits.restore_original_limits()
     print(flush=True)
     summary = report(args, k, res, fl, nv)

@@ -70,7 +70,8 @@ def rows_as_float32(
     With ``release`` (the default), a read-only memory map's pages are released once copied
     (:func:`~lessdata.data.mapped.release_pages`), so that a pass over a mapped file holds
     one chunk, not the file. A walk that reads scattered rows again and again (SemDeDup's
-    clusters) passes False: releasing would fault every page in once per cluster.
+    clusters) passes False and releases once per shard of clusters: once per cluster would
+    fault the same pages in again and again.
     """
     block = vectors[rows]
     # a slice is a view of the caller's array: always copy it, never normalise it in place

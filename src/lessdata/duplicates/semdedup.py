@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_choice, check_float
+from lessdata.data.mapped import release_pages
 from lessdata.duplicates.semdedup_cross import best_matches, cross_items, cross_shard, walk_keys
 from lessdata.engines import LocalEngine
 from lessdata.engines.base import Engine
@@ -153,11 +154,11 @@ def _across_borders(
     primary, tiebreak = walk_keys(kept_rows, walk.centroid_distance[kept_rows], survivor, seed)
     clusters = np.unique(walk.cluster)
     items = cross_items(kept_rows, walk.cluster[kept_rows], walk.runners_up[kept_rows],
-                        primary, tiebreak, clusters)  # fmt: skip
+                        primary, tiebreak, clusters, walk.centroids)  # fmt: skip
     shards, size, current = [], 0, []
     for item in items:  # consecutive clusters, about SHARD_ROWS guests and hosts a shard
         current.append(item)
-        size += len(item[0]) + len(item[3])
+        size += len(item[0]) + len(item[3])  # guests and hosts
         if size >= SHARD_ROWS:
             shards.append(current)
             current, size = [], 0
@@ -183,6 +184,7 @@ class Walk:
     stops: np.ndarray
     centroid_distance: np.ndarray
     runners_up: np.ndarray
+    centroids: np.ndarray
 
 
 def walk_order(
@@ -209,7 +211,10 @@ def walk_order(
     bounds = np.flatnonzero(np.diff(cluster[order])) + 1
     starts = np.concatenate(([0], bounds))
     stops = np.concatenate((bounds, [n]))
-    return Walk(cluster, order, starts, stops, centroid_distance, runners_up)
+    # unit rows exactly as parts mode holds them (lessdata.pipeline.sharded), for the
+    # cross-cluster step's angle bounds
+    unit = rows_as_float32(centroids, slice(None), normalize=True)
+    return Walk(cluster, order, starts, stops, centroid_distance, runners_up, unit)
 
 
 def walk_rows(
@@ -262,6 +267,7 @@ def dedup_shard(
         s, j, k = dedup_cluster(vectors, rows[b0:b1], threshold)
         sims[b0:b1], kept[b0:b1] = s, k
         nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
+    release_pages(vectors)  # the shard's rows, scattered over the file: dropped once, here
     return sims, nearest, kept
 
 
@@ -395,6 +401,7 @@ def redundancy_shard(
         s, j = earlier_similarity(vectors, rows[b0:b1])
         sims[b0:b1] = s
         nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
+    release_pages(vectors)
     return sims, nearest
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lessdata.data.mapped import release_pages
 from lessdata.kmeans import rows_as_float32
 from lessdata.ties import tie_keys, tie_seed_of
 
@@ -59,33 +60,66 @@ def _before(
     return (pa < pb) | ((pa == pb) & ((ta < tb) | ((ta == tb) & (ra < rb))))
 
 
+#: slack on the angle bound of :func:`cross_pairs` (radians): far above the rounding of
+#: float32 rows and dot products (at most ~2e-3 rad near angle 0), so no pair above the
+#: threshold is ever skipped
+ANGLE_MARGIN = 0.01
+
+
 def cross_pairs(
-    vectors: np.ndarray, guests: np.ndarray, hosts: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    vectors: np.ndarray, guests: np.ndarray, hosts: np.ndarray, threshold: float,
+    centroid: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Pairs (guest, host) of rows with cosine similarity above ``threshold``.
 
-    ``guests`` and ``hosts`` are row numbers in ascending order. Returns positions into
-    each and the float32 similarity, block by block (never the full product).
+    ``guests`` and ``hosts`` are row numbers in ascending order; ``centroid`` is the hosts'
+    cluster's unit centroid. Returns positions into each and the float32 similarity.
+
+    Only pairs that can be above the threshold are multiplied: the angle between two unit
+    rows is at least the difference of their angles to the centroid (the triangle
+    inequality on the sphere), so with both sides sorted by that angle a block of guests
+    needs only the hosts within ``arccos(threshold)`` (plus :data:`ANGLE_MARGIN`) of its
+    own angles. The result is the same as the full product's; on clustered data most
+    guests, which lie farther from the centroid than its own rows, meet few hosts.
     """
     if len(guests) == 0 or len(hosts) == 0:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float32)
+    unit = np.asarray(centroid, dtype=np.float64)
+    unit = unit / max(float(np.linalg.norm(unit)), 1e-12)
     h = rows_as_float32(vectors, hosts, normalize=True, release=False)
+    g = rows_as_float32(vectors, guests, normalize=True, release=False)
+    unit32 = unit.astype(np.float32)
+    h_angle = np.arccos(np.clip((h @ unit32).astype(np.float64), -1.0, 1.0))
+    g_angle = np.arccos(np.clip((g @ unit32).astype(np.float64), -1.0, 1.0))
+    reach = float(np.arccos(np.clip(threshold, -1.0, 1.0))) + ANGLE_MARGIN
+    h_order = np.argsort(h_angle, kind="stable")
+    g_order = np.argsort(g_angle, kind="stable")
+    h_sorted, h_angle = h[h_order], h_angle[h_order]
     gi, hj, sims = [], [], []
     for g0 in range(0, len(guests), GUEST_BLOCK):
-        g = rows_as_float32(vectors, guests[g0 : g0 + GUEST_BLOCK], normalize=True,
-                            release=False)  # fmt: skip
-        for h0 in range(0, len(hosts), HOST_CHUNK):
-            block = g @ h[h0 : h0 + HOST_CHUNK].T
+        block_rows = g_order[g0 : g0 + GUEST_BLOCK]
+        angles = g_angle[block_rows]  # ascending
+        lo = int(np.searchsorted(h_angle, angles[0] - reach, side="left"))
+        hi = int(np.searchsorted(h_angle, angles[-1] + reach, side="right"))
+        xb = g[block_rows]
+        for h0 in range(lo, hi, HOST_CHUNK):
+            block = xb @ h_sorted[h0 : min(h0 + HOST_CHUNK, hi)].T
             i, j = np.nonzero(block > threshold)
-            gi.append(i + g0)
-            hj.append(j + h0)
+            gi.append(block_rows[i])
+            hj.append(h_order[h0 + j])
             sims.append(block[i, j])
+    if not gi:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.float32)
     return np.concatenate(gi), np.concatenate(hj), np.concatenate(sims)
 
 
-#: one cluster's cross step: guests, hosts (rows, ascending) and their walk keys
-CrossCluster = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: one cluster's cross step: guests, hosts (rows, ascending) and their walk keys, and the
+#: cluster's unit centroid
+CrossCluster = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]
 
 
 def cross_cluster(
@@ -93,8 +127,8 @@ def cross_cluster(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(loser, winner, similarity)`` of every guest-host pair of one cluster above the
     threshold: the loser is the member later in the survivor order."""
-    guests, g_primary, g_tie, hosts, h_primary, h_tie = item
-    gi, hj, sims = cross_pairs(vectors, guests, hosts, threshold)
+    guests, g_primary, g_tie, hosts, h_primary, h_tie, centroid = item
+    gi, hj, sims = cross_pairs(vectors, guests, hosts, threshold, centroid)
     guest_first = _before(g_primary[gi], g_tie[gi], guests[gi], h_primary[hj], h_tie[hj],
                           hosts[hj])  # fmt: skip
     loser = np.where(guest_first, hosts[hj], guests[gi])
@@ -107,6 +141,7 @@ def cross_shard(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One engine shard: :func:`cross_cluster` of each of its clusters, concatenated."""
     found = [cross_cluster(vectors, item, threshold) for item in items]
+    release_pages(vectors)  # the shard's rows, read scattered: dropped once, here
     if not found:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float64)
@@ -130,12 +165,13 @@ def best_matches(
 
 def cross_items(
     kept_rows: np.ndarray, cluster: np.ndarray, runners_up: np.ndarray, primary: np.ndarray,
-    tiebreak: np.ndarray, clusters: np.ndarray,
+    tiebreak: np.ndarray, clusters: np.ndarray, centroids: np.ndarray,
 ) -> list[CrossCluster]:  # fmt: skip
     """The cross step of each of ``clusters`` from the rows the walk kept: its hosts (kept
     rows of the cluster) and guests (kept rows of which it is a next-nearest cluster), in
     row order, with their walk keys. ``cluster``, ``runners_up`` ((rows, m), -1 for none),
-    ``primary`` and ``tiebreak`` are per kept row (aligned with ``kept_rows``, ascending)."""
+    ``primary`` and ``tiebreak`` are per kept row (aligned with ``kept_rows``, ascending);
+    ``centroids`` are the k unit centroids."""
     m = runners_up.shape[1] if runners_up.ndim == 2 else 1
     guest = np.repeat(np.arange(len(kept_rows)), m)
     target = runners_up.reshape(-1)
@@ -152,5 +188,5 @@ def cross_items(
             ]
         ]
         items.append((kept_rows[g], primary[g], tiebreak[g], kept_rows[h], primary[h],
-                      tiebreak[h]))  # fmt: skip
+                      tiebreak[h], centroids[c]))  # fmt: skip
     return items

@@ -29,6 +29,7 @@ import itertools
 
 import numpy as np
 
+from lessdata.data.mapped import release_pages
 from lessdata.data.partitioned import read_partition, write_partitioned
 from lessdata.duplicates import semdedup
 from lessdata.duplicates.semdedup import NO_NEIGHBOUR, dedup_cluster, walk_rows
@@ -92,6 +93,7 @@ def dedup_bucket(
         score[b0:b1][has] = 1.0 - sims[has]
         dup = np.flatnonzero(~kept)
         duplicate_of[b0 + dup] = rows[b0 + nearest[dup]]
+    release_pages(vectors)  # the bucket's rows, read scattered: dropped once, here
     owner = np.searchsorted(shard_starts, rows, side="right") - 1
     write_partitioned(folder, "result", bucket, owner, shards, rows=rows, score=score,
                       duplicate=duplicate_of)  # fmt: skip
@@ -129,11 +131,12 @@ def _write_guests_and_hosts(
 
 def cross_bucket(
     bucket: int, vectors: np.ndarray, shard_starts: np.ndarray, folder: str, threshold: float,
-    survivor: str, seed: int, buckets: int,
+    survivor: str, seed: int, buckets: int, centroids: np.ndarray,
 ) -> int:  # fmt: skip
     """Step 3 for one bucket: its clusters' hosts against their guests (the same products
-    as :func:`lessdata.duplicates.semdedup.semantic_duplicates` computes in memory); the
-    pairs that remove a row, by that row's shard. Returns the number of pairs."""
+    as :func:`lessdata.duplicates.semdedup.semantic_duplicates` computes in memory; the
+    ``centroids`` are the k unit centroids); the pairs that remove a row, by that row's
+    shard. Returns the number of pairs."""
     shards = len(shard_starts) - 1
     hosts = read_partition(folder, "hosts", [bucket], 0, ["rows", "cluster", "distance"])
     guests = read_partition(folder, "guests", range(buckets), bucket,
@@ -149,7 +152,8 @@ def cross_bucket(
                     np.searchsorted(h_cluster[h_order], c, "right")]  # fmt: skip
         g = g_order[np.searchsorted(g_target[g_order], c) :
                     np.searchsorted(g_target[g_order], c, "right")]  # fmt: skip
-        items.append((g_rows[g], g_primary[g], g_tie[g], h_rows[h], h_primary[h], h_tie[h]))
+        items.append((g_rows[g], g_primary[g], g_tie[g], h_rows[h], h_primary[h], h_tie[h],
+                      centroids[c]))  # fmt: skip
     loser, winner, similarity = cross_shard(items, vectors, threshold)
     owner = np.searchsorted(shard_starts, loser, side="right") - 1
     write_partitioned(folder, "cross", bucket, owner, shards, rows=loser, duplicate=winner,

@@ -257,7 +257,7 @@ def _plan_columns(
         if cross:
             running.map(
                 cross_bucket, list(range(buckets)),
-                shared=(vectors, starts, folder, threshold, survivor, seed, buckets),
+                shared=(vectors, starts, folder, threshold, survivor, seed, buckets, centroids),
                 label="semdedup: across clusters",
                 checkpoint=ShardCheckpoint(work.folder / "cross"),
             )  # fmt: skip
