@@ -143,13 +143,29 @@ def tables(runs: list[dict], cals: list[dict]) -> str:
         lines.append("| ↳ choices over seeds | " + " | ".join(
             ", ".join(f"{p} {k}" for p, k in sorted(picks.items())) for _, picks in autos
         ) + " |")  # fmt: skip
-    lines += ["", auto_table(runs, cals)]
+    lines += ["", holm_summary(runs), "", auto_table(runs, cals)]
     shares = [c["pilot_share"] for c in cals]
     if shares:
         lines += ["", f"Pilot cost: {100 * min(shares):.1f}–{100 * max(shares):.1f}% of one "
                   "full CNN training run (counted operations, proxy = logistic regression on "
                   "the SSL embedding)."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def holm_summary(runs: list[dict]) -> str:
+    """Which cells beat (or lose to) random after Holm's correction over the whole table
+    (paired t-tests, :func:`lessdata.labs.scaling.paired.paired_cells`)."""
+    from lessdata.labs.scaling.paired import paired_cells
+
+    cells = [c for c in paired_cells(runs) if c.baseline == "random"]
+    wins = [c for c in cells if c.verdict == "beats random"]
+    losses = [c for c in cells if c.verdict == "worse than random"]
+    family = cells[0].family_size if cells else 0
+    won = "; ".join(f"{c.label} at {c.fraction:.0%} ({100 * c.stat.mean:+.1f} "
+                    f"[{100 * c.stat.low:+.1f}, {100 * c.stat.high:+.1f}], Holm p "
+                    f"{c.p_holm:.3f})" for c in wins) or "none"  # fmt: skip
+    return (f"After Holm's correction over the table's {family} cells (paired t-tests against "
+            f"random): beat random: {won}; lose to random: {len(losses)} cells.")
 
 
 def auto_table(runs: list[dict], cals: list[dict]) -> str:
@@ -219,9 +235,9 @@ def main() -> None:
     if not rows:
         raise ScriptError(f"{args.store} holds no finished runs")
     commit = _commit()
-    runs = [{k: r[k] for k in ("metric", "policy", "keep", "seed", "accuracy", "n_train",
-                               "model", "width", "steps")} | {"commit": commit,
-                                                              "lessdata": lessdata.__version__}
+    fields = ("metric", "policy", "keep", "seed", "accuracy", "error", "n_kept", "n_train",
+              "model", "width", "steps", "status")
+    runs = [{k: r[k] for k in fields} | {"commit": commit, "lessdata": lessdata.__version__}
             for r in rows]  # fmt: skip
     n_train = runs[0]["n_train"]
     task = load_task("mnist1d", n_train=n_train, seed=0)
