@@ -218,6 +218,14 @@ def test_every_proxy_runs_and_the_users_model_is_charged_by_its_rows():
                                 quiet=True)  # fmt: skip
     assert result.record["cost"]["pilot_share_of_full_run"] == pytest.approx(sum(seen) / 500)
     assert result.record["cost"]["full_run"] == "your train_and_eval on every row"
+    fixed = lessdata.calibrate(x, labels=y, scores=margin, metric="m", proxy=train_and_eval,
+                               fractions=(0.5,), policies=("keep-hard",), seeds=3,
+                               cost_per_call=0.25, quiet=True)  # fmt: skip
+    calls = len(fixed.record["runs"])
+    assert fixed.record["cost"]["pilot_share_of_full_run"] == pytest.approx(0.25 * calls)
+    with pytest.raises(LessdataError, match="cost_per_call describes your own"):
+        lessdata.calibrate(x, labels=y, scores=margin, metric="m", cost_per_call=0.5,
+                           quiet=True)  # fmt: skip
     with pytest.raises(LessdataError, match="accuracy between 0 and 1"):
         lessdata.calibrate(x, labels=y, scores=margin, metric="m", proxy=lambda rows: 7.0,
                            fractions=(0.5,), quiet=True)  # fmt: skip

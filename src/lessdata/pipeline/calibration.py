@@ -231,6 +231,7 @@ def calibrate(
     confidence: float = DEFAULT_CONFIDENCE,
     budget_share: float | None = None,
     full_run_flops: float | None = None,
+    cost_per_call: float | None = None,
     metric_options: dict[str, Any] | None = None,
     out: str | os.PathLike[str] | None = None,
     encoder: str = DEFAULT_ENCODER,
@@ -270,6 +271,9 @@ def calibrate(
             (counted, see :mod:`.calibration_proxies`); default: no cap, the whole plan runs.
         full_run_flops: the floating-point operations of one full training run of your
             model (default: the reference MLP's); sets what ``budget_share`` is a share of.
+        cost_per_call: with a ``train_and_eval`` proxy: the share of one full run a call
+            costs (e.g. 0.3 for a function that trains 300 of a full run's 1,000 steps on
+            any subset); default ``len(rows) / N``, right for a fixed number of epochs.
         metric_options: the metric's knobs (``k``, ...), as for :func:`lessdata.prune`.
         out: a folder for ``calibration.json``, ``calibration.png`` and ``calibration.html``.
         encoder: how texts without vectors are embedded (see :func:`lessdata.score`).
@@ -311,6 +315,15 @@ def calibrate(
     if full_run_flops is not None:
         full_run_flops = check_float(full_run_flops, "full_run_flops", low=0, high=1e30,
                                      closed="right")  # fmt: skip
+    if cost_per_call is not None:
+        cost_per_call = check_float(cost_per_call, "cost_per_call", low=0, high=1e6,
+                                    closed="right")  # fmt: skip
+        if not callable(proxy):
+            raise LessdataError(
+                "cost_per_call describes your own train_and_eval; the built-in proxies are "
+                "counted by formula",
+                param="cost_per_call",
+            )
     if not callable(proxy) and not isinstance(proxy, str):
         raise LessdataError(
             f"proxy must be a name (logistic, ridge, mlp) or a callable, got {proxy!r}",
@@ -347,7 +360,8 @@ def calibrate(
     if proxy_x is None and not callable(proxy):
         proxy_x = _vectors(ds, encoder, cache_dir, seed)
     check_x = proxy_x if proxy_x is not None else np.zeros((len(ds), 1), dtype=np.float32)
-    learner = make_proxy(proxy, check_x, labels, full_run_flops=full_run_flops, seed=seed)
+    learner = make_proxy(proxy, check_x, labels, full_run_flops=full_run_flops, seed=seed,
+                         cost_per_call=cost_per_call)  # fmt: skip
     plan = _plan(len(ds), len(classes), wanted, candidates, pools, pool_share, largest_pool,
                  seeds if seeds is not None else default_seeds(len(ds)), learner,
                  budget_share)  # fmt: skip

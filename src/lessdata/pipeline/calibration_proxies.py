@@ -24,8 +24,9 @@ teacher–student and digits data, scoring the validation rows as one forward). 
 training run is ``full_run_flops`` when the user gives it, else the *reference*: an MLP
 with two hidden layers of ``REFERENCE_WIDTH`` units trained ``REFERENCE_EPOCHS`` epochs on
 every row (6 operations per parameter per example). A call of the user's ``train_and_eval``
-costs ``len(rows) / N`` of a full run: exact when the function trains a fixed number of
-epochs over the rows it gets.
+costs ``len(rows) / N`` of a full run (exact when the function trains a fixed number of
+epochs over the rows it gets), or ``cost_per_call`` when the caller declares it (a function
+that trains a fixed number of steps costs the same on any subset).
 """
 
 from __future__ import annotations
@@ -76,11 +77,12 @@ class Proxy:
     accuracy: Callable[[np.ndarray, np.ndarray | None, int], float]
     full_run_flops: float | None
     n_rows: int
+    cost_per_call: float | None = None
 
     def cost(self, n_train: int, n_validation: int) -> float:
         """The share of one full run that a fit on ``n_train`` rows costs."""
-        if self.fit_flops is None:  # the user's model: rows trained on, out of N
-            return n_train / self.n_rows
+        if self.fit_flops is None:  # the user's model: as declared, or rows out of N
+            return self.cost_per_call if self.cost_per_call is not None else n_train / self.n_rows
         assert self.full_run_flops is not None
         return self.fit_flops(n_train, n_validation) / self.full_run_flops
 
@@ -138,6 +140,7 @@ def make_proxy(
     *,
     full_run_flops: float | None,
     seed: int,
+    cost_per_call: float | None = None,
 ) -> Proxy:
     """The pilot's learner on features ``x`` (standardised per subset) and labels ``y``."""
     n, d = x.shape
@@ -146,6 +149,7 @@ def make_proxy(
         return Proxy(
             name=_callable_name(proxy), describe="your train_and_eval on the kept rows",
             fit_flops=None, accuracy=_user_accuracy(proxy), full_run_flops=None, n_rows=n,
+            cost_per_call=cost_per_call,
         )  # fmt: skip
     if proxy not in PROXIES:
         raise LessdataError(
