@@ -200,8 +200,10 @@ def verdict(lines: Sequence[dict[str, Any]], task: str) -> str:
     if met:
         text += "goal met by " + "; ".join(said(a) for a in met) + "."
     elif close:
-        text += ("goal not met: " + "; ".join(said(a) for a in close) + " saves ≥ 40% "
-                 "within 0.3 points of full but does not beat random significantly.")  # fmt: skip
+        text += ("goal not met: " + ("these arms save ≥ 40% within 0.3 points of full but "
+                 "do not beat random significantly: " if len(close) > 1 else "this arm saves "
+                 "≥ 40% within 0.3 points of full but does not beat random significantly: ")
+                 + "; ".join(said(a) for a in close) + ".")  # fmt: skip
     elif big:
         best = max(big, key=lambda a: rows[a]["vs_full"]["mean"])
         text += (f"goal not met: no arm that saves ≥ 40% stays within 0.3 points of full "
@@ -223,8 +225,8 @@ def verdict(lines: Sequence[dict[str, Any]], task: str) -> str:
 
 def notes(lines: Sequence[dict[str, Any]]) -> str:
     """Per task, two readings beside the goal: ``prune_ratio`` 0.7 against ``target_saving``
-    0.4, about the same saving (InfoBatch's epoch sizes shrink over the epochs, the plan's are
-    even), for InfoBatch and for random skipping with those sizes (comparisons chosen after
+    0.4 (InfoBatch's epoch sizes shrink over the epochs, the plan's are even), for InfoBatch
+    and for random skipping with those sizes (comparisons chosen after
     the first task's results, uncorrected); and what the runs cost (training seconds on one
     thread, from the runs themselves)."""
     out = []
@@ -241,7 +243,7 @@ def notes(lines: Sequence[dict[str, Any]]) -> str:
         runs = sum(len(seeds) for seeds in arms.values())
         text = f"**{task}**: "
         if said:
-            text += "same saving, ratio against plan: " + "; ".join(said) + ". "
+            text += "prune_ratio 0.7 against target_saving 0.4: " + "; ".join(said) + ". "
         text += f"{runs} runs, {seconds / 3600:.1f} hours of training on one thread."
         out.append(f"- {text}")
     return "\n".join(out)
@@ -279,7 +281,8 @@ def figure(lines: Sequence[dict[str, Any]], target: Path) -> None:
             shown.add(family)
             if family == "infobatch-r":
                 ax.annotate(arm.removeprefix("infobatch-r"), (x, d["mean"]),
-                            textcoords="offset points", xytext=(-18, -3), fontsize=7)  # fmt: skip
+                            textcoords="offset points", xytext=(-5, 0), ha="right",
+                            va="center", fontsize=7)  # fmt: skip
         for arm, control in CONTROL.items():
             if arm in where and control in where:
                 (x0, y0), (x1, y1) = where[arm], where[control]
@@ -291,7 +294,7 @@ def figure(lines: Sequence[dict[str, Any]], target: Path) -> None:
                         max(high, 0.2), color="#2ca02c", alpha=0.12, lw=0,
                         label="goal: ≥ 40% saved, ≤ 0.3 below full")  # fmt: skip
         ax.set_ylim(min(low, -GOAL_LOSS - 0.1), max(high, 0.2))
-        ax.set_xlim(left, max(right, 100 * GOAL_SAVED + 1))
+        ax.set_xlim(left - 1, max(right, 100 * GOAL_SAVED + 1))
         ax.set_xlabel("example-forwards saved (%)")
         ax.set_ylabel("− full data (points, paired, 95% CI)")
         seeds = rows["full"]["seeds"] if "full" in rows else 0

@@ -111,7 +111,7 @@ def test_the_report_reads_the_evidence_alone(tiny_runs, tmp_path):
         assert f"| {label} |" in text
     assert "bits/token" in report.table(lines, "tiny-code-lm")
     assert report.verdict(lines, "tiny-mnist1d").startswith("**tiny-mnist1d** (2 seeds): goal")
-    assert "**tiny-code-lm**: same saving, ratio against plan: " in report.notes(lines)
+    assert "**tiny-code-lm**: prune_ratio 0.7 against target_saving 0.4: " in report.notes(lines)
     report.figure(lines, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
