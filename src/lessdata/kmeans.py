@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_int
-from lessdata.data.mapped import release_pages
+from lessdata.data.mapped import release_after, release_pages
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.progress import log, track
@@ -69,9 +69,9 @@ def rows_as_float32(
 
     With ``release`` (the default), a read-only memory map's pages are released once copied
     (:func:`~lessdata.data.mapped.release_pages`), so that a pass over a mapped file holds
-    one chunk, not the file. A walk that reads scattered rows again and again (SemDeDup's
-    clusters) passes False and releases once per shard of clusters: once per cluster would
-    fault the same pages in again and again.
+    one chunk, not the file. A walk that reads scattered rows cluster by cluster (SemDeDup)
+    passes False: its reads are counted and the pages released every few thousand rows
+    (:func:`~lessdata.data.mapped.release_after`), which bounds what stays resident.
     """
     block = vectors[rows]
     # a slice is a view of the caller's array: always copy it, never normalise it in place
@@ -79,6 +79,8 @@ def rows_as_float32(
         block = np.array(block, dtype=np.float32, order="C")
     if release:
         release_pages(vectors)
+    elif not isinstance(rows, slice):
+        release_after(vectors, len(block))
     if normalize:
         # float64 norms, then float32: the result does not depend on memory alignment
         # (NumPy's SIMD float32 reductions can differ in the last bit between runs)

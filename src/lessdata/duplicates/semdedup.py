@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_choice, check_float
-from lessdata.data.mapped import release_pages
 from lessdata.duplicates.semdedup_cross import best_matches, cross_items, cross_shard, walk_keys
 from lessdata.engines import LocalEngine
 from lessdata.engines.base import Engine
@@ -267,7 +266,6 @@ def dedup_shard(
         s, j, k = dedup_cluster(vectors, rows[b0:b1], threshold)
         sims[b0:b1], kept[b0:b1] = s, k
         nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
-    release_pages(vectors)  # the shard's rows, scattered over the file: dropped once, here
     return sims, nearest, kept
 
 
@@ -401,7 +399,6 @@ def redundancy_shard(
         s, j = earlier_similarity(vectors, rows[b0:b1])
         sims[b0:b1] = s
         nearest[b0:b1] = np.where(j >= 0, j + b0, -1)
-    release_pages(vectors)
     return sims, nearest
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from lessdata.data.mapped import release_pages
 from lessdata.kmeans import rows_as_float32
 from lessdata.ties import tie_keys, tie_seed_of
 
@@ -141,7 +140,6 @@ def cross_shard(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One engine shard: :func:`cross_cluster` of each of its clusters, concatenated."""
     found = [cross_cluster(vectors, item, threshold) for item in items]
-    release_pages(vectors)  # the shard's rows, read scattered: dropped once, here
     if not found:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty, np.empty(0, dtype=np.float64)

@@ -29,7 +29,6 @@ import itertools
 
 import numpy as np
 
-from lessdata.data.mapped import release_pages
 from lessdata.data.partitioned import read_partition, write_partitioned
 from lessdata.duplicates import semdedup
 from lessdata.duplicates.semdedup import NO_NEIGHBOUR, dedup_cluster, walk_rows
@@ -93,7 +92,6 @@ def dedup_bucket(
         score[b0:b1][has] = 1.0 - sims[has]
         dup = np.flatnonzero(~kept)
         duplicate_of[b0 + dup] = rows[b0 + nearest[dup]]
-    release_pages(vectors)  # the bucket's rows, read scattered: dropped once, here
     owner = np.searchsorted(shard_starts, rows, side="right") - 1
     write_partitioned(folder, "result", bucket, owner, shards, rows=rows, score=score,
                       duplicate=duplicate_of)  # fmt: skip
