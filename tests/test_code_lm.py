@@ -80,7 +80,8 @@ def test_token_budgets_keep_equal_bytes(root: Path, tmp_path: Path) -> None:
     corpus = build_corpus(spec, tmp_path)
     sizes = np.array([len(t.encode()) for t in corpus.pool["text"].to_pylist()])
     budget = 0.2 * sizes.sum()
-    kept = {s: select_subset(corpus, s, 0.2, 0, spec, tmp_path) for s in SELECTIONS}
+    kept = {s: select_subset(corpus, s, 0.2, 0, spec, tmp_path) for s in SELECTIONS
+            if not s.endswith("-lengths")}  # a length control matches counts, not bytes
     for selection, rows in kept.items():
         used = sizes[rows].sum()
         assert used <= budget, selection
@@ -91,6 +92,27 @@ def test_token_budgets_keep_equal_bytes(root: Path, tmp_path: Path) -> None:
     assert len(by_docs) == 30  # a document budget is unchanged
     with pytest.raises(LessdataError, match="budget"):
         run_code_lm(_spec(root, budget="bytes"), tmp_path)
+
+
+def test_the_length_control_matches_dsirs_lengths_not_its_documents(root: Path, tmp_path: Path):
+    from lessdata.labs.scaling.code_lm import LENGTH_BINS, length_matched
+
+    spec = _spec(root, budget="tokens")
+    corpus = build_corpus(spec, tmp_path)
+    sizes = np.array([len(t.encode()) for t in corpus.pool["text"].to_pylist()])
+    dsir = select_subset(corpus, "dsir", 0.2, 0, spec, tmp_path)
+    control = select_subset(corpus, "dsir-lengths", 0.2, 0, spec, tmp_path)
+    edges = np.quantile(sizes, np.linspace(0, 1, LENGTH_BINS + 1)[1:-1])
+
+    def per_bin(rows):
+        return np.bincount(np.searchsorted(edges, sizes[rows], side="right"),
+                           minlength=LENGTH_BINS)  # fmt: skip
+
+    assert np.array_equal(per_bin(dsir), per_bin(control))
+    assert len(set(dsir) & set(control)) < len(dsir)  # other documents, drawn at random
+    again = length_matched(sizes, dsir, 0)
+    assert np.array_equal(again, control) and not np.array_equal(length_matched(sizes, dsir, 1),
+                                                                 control)  # fmt: skip
 
 
 def test_run_records_every_run_and_resumes(root: Path, tmp_path: Path) -> None:

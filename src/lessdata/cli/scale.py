@@ -417,7 +417,9 @@ def code_lm_command(
             help="random | dedup (exact + near removed, then random) | prototypes (auto "
             "policy) | perplexity (keep-easy under an LM trained on the target sample) | "
             "dsir (importance resampling toward the target sample) | classifier (keep-hard "
-            "under a linear classifier of target vs pool, DCLM's filter). Repeatable."
+            "under a linear classifier of target vs pool, DCLM's filter) | dsir-lengths "
+            "(random documents with DSIR's length distribution: the length control). "
+            "Repeatable."
         ),
     ] = ["random", "dedup", "prototypes", "perplexity", "dsir"],  # noqa: B006
     budget: Annotated[

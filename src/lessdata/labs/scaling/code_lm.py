@@ -14,7 +14,10 @@ removed, then a random draw among the survivors); ``prototypes`` (k-means on emb
 the ``auto`` policy); ``perplexity`` (keep-easy: the documents a reference LM finds least
 surprising); ``dsir`` (importance resampling toward the target sample); ``classifier``
 (keep-hard: the documents a linear classifier finds most like the target sample, DCLM's
-quality filter, :mod:`lessdata.metrics.quality_classifier`). With ``budget="tokens"``
+quality filter, :mod:`lessdata.metrics.quality_classifier`); ``dsir-lengths`` (random
+documents with DSIR's length distribution: per decile of the pool's document lengths, as
+many as DSIR keeps there, the control that separates target-matching from document length).
+With ``budget="tokens"``
 every selection keeps the same number of *bytes* (the LM's tokens) rather than documents,
 so that "better documents" is not confounded with "more text". Every run trains
 the same tiny LM for the **same number of tokens** (fixed compute), so a small subset is
@@ -53,7 +56,12 @@ SELECTIONS: dict[str, tuple[str, str]] = {
     "perplexity": ("perplexity", "keep-easy"),
     "dsir": ("dsir", "importance"),
     "classifier": ("classifier", "keep-hard"),
+    "dsir-lengths": ("dsir", "length-matched"),
 }
+#: ``<selection>-lengths``: random documents drawn to match that selection's document
+#: lengths (same count per length bin), the control for "better documents or just shorter
+#: ones?" under a byte budget
+LENGTH_BINS = 10
 #: what a kept fraction is a fraction of: documents, or tokens (bytes: the LM reads bytes)
 BUDGETS = ("documents", "tokens")
 _CORPUS_VERSION = "v2"
@@ -294,6 +302,10 @@ def select_subset(
     import lessdata
 
     metric, policy = SELECTIONS[selection]
+    if policy == "length-matched":
+        reference = selection.removesuffix("-lengths")
+        kept = select_subset(corpus, reference, fraction, seed, spec, folder)
+        return length_matched(_pool_sizes(corpus), kept, seed)
     n = corpus.pool.num_rows
     scores = np.zeros(n) if metric == NO_METRIC else _scores(corpus, metric, seed, spec, folder)
     if metric == NO_METRIC:
@@ -307,7 +319,7 @@ def select_subset(
 
     if spec.budget == "documents":
         return keep(max(1, round(fraction * n)))
-    sizes = pc.binary_length(pc.cast(corpus.pool["text"], pa.binary())).to_numpy()
+    sizes = _pool_sizes(corpus)
     budget = fraction * float(sizes.sum())
     low, high = 1, n  # the selections nest as the count grows: bisect on the count
     while low < high:
@@ -317,6 +329,25 @@ def select_subset(
         else:
             high = middle - 1
     return keep(low)
+
+
+def _pool_sizes(corpus: CodeCorpus) -> np.ndarray:
+    """Bytes of each pool document."""
+    return pc.binary_length(pc.cast(corpus.pool["text"], pa.binary())).to_numpy()
+
+
+def length_matched(sizes: np.ndarray, kept: np.ndarray, seed: int) -> np.ndarray:
+    """Random rows with the length distribution of ``kept``: the pool's document lengths are
+    cut into :data:`LENGTH_BINS` quantile bins, and from each bin as many rows are drawn at
+    random (seeded) as ``kept`` holds there (all of the bin's rows when it has fewer). The
+    draw ignores which documents ``kept`` chose, only how long they are."""
+    edges = np.quantile(sizes, np.linspace(0, 1, LENGTH_BINS + 1)[1:-1])
+    bins = np.searchsorted(edges, sizes, side="right")
+    wanted = np.bincount(bins[kept], minlength=LENGTH_BINS)
+    rng = np.random.default_rng([seed, 17])
+    chosen = [rng.permutation(np.flatnonzero(bins == b))[:count]
+              for b, count in enumerate(wanted) if count]  # fmt: skip
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -355,6 +386,8 @@ def _key(selection: str, fraction: float, seed: int, width: int, config: str) ->
     metric, policy = (NO_METRIC, FULL) if selection == FULL else SELECTIONS[selection]
     if selection == "dedup":
         policy = "dedup"
+    if policy == "length-matched":
+        metric, policy = NO_METRIC, selection  # a random draw: keyed apart from random
     return RunKey(TASK, MODEL, width, metric, policy, float(fraction), seed, config)
 
 
