@@ -30,17 +30,17 @@ def test_released_pages_read_back_the_same_values(tmp_path):
     mapped.release_pages(np.zeros(3))
 
 
-def test_scattered_reads_release_every_so_many_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(mapped, "SCATTERED_ROWS", 100)
-    monkeypatch.setattr(mapped, "_READ_SINCE_RELEASE", {})
-    calls = []
-    monkeypatch.setattr(mapped, "release_pages", lambda array: calls.append(array))
-    np.save(tmp_path / "x.npy", np.ones((1000, 8), dtype=np.float32))
+def test_scattered_rows_are_read_without_mapping_them(tmp_path):
+    x = np.random.default_rng(1).normal(size=(30_000, 48)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
     mapped_x = np.load(tmp_path / "x.npy", mmap_mode="r")
-    rows = np.arange(0, 1000, 7)
-    for _ in range(10):
-        block = rows_as_float32(mapped_x, rows[:40], normalize=True, release=False)
-        assert block.shape == (40, 8)
-    assert len(calls) == 3  # 400 rows in reads of 40: a release at 120, 240 and 360
-    mapped.release_after(np.ones(3), 10_000)  # not a map: nothing counted
-    assert len(calls) == 3
+    rows = np.concatenate([np.arange(10, 20), np.arange(500, 29_000, 37), [5, 5, 29_999]])
+    before = _resident_file_kb()
+    found = mapped.read_rows(mapped_x, rows)
+    assert _resident_file_kb() - before < 1_000  # the file is 5.8 MB: nothing mapped
+    np.testing.assert_array_equal(found, x[rows])
+    block = rows_as_float32(mapped_x, rows, normalize=False, release=False)
+    np.testing.assert_array_equal(block, x[rows])
+    assert mapped.read_rows(x, rows) is None  # in memory: index it
+    assert mapped.read_rows(mapped_x[100:], rows[:3]) is None  # a slice of a map
+    assert mapped.read_rows(mapped_x, rows[:0]).shape == (0, 48)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lessdata.checks import check_int
-from lessdata.data.mapped import release_after, release_pages
+from lessdata.data.mapped import read_rows, release_pages
 from lessdata.engines import Engine, LocalEngine
 from lessdata.errors import LessdataError
 from lessdata.progress import log, track
@@ -70,17 +70,17 @@ def rows_as_float32(
     With ``release`` (the default), a read-only memory map's pages are released once copied
     (:func:`~lessdata.data.mapped.release_pages`), so that a pass over a mapped file holds
     one chunk, not the file. A walk that reads scattered rows cluster by cluster (SemDeDup)
-    passes False: its reads are counted and the pages released every few thousand rows
-    (:func:`~lessdata.data.mapped.release_after`), which bounds what stays resident.
+    passes False: its rows are read from the file with ``pread``
+    (:func:`~lessdata.data.mapped.read_rows`), which leaves nothing mapped.
     """
-    block = vectors[rows]
+    block = None if release or isinstance(rows, slice) else read_rows(vectors, rows)
+    if block is None:
+        block = vectors[rows]
     # a slice is a view of the caller's array: always copy it, never normalise it in place
     if isinstance(rows, slice) or block.dtype != np.float32 or not block.flags.c_contiguous:
         block = np.array(block, dtype=np.float32, order="C")
     if release:
         release_pages(vectors)
-    elif not isinstance(rows, slice):
-        release_after(vectors, len(block))
     if normalize:
         # float64 norms, then float32: the result does not depend on memory alignment
         # (NumPy's SIMD float32 reductions can differ in the last bit between runs)
