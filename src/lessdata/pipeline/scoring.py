@@ -12,6 +12,7 @@ import pyarrow as pa
 from lessdata.checks import check_choice, check_seed
 from lessdata.data.dataset import Dataset
 from lessdata.data.manifest import build_manifest, write_manifest
+from lessdata.data.mapped import release_pages
 from lessdata.data.paths import check_output_file
 from lessdata.embed.encoders import DEFAULT_ENCODER
 from lessdata.engines import Engine
@@ -204,11 +205,12 @@ class Scored:
 
 
 def zero_vector_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows whose vector is all zeros, streamed in chunks (a memory map is not loaded)."""
-    found = [
-        start + np.flatnonzero(~np.any(vectors[start : start + CHUNK_ROWS], axis=1))
-        for start in range(0, len(vectors), CHUNK_ROWS)
-    ]
+    """Rows whose vector is all zeros, streamed in chunks (a memory map is not loaded, and
+    its pages are released after each chunk: :func:`lessdata.data.mapped.release_pages`)."""
+    found = []
+    for start in range(0, len(vectors), CHUNK_ROWS):
+        found.append(start + np.flatnonzero(~np.any(vectors[start : start + CHUNK_ROWS], axis=1)))
+        release_pages(vectors)
     return np.concatenate([np.empty(0, np.int64), *found]).astype(np.int64)
 
 
