@@ -116,19 +116,20 @@ def test_the_length_control_matches_dsirs_lengths_not_its_documents(root: Path, 
 
 
 def test_run_records_every_run_and_resumes(root: Path, tmp_path: Path) -> None:
-    spec = _spec(root, selections=("random", "dsir", "perplexity", "classifier"))
+    spec = _spec(root, selections=("random", "dsir", "perplexity", "classifier", "dsir-lengths"))
     counts = run_code_lm(spec, tmp_path)
-    assert counts == {"done": 0, "ran": len(plan(spec))} and len(plan(spec)) == 5
+    assert counts == {"done": 0, "ran": len(plan(spec))} and len(plan(spec)) == 6
     with ResultsStore(tmp_path) as store:
         rows = store.rows()
     assert {r["selection"] for r in rows} == {"full", *spec.selections}
     for row in rows:
         assert row["status"] == "ok" and 0 < row["loss"] < 9  # bits per byte
         assert len(row["history"]) == 2 and row["history"][-1][0] == row["steps"] * 4 * 32
-    assert run_code_lm(spec, tmp_path) == {"done": 5, "ran": 0}  # nothing repeated
+    assert run_code_lm(spec, tmp_path) == {"done": 6, "ran": 0}  # nothing repeated
     paths = write_code_lm_report(tmp_path)
     assert paths["plot"].stat().st_size > 1000
-    assert "dsir" in paths["html"].read_text() and "classifier" in paths["html"].read_text()
+    html = paths["html"].read_text()
+    assert "dsir" in html and "classifier" in html and "dsir-lengths" in html
 
 
 @pytest.mark.parametrize(

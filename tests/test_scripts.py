@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 EVIDENCE = ROOT / "docs" / "evidence"
 PYTHON_SCRIPTS = (
+    "code_lm_evidence.py",
     "code_lm_tables.py",
     "docs_tables.py",
     "icl_findings.py",
@@ -28,6 +29,7 @@ PYTHON_SCRIPTS = (
 #: a first words of each script's ``--help`` description
 DESCRIPTIONS = {
     "code_lm_tables.py": "Markdown tables of the code-LM experiments",
+    "code_lm_evidence.py": "Question 3's evidence: which tenth of a Python pool",
     "docs_tables.py": "Regenerate every generated table in the docs",
     "icl_findings.py": "Run the ICL lab's evidence",
     "icl_gap_table.py": "The ICL optimisation-gap table",
@@ -37,6 +39,7 @@ DESCRIPTIONS = {
 }
 #: arguments naming an input that does not exist (``MISSING`` is replaced by the path)
 MISSING_INPUT = {
+    "code_lm_evidence.py": ["--store", "MISSING", "--out", "out"],
     "code_lm_tables.py": ["MISSING"],
     "icl_findings.py": ["--tables", "--out", "MISSING"],
     "icl_gap_table.py": ["MISSING"],

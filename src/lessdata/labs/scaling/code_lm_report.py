@@ -39,6 +39,7 @@ HTML_NAME = "code_lm.html"
 _COLOURS = {
     "full": "black", "random": "#7f7f7f", "dedup": "#1f77b4", "prototypes": "#2ca02c",
     "perplexity": "#d62728", "dsir": "#9467bd", "classifier": "#ff7f0e",
+    "dsir-lengths": "#c5b0d5",
 }  # fmt: skip
 
 Summary = dict[tuple[str, float], dict[str, Any]]
