@@ -296,7 +296,8 @@ def figure(lines: Sequence[dict[str, Any]], target: Path) -> None:
         ax.set_ylim(min(low, -GOAL_LOSS - 0.1), max(high, 0.2))
         ax.set_xlim(left - 1, max(right, 100 * GOAL_SAVED + 1))
         ax.set_xlabel("example-forwards saved (%)")
-        ax.set_ylabel("− full data (points, paired, 95% CI)")
+        what = "next-byte accuracy" if any("bits" in r for r in rows.values()) else "accuracy"
+        ax.set_ylabel(f"− full data ({what} points, paired, 95% CI)")
         seeds = rows["full"]["seeds"] if "full" in rows else 0
         ax.set_title(f"{task} ({seeds} seeds)", fontsize=10)
     axes[0].legend(fontsize=7, loc="lower left")
