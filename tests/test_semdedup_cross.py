@@ -152,3 +152,14 @@ def test_parts_mode_finds_the_same_pairs_across_borders(tmp_path, monkeypatch):
                             metric_options={**options, "scope": "cluster"})  # fmt: skip
     found = memory["semdedup_duplicate_of"].drop_null()
     assert len(found) > len(within["semdedup_duplicate_of"].drop_null())
+
+
+def test_dedup_takes_the_scope_as_a_method_option():
+    x = _split_pairs()
+    options = {"eps": 0.01, "k": 40}
+    across = lessdata.dedup(x, method="semantic", method_options=options, report=False)
+    within = lessdata.dedup(x, method="semantic", method_options={**options, "scope": "cluster"},
+                            report=False)  # fmt: skip
+    assert len(across.kept) < len(within.kept)
+    with pytest.raises(LessdataError, match="scope"):
+        lessdata.dedup(x, method="semantic", method_options={"scope": "all"}, report=False)

@@ -155,7 +155,8 @@ def dedup(
         run_engine(engine, cache_dir) as running,
     ):
         scored = score_columns(
-            ds, [get_metric("semdedup")], dict(k=k, eps=eps, survivor=survivor),
+            ds, [get_metric("semdedup")],
+            dict(k=k, eps=eps, survivor=survivor, scope=settings.scope),
             encoder=encoder, cache_dir=cache_dir, seed=seed, engine=running,
             zero_vectors=zero_vectors,
         )  # fmt: skip

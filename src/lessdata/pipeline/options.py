@@ -16,7 +16,7 @@ from lessdata.checks import check_choice, check_float, check_int, check_options
 from lessdata.duplicates import KINDS
 from lessdata.duplicates.groups import KEEP_RULES
 from lessdata.duplicates.lsh import NearOptions
-from lessdata.duplicates.semdedup import SURVIVORS, check_eps
+from lessdata.duplicates.semdedup import SCOPES, SURVIVORS, check_eps
 from lessdata.errors import LessdataError
 from lessdata.metrics.prototype_metrics import DISTANCES
 from lessdata.metrics.registry import Metric
@@ -26,7 +26,7 @@ from lessdata.select import POLICIES, policy_options_of
 METHOD_OPTIONS = {
     "exact": ("keep_rule",),
     "near": ("keep_rule", *(f.name for f in fields(NearOptions))),
-    "semantic": ("eps", "survivor", "k", "keep"),
+    "semantic": ("eps", "survivor", "k", "keep", "scope"),
 }
 
 
@@ -77,6 +77,9 @@ class DedupOptions:
     k: int | None = None
     #: semantic to a target size: documents to keep (int) or the fraction of the corpus
     keep: int | float | None = None
+    #: where SemDeDup looks: ``neighbours`` (its cluster and the next-nearest ones) or
+    #: ``cluster`` (the paper's rule); a target size (``keep``) looks within clusters
+    scope: str = "neighbours"
 
     def target_size(self, n: int) -> int | None:
         """The number of documents ``keep`` leaves of a corpus of ``n``; None without it."""
@@ -117,13 +120,14 @@ def resolve_dedup_options(methods: tuple[str, ...], options: dict[str, Any] | No
     survivor = check_choice(given.get("survivor", "hard"), "survivor", SURVIVORS)
     k = check_int(given.get("k"), "k", low=1, allow_none=True)
     keep = check_keep_size(given.get("keep"))
+    scope = check_choice(given.get("scope", "neighbours"), "scope", SCOPES)
     if keep is not None and "eps" in given:
         raise LessdataError(
             "give `eps` (a similarity threshold) or `keep` (a target size, whose threshold "
             "is chosen), not both",
             param="keep",
         )
-    return DedupOptions(methods, keep_rule, near, eps, survivor, k, keep)
+    return DedupOptions(methods, keep_rule, near, eps, survivor, k, keep, scope)
 
 
 def _refuse_foreign_options(
