@@ -4,7 +4,7 @@ Reads the results store of the redesigned experiment (a token budget that sees t
 pool more than twice, DSIR beside random and a length-matched random control, 5 seeds)::
 
     lessdata scale code-lm --out STORE --budget tokens --fractions 0.1 --seeds 5 \
-        --pool-docs 800 --tokens 2400000 \
+        --pool-docs 800 --tokens 2600000 \
         --selection random --selection dsir --selection dsir-lengths
 
 and writes ``runs.jsonl`` (every finished run: selection, fraction, seed, held-out bits per

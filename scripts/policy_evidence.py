@@ -146,7 +146,8 @@ def tables(runs: list[dict], cals: list[dict]) -> str:
     lines += ["", holm_summary(runs), "", auto_table(runs, cals)]
     shares = [c["pilot_share"] for c in cals]
     if shares:
-        lines += ["", f"Pilot cost: {100 * min(shares):.1f}–{100 * max(shares):.1f}% of one "
+        low, high = f"{100 * min(shares):.1f}", f"{100 * max(shares):.1f}"
+        lines += ["", f"Pilot cost: {low if low == high else f'{low}–{high}'}% of one "
                   "full CNN training run (counted operations, proxy = logistic regression on "
                   "the SSL embedding)."]  # fmt: skip
     return "\n".join(lines) + "\n"
