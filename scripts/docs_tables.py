@@ -88,6 +88,19 @@ def _dynamic_pruning_notes() -> str:
     return report.notes(_jsonl(EVIDENCE / "dynamic-pruning" / "runs.jsonl")) + "\n"
 
 
+def _width() -> str:
+    study = _module(ROOT / "scripts" / "width_study.py")
+    return study.table(study.read_runs(EVIDENCE / "width"))
+
+
+def _icl(part: str) -> Callable[[], str]:
+    def make() -> str:
+        findings = _module(ROOT / "scripts" / "icl_findings.py")
+        return getattr(findings, part)(findings.read_findings(EVIDENCE / "icl-findings"))
+
+    return make
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -102,6 +115,9 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "dynamic_pruning_code_lm": _dynamic_pruning("code-lm"),
     "dynamic_pruning_goals": _dynamic_pruning_goals,
     "dynamic_pruning_notes": _dynamic_pruning_notes,
+    "width": _width,
+    "icl_caps": _icl("caps_table"),
+    "icl_families": _icl("families_table"),
 }
 
 

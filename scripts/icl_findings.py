@@ -157,58 +157,84 @@ def choose_steps(per_step: float, per_step_baseline: float, workers: int, budget
     return best
 
 
-def print_tables(root: Path) -> None:
-    """Markdown tables of ``root/findings.json`` (written by ``lessdata icl report``)."""
+def read_findings(root: Path) -> dict[str, Any]:
+    """``root/findings.json`` (written by ``lessdata icl report``)."""
     path = root / "findings.json"
     if not path.is_file():
         raise ScriptError(f"no {path}: run `lessdata icl report` on {root} first")
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except ValueError as exc:
         raise ScriptError(f"{path} is not JSON: {exc}") from None
 
-    def cell(stat: dict[str, Any] | None, digits: int = 3) -> str:
-        if not stat or stat["n"] == 0:
-            return "—"
-        if stat["n"] < 2:
-            return f"{stat['mean']:.{digits}f} (1 seed)"
-        return f"{stat['mean']:.{digits}f} [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
 
+def _cell(stat: dict[str, Any] | None, digits: int = 3) -> str:
+    if not stat or stat["n"] == 0:
+        return "—"
+    if stat["n"] < 2:
+        return f"{stat['mean']:.{digits}f} (1 seed)"
+    return f"{stat['mean']:.{digits}f} [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
+
+
+def caps_table(data: dict[str, Any]) -> str:
+    """Error/d by test angle of each cap's transformer (95% interval over seeds), the
+    Bayes-optimal estimator of the cap's prior (dMMSE), and ridge (the same for every cap)."""
     caps = data["caps"]
     angles = sorted({float(a) for c in caps.values() for a in c["transformer"]})
-    print("| trained within | learner | " + " | ".join(f"{a:g}°" for a in angles) + " |")
-    print("|---|---|" + "---|" * len(angles))
+    lines = ["| trained within | learner | " + " | ".join(f"{a:g}°" for a in angles) + " |",
+             "|---|---|" + "---|" * len(angles)]  # fmt: skip
+
+    def means(values: dict[str, Any]) -> str:
+        return " | ".join(f"{values[str(a)]['mean']:.2f}" for a in angles)
+
     for cap in sorted(caps, key=float):
-        for learner in ("transformer", "dmmse", "ridge"):
-            values = caps[cap][learner]
-            row = [cell(values.get(str(a)), 2) if learner == "transformer" else
-                   f"{values[str(a)]['mean']:.2f}" for a in angles]  # fmt: skip
-            print(f"| {float(cap):g}° | {learner} | " + " | ".join(row) + " |")
-    print()
-    print("| trained on → evaluated on | transformer error/d | ÷ in-family transformer | "
-          "best baseline: error/d |")  # fmt: skip
-    print("|---|---|---|---|")
+        row = " | ".join(_cell(caps[cap]["transformer"].get(str(a)), 2) for a in angles)
+        lines.append(f"| {float(cap):g}° | transformer | {row} |")
+        if float(cap) < 180:
+            lines.append(f"| {float(cap):g}° | dMMSE over the cap | {means(caps[cap]['dmmse'])} |")
+    first = caps[sorted(caps, key=float)[0]]
+    lines.append(f"| all | ridge | {means(first['ridge'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def families_table(data: dict[str, Any]) -> str:
+    """Each (trained on → evaluated on) pair of function families."""
+    lines = ["| trained on → evaluated on | transformer error/d | ÷ in-family transformer | "
+             "best baseline: error/d |", "|---|---|---|---|"]  # fmt: skip
     for name, v in sorted(data["families"].items()):
-        print(f"| {name.replace('->', ' → ')} | {cell(v['transformer'])} | "
-              f"{cell(v['ratio_to_in_family'], 2)} | {v['best_baseline']}: "
-              f"{cell(v['baseline'])} |")  # fmt: skip
-    print()
+        lines.append(f"| {name.replace('->', ' → ')} | {_cell(v['transformer'])} | "
+                     f"{_cell(v['ratio_to_in_family'], 2)} | {v['best_baseline']}: "
+                     f"{_cell(v['baseline'])} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def shifts_table(shifts: dict[str, Any]) -> str:
+    """One model's shift battery: absolute errors, its own ratio, the verdict."""
+    lines = ["| shift | transformer (unshifted) | own ratio | ridge (its ratio) | threshold "
+             "| verdict | earlier flat rule |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for shift, r in shifts.items():
+        own = r["own_ratio"]
+        ratio = _cell(own, 2) if own["n"] >= 2 else f"{own['mean']:.2f} (n < 2: no interval)"
+        lines.append(f"| {shift} | {r['transformer']:.3f} ({r['transformer_unshifted']:.3f}) | "
+                     f"{ratio} | {r['ridge']:.3f} (×{r['ridge_ratio']:.2f}) | "
+                     f"{r['threshold']:.2f} | {r['verdict']} | "
+                     f"{'breaks' if r['breaks_vs_ridge'] else 'holds'} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def print_tables(root: Path) -> None:
+    """Markdown tables of ``root/findings.json``: the ones docs/findings.md generates
+    (``scripts/docs_tables.py``), the gap to ridge, and each shift battery."""
+    data = read_findings(root)
+    print(caps_table(data))
+    print(families_table(data))
     for name, v in data["gap"].items():
-        print(f"gap {name}: transformer / ridge = {cell(v, 2)}")
+        print(f"gap {name}: transformer / ridge = {_cell(v, 2)}")
     for name, shifts in data.get("shifts", {}).items():
         print()
         print(f"Shifts (M = ∞, {name}; error/d at the last k; verdict relative to the model's "
               "own unshifted error)")  # fmt: skip
-        print("| shift | transformer (unshifted) | own ratio | ridge (its ratio) | threshold "
-              "| verdict | earlier flat rule |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|")
-        for shift, r in shifts.items():
-            own = r["own_ratio"]
-            ratio = cell(own, 2) if own["n"] >= 2 else f"{own['mean']:.2f} (n < 2: no interval)"
-            print(f"| {shift} | {r['transformer']:.3f} ({r['transformer_unshifted']:.3f}) | "
-                  f"{ratio} | {r['ridge']:.3f} (×{r['ridge_ratio']:.2f}) | "
-                  f"{r['threshold']:.2f} | {r['verdict']} | "
-                  f"{'breaks' if r['breaks_vs_ridge'] else 'holds'} |")  # fmt: skip
+        print(shifts_table(shifts))
 
 
 def main() -> None:

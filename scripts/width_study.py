@@ -7,13 +7,18 @@ the fitted exponent b of ``error = a·n^(−b) + c`` with its bootstrap 95% inte
 fit), the examples needed to reach a fixed target error (the full-data error of the model's
 smallest width, mean over seeds), read on the mean curve *within the measured sizes* with a
 seed-bootstrap 95% interval (``lessdata.labs.scaling.reach``; "not reached" rather than a
-power-law extrapolation past the data), and the pruning policy's error minus
-random's at 10% and 50% kept (mean over seeds, with the seeds' range). Writes the table as
-JSON and draws examples-to-target against parameters.
+power-law extrapolation past the data), and each pruning policy's gain over random at 10%
+and 50% kept (paired by seed, 95% t-interval, Holm over every cell of the model's sweep).
+
+The stores' finished runs are written to ``--out/runs.jsonl`` (with the lessdata version and
+commit); the table (``table.md``, also generated into docs/findings.md by
+``scripts/docs_tables.py``), ``width_study.json`` and the figure are built from that file
+alone, so ``--tables-only`` rebuilds them without the stores.
 
 Usage::
 
     python scripts/width_study.py runs/width-mlp runs/width-cnn --out docs/evidence/width
+    python scripts/width_study.py --tables-only --out docs/evidence/width
 """
 
 from __future__ import annotations
@@ -36,57 +41,118 @@ def parameters(model: str, width: int) -> int:
     return sum(p.numel() for p in make_model(model, (SIGNAL_LENGTH,), CLASSES, width).parameters())
 
 
-def _by_seed(points: list[tuple[int, float, int, float]], fraction: float) -> dict[int, float]:
-    """Error by seed at ``fraction`` kept."""
-    return {seed: float(e) for _, e, seed, f in points if abs(f - fraction) < 1e-9}
+def read_stores(stores: list[Path]) -> list[dict[str, Any]]:
+    """Every finished run of the stores as a JSON-ready row (the per-epoch history left out),
+    with the lessdata version and the git commit that wrote the evidence."""
+    import subprocess
 
-
-def study(store_path: Path) -> list[dict[str, Any]]:
-    """One row per (width, policy) of the store at ``store_path``."""
-    from lessdata.labs.scaling.analysis import analyse
-    from lessdata.labs.scaling.fit import fit_power_law
+    import lessdata
     from lessdata.labs.scaling.store import ResultsStore
 
-    with ResultsStore(store_path) as store:
-        rows = [r for r in store.rows() if r["status"] == "ok"]
-    if not rows:
-        raise ScriptError(f"{store_path} holds no finished runs")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    runs = []
+    for path in stores:
+        with ResultsStore(path) as store:
+            rows = [r for r in store.rows() if r["status"] == "ok"]
+        if not rows:
+            raise ScriptError(f"{path} holds no finished runs")
+        runs += [{k: v for k, v in r.items() if k not in ("metrics", "message")}
+                 | {"commit": commit, "lessdata": lessdata.__version__} for r in rows]  # fmt: skip
+    return runs
+
+
+def read_runs(folder: Path) -> list[dict[str, Any]]:
+    """The runs written by :func:`read_stores` into ``folder/runs.jsonl``."""
+    path = folder / "runs.jsonl"
+    if not path.is_file():
+        raise ScriptError(f"{path} does not exist: run with the stores first")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def study(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (width, policy) of one model's runs: the fitted exponent, examples to the
+    smallest width's full-data error, and each policy's gain over random at 10% and 50% kept
+    (paired by seed, 95% t-interval, Holm over every cell of the model's sweep)."""
+    from lessdata.labs.scaling.analysis import analyse
+    from lessdata.labs.scaling.fit import fit_power_law
+
     model = rows[0]["model"]
-    points: dict[tuple[int, str], list[tuple[int, float, int, float]]] = defaultdict(list)
+    points: dict[tuple[int, str], list[tuple[int, float]]] = defaultdict(list)
     for r in rows:
-        policy = "full" if r["policy"] == "full" else r["policy"]
-        points[(r["width"], policy)].append((r["n_kept"], r["error"], r["seed"], r["fraction"]))
+        points[(int(r["width"]), r["policy"])].append((r["n_kept"], r["error"]))
     widths = sorted({w for w, _ in points})
-    full = {w: np.mean([e for _, e, _, _ in points[(w, "full")]]) for w in widths}
+    full = {w: np.mean([e for _, e in points[(w, "full")]]) for w in widths}
     target = full[widths[0]]
-    policies = sorted({p for _, p in points if p not in ("full",)})
+    policies = sorted({p for _, p in points if p != "full"})
+    (whole,) = analyse(rows, n_boot=0)
+    cells = {(c.width, c.policy, c.fraction): c for c in whole.cells}
     out = []
     for width in widths:
-        (analysis,) = analyse([r for r in rows if r["width"] == width], target=float(target),
-                              n_boot=0)  # fmt: skip
+        (analysis,) = analyse([r for r in rows if int(r["width"]) == width],
+                              target=float(target), n_boot=0)  # fmt: skip
         reach = {row.label.split(" · ")[0]: row.reach for row in analysis.table}
-        full_points = points[(width, "full")]
         for policy in policies:
-            pts = points[(width, policy)] + full_points
+            pts = points[(width, policy)] + points[(width, "full")]
             n = np.array([p[0] for p in pts], dtype=float)
             err = np.array([p[1] for p in pts])
             fit = fit_power_law(n, err, n_boot=200, seed=0)
             gains = {}
-            if policy != "random":
-                for fraction in (0.1, 0.5):
-                    mine = _by_seed(points[(width, policy)], fraction)
-                    base = _by_seed(points[(width, "random")], fraction)
-                    diffs = [mine[s] - base[s] for s in mine if s in base]
-                    if diffs:
-                        gains[str(fraction)] = [float(np.mean(diffs)), min(diffs), max(diffs)]
-            found = reach.get(policy)
+            for fraction in (0.1, 0.5):
+                cell = cells.get((width, policy, fraction))
+                if cell is not None:
+                    gains[str(fraction)] = dict(
+                        gain=cell.stat.mean, low=cell.stat.low, high=cell.stat.high,
+                        seeds=cell.stat.n, p_holm=cell.p_holm, verdict=cell.verdict,
+                    )  # fmt: skip
             out.append(dict(
                 model=model, width=width, parameters=parameters(model, width), policy=policy,
                 b=fit.b, b_low=fit.b_low, b_high=fit.b_high, full_error=float(full[width]),
-                target_error=float(target), error_minus_random=gains,
-                **_reach_fields(found),
+                target_error=float(target), gain_over_random=gains,
+                **_reach_fields(reach.get(policy)),
             ))  # fmt: skip
     return out
+
+
+def studies(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`study` of each model in ``runs`` (MLP first)."""
+    models = sorted({r["model"] for r in runs}, key=lambda m: (m != "mlp", m))
+    return [row for m in models for row in study([r for r in runs if r["model"] == m])]
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    """The Markdown table of the docs, from the raw runs alone."""
+    seeds = sorted({r["seed"] for r in runs})
+    lines = [
+        f"MNIST-1D, {runs[0]['n_train']:,} training examples, {int(runs[0]['steps']):,} steps "
+        f"per run, {len(seeds)} seeds. Gain over random: random's test error minus the "
+        "policy's at the same kept fraction, in points, paired by seed (95% t-interval; "
+        "**bold** where it survives Holm's correction over every cell of that model's sweep). "
+        "Examples to target: where the mean curve first reaches the smallest width's "
+        "full-data error, within the measured sizes, with a seed-bootstrap 95% interval.",
+        "",
+        "| model | width | parameters | full-data error | policy | exponent b [95%] "
+        "| examples to target | gain at 10% kept | gain at 50% kept |",
+        "|---|---:|---:|---:|---|---|---|---:|---:|",
+    ]
+    for r in studies(runs):
+        cells = []
+        for fraction in ("0.1", "0.5"):
+            g = r["gain_over_random"].get(fraction)
+            if g is None or r["policy"] == "random":
+                cells.append("—")
+                continue
+            text = f"{100 * g['gain']:+.1f} [{100 * g['low']:+.1f}, {100 * g['high']:+.1f}]"
+            cells.append(f"**{text}**" if g["p_holm"] <= 0.05 else text)
+        lines.append(
+            f"| {r['model']} | {r['width']} | {r['parameters']:,} | {r['full_error']:.3f} | "
+            f"{r['policy']} | {r['b']:.2f} [{r['b_low']:.2f}, {r['b_high']:.2f}] | "
+            f"{_examples_text(r)} | {cells[0]} | {cells[1]} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _finite(value: float) -> float | None:
@@ -114,27 +180,30 @@ def _examples_text(r: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = ScriptParser(__doc__)
-    parser.add_argument("stores", nargs="+", type=existing_store,
+    parser.add_argument("stores", nargs="*", type=existing_store,
                         help="one results store per model, swept over --width")  # fmt: skip
     parser.add_argument("--out", type=out_dir, default=Path("docs/evidence/width"),
-                        help="folder for width_study.json and width_study.png")  # fmt: skip
+                        help="folder for runs.jsonl, width_study.json, table.md and the "
+                             "figure")  # fmt: skip
+    parser.add_argument("--tables-only", action="store_true",
+                        help="rebuild table and figure from --out/runs.jsonl")  # fmt: skip
     args = parser.parse_args()
-    table = [row for store in args.stores for row in study(store)]
-    print("| model | width | params | policy | b [95%] | full-data error | examples to target "
-          "| − random at 10% | − random at 50% |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in table:
-        gains = r["error_minus_random"]
-        cells = [f"{gains[f][0]:+.3f} [{gains[f][1]:+.3f}, {gains[f][2]:+.3f}]"
-                 if f in gains else "" for f in ("0.1", "0.5")]  # fmt: skip
-        print(
-            f"| {r['model']} | {r['width']} | {r['parameters']:,} | {r['policy']} | "
-            f"{r['b']:.3f} [{r['b_low']:.3f}, {r['b_high']:.3f}] | {r['full_error']:.4f} | "
-            f"{_examples_text(r)} | "
-            f"{cells[0]} | {cells[1]} |"
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "width_study.json").write_text(json.dumps(table, indent=2) + "\n")
+    if args.tables_only == bool(args.stores):
+        raise ScriptError("give the stores, or --tables-only (not both)")
+    if args.stores:
+        runs = read_stores(args.stores)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    runs = read_runs(args.out)
+    text = table(runs)
+    print(text)
+    (args.out / "table.md").write_text(text)
+    rows = studies(runs)
+    (args.out / "width_study.json").write_text(json.dumps(rows, indent=2) + "\n")
+    _figure(rows, args.out / "width_study.png")
+
+
+def _figure(table: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,11 +229,11 @@ def main() -> None:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
     policies = sorted({r["policy"] for r in table} - {"random"})
-    fig.suptitle(f"MNIST-1D: model size vs data needed (3 seeds, el2n {' / '.join(policies)} "
+    fig.suptitle(f"MNIST-1D: model size vs data needed (el2n {' / '.join(policies)} "
                  "vs random)")  # fmt: skip
     fig.tight_layout()
-    fig.savefig(args.out / "width_study.png", dpi=120)
-    print(f"wrote {args.out}/width_study.json and width_study.png")
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path.parent}: runs.jsonl, table.md, width_study.json, {path.name}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_a_missing_input_is_one_line_and_creates_nothing(name: str, cwd: Path, t
         ("icl_findings.py", ["--steps", "ten"], "--steps: expected a whole number >= 1"),
         ("icl_findings.py", ["--only", "bogus"], "--only bogus names no experiment"),
         ("policy_evidence.py", ["--out", "o"], "--store is needed unless --tables-only"),
-        ("width_study.py", [], "required: stores"),
+        ("width_study.py", [], "give the stores, or --tables-only"),
         ("collect_icl_evidence.sh", ["--bogus"], "unknown option --bogus"),
         ("collect_icl_evidence.sh", ["a", "b", "c"], "at most two folders"),
     ],
