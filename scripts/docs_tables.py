@@ -101,6 +101,15 @@ def _icl(part: str) -> Callable[[], str]:
     return make
 
 
+def _code_lm(part: str, runs: str) -> Callable[[], str]:
+    def make() -> str:
+        tables = _module(ROOT / "scripts" / "code_lm_tables.py")
+        path = EVIDENCE / "code-mix" / runs
+        return getattr(tables, part)(json.loads(path.read_text()), path)
+
+    return make
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -118,6 +127,8 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "width": _width,
     "icl_caps": _icl("caps_table"),
     "icl_families": _icl("families_table"),
+    "code_lm_tokens": _code_lm("selections_table", "code_lm_tokens_runs.json"),
+    "code_mix": _code_lm("mixture_table", "runs.json"),
 }
 
 
