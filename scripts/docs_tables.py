@@ -110,6 +110,11 @@ def _code_lm(part: str, runs: str) -> Callable[[], str]:
     return make
 
 
+def _code_lm_q3() -> str:
+    evidence = _module(ROOT / "scripts" / "code_lm_evidence.py")
+    return evidence.table(_jsonl(EVIDENCE / "code-lm-q3" / "runs.jsonl"))
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -129,6 +134,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "icl_families": _icl("families_table"),
     "code_lm_tokens": _code_lm("selections_table", "code_lm_tokens_runs.json"),
     "code_mix": _code_lm("mixture_table", "runs.json"),
+    "code_lm_q3": _code_lm_q3,
 }
 
 
