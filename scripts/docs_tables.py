@@ -115,6 +115,11 @@ def _code_lm_q3() -> str:
     return evidence.table(_jsonl(EVIDENCE / "code-lm-q3" / "runs.jsonl"))
 
 
+def _icl_pool_sizes() -> str:
+    findings = _module(ROOT / "scripts" / "icl_findings.py")
+    return findings.pool_sizes_table(EVIDENCE / "icl-pool")
+
+
 #: every generated block: its name → the function that writes it from the evidence
 GENERATORS: dict[str, Callable[[], str]] = {
     "teacher_student": _teacher_student("teacher_student"),
@@ -135,6 +140,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "code_lm_tokens": _code_lm("selections_table", "code_lm_tokens_runs.json"),
     "code_mix": _code_lm("mixture_table", "runs.json"),
     "code_lm_q3": _code_lm_q3,
+    "icl_pool_sizes": _icl_pool_sizes,
 }
 
 

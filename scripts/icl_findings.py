@@ -222,6 +222,57 @@ def shifts_table(shifts: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pool_sizes_table(root: Path) -> str:
+    """The task-diversity sweep of ``root`` (one ``M<size>-seed<n>/eval.parquet`` per run):
+    per pool size M, the transformer's error/d at the last k on its pool's tasks and on fresh
+    tasks (mean over seeds, each seed in brackets when there are several), dMMSE's on fresh
+    tasks, their ratio, and the lab's verdict (:func:`lessdata.labs.icl.report.analyse`)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lessdata.labs.icl.report import analyse
+
+    files = sorted(root.glob("M*-seed*/eval.parquet"))
+    if not files:
+        raise ScriptError(f"no M*-seed*/eval.parquet under {root}")
+    tables = [pq.read_table(f) for f in files]
+    table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+    rows = table.filter(pa.compute.equal(table["shift"], "none")).to_pylist()
+    last_k = max(r["k"] for r in rows)
+    error: dict[tuple[str, str, str, int], float] = {}
+    for r in rows:
+        if r["k"] == last_k:
+            error[(r["pool_size"], r["source"], r["learner"], r["seed"])] = r["error"]
+    verdict = analyse(table)
+
+    def cell(values: list[float], digits: int = 3) -> str:
+        if not values:
+            return "—"
+        text = f"{np.mean(values):.{digits}f}"
+        if len(values) > 1:
+            text += " (" + ", ".join(f"{v:.{digits}f}" for v in values) + ")"
+        return text
+
+    lines = ["| M | seeds | transformer, pool tasks | transformer, fresh tasks | dMMSE, fresh "
+             "| fresh / pool | verdict |", "|---|---:|---|---|---|---|---|"]  # fmt: skip
+    for m in verdict.pool_sizes:
+        seeds = sorted({s for (pm, _, _, s) in error if pm == m})
+        pool = [error[(m, "pool", "transformer", s)] for s in seeds
+                if (m, "pool", "transformer", s) in error]  # fmt: skip
+        fresh = [error[(m, "fresh", "transformer", s)] for s in seeds]
+        dmmse = [error[k] for s in seeds if (k := (m, "fresh", "dmmse", s)) in error]
+        ratio = [f / p for f, p in zip(fresh, pool, strict=False)] if pool else []
+        name = "∞" if m == "inf" else m
+        lines.append(f"| {name} | {len(seeds)} | {cell(pool)} | {cell(fresh)} | {cell(dmmse)} "
+                     f"| {cell(ratio, 2)} | {verdict.behaviour.get(m, '—')} |")  # fmt: skip
+    ridge = [v for (_, src, learner, _), v in error.items()
+             if src == "fresh" and learner == "ridge"]  # fmt: skip
+    lines += ["", f"Error/d at k = {last_k}; ridge on fresh tasks {np.mean(ridge):.3f} (mean "
+              f"over every run's prompts). {' '.join(verdict.sentences()[:1])}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def print_tables(root: Path) -> None:
     """Markdown tables of ``root/findings.json``: the ones docs/findings.md generates
     (``scripts/docs_tables.py``), the gap to ridge, and each shift battery."""
