@@ -105,8 +105,9 @@ def study(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 cell = cells.get((width, policy, fraction))
                 if cell is not None:
                     gains[str(fraction)] = dict(
-                        gain=cell.stat.mean, low=cell.stat.low, high=cell.stat.high,
-                        seeds=cell.stat.n, p_holm=cell.p_holm, verdict=cell.verdict,
+                        gain=_finite(cell.stat.mean), low=_finite(cell.stat.low),
+                        high=_finite(cell.stat.high), seeds=cell.stat.n,
+                        p_holm=_finite(cell.p_holm), verdict=cell.verdict,
                     )  # fmt: skip
             out.append(dict(
                 model=model, width=width, parameters=parameters(model, width), policy=policy,
@@ -142,11 +143,11 @@ def table(runs: list[dict[str, Any]]) -> str:
         cells = []
         for fraction in ("0.1", "0.5"):
             g = r["gain_over_random"].get(fraction)
-            if g is None or r["policy"] == "random":
-                cells.append("—")
+            if g is None or r["policy"] == "random" or g["low"] is None:
+                cells.append("—" if g is None or g["gain"] is None else f"{100 * g['gain']:+.1f}")
                 continue
             text = f"{100 * g['gain']:+.1f} [{100 * g['low']:+.1f}, {100 * g['high']:+.1f}]"
-            cells.append(f"**{text}**" if g["p_holm"] <= 0.05 else text)
+            cells.append(f"**{text}**" if (g["p_holm"] or 1.0) <= 0.05 else text)
         lines.append(
             f"| {r['model']} | {r['width']} | {r['parameters']:,} | {r['full_error']:.3f} | "
             f"{r['policy']} | {r['b']:.2f} [{r['b_low']:.2f}, {r['b_high']:.2f}] | "
@@ -199,7 +200,7 @@ def main() -> None:
     print(text)
     (args.out / "table.md").write_text(text)
     rows = studies(runs)
-    (args.out / "width_study.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "width_study.json").write_text(json.dumps(rows, indent=2, allow_nan=False) + "\n")
     _figure(rows, args.out / "width_study.png")
 
 
