@@ -163,3 +163,45 @@ def test_dedup_takes_the_scope_as_a_method_option():
     assert len(across.kept) < len(within.kept)
     with pytest.raises(LessdataError, match="scope"):
         lessdata.dedup(x, method="semantic", method_options={"scope": "all"}, report=False)
+
+
+def test_the_cli_takes_the_scope_and_refuses_an_unknown_one(tmp_path):
+    from typer.testing import CliRunner
+
+    from lessdata.cli import app
+
+    src = tmp_path / "x.npy"
+    np.save(src, _split_pairs())
+    runner = CliRunner()
+    kept = {}
+    for scope in ("neighbours", "cluster"):
+        out = tmp_path / scope
+        args = ["dedup", str(src), "--eps", "0.01", "--k", "40", "--scope", scope]
+        res = runner.invoke(app, [*args, "--out", str(out), "-q"])
+        assert res.exit_code == 0, res.output
+        kept[scope] = read_manifest(out / "manifest.parquet").column("kept").to_numpy().sum()
+    assert kept["neighbours"] < kept["cluster"]
+    res = runner.invoke(app, ["dedup", str(src), "--scope", "all", "--out", str(tmp_path / "o")])
+    assert isinstance(res.exception, LessdataError)  # the CLI's entry point: one line, exit 2
+    assert "scope must be one of neighbours, cluster" in str(res.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_curate_passes_the_scope_to_its_semantic_stage(tmp_path):
+    from lessdata.pipeline.curation_stages import CurationRun
+
+    seen = []
+    real = CurationRun.semantic
+
+    def spy(self, outcome, **kw):
+        seen.append(kw["scope"])
+        return real(self, outcome, **kw)
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(f'{{"text": "document number {i} about topic {i % 7}"}}\n'
+                            for i in range(60)))  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CurationRun, "semantic", spy)
+        lessdata.curate(docs, dedup=["semantic"], dedup_options={"scope": "cluster", "k": 4},
+                        out=tmp_path / "c", encoder="tfidf", report=False)  # fmt: skip
+    assert seen == ["cluster"]

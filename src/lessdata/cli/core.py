@@ -35,6 +35,7 @@ from lessdata.cli.options import (
     Parts,
     Quiet,
     Rows,
+    Scope,
     Seed,
     Split,
     Survivor,
@@ -281,14 +282,16 @@ def dedup(
         list[str],
         typer.Option(
             help="exact (same normalised text) | near (MinHash + LSH on word 5-grams, "
-            "BigCode's settings) | semantic (SemDeDup on embeddings, within k-means "
-            "clusters). Repeat to chain; they run exact → near → semantic."
+            "BigCode's settings) | semantic (SemDeDup on embeddings, within and across "
+            "neighbouring k-means clusters). Repeat to chain; they run exact → near → "
+            "semantic."
         ),
     ] = ["semantic"],  # noqa: B006
     eps: Eps = None,
     keep: TargetSize = None,
     against: Against = None,
     survivor: Survivor = None,
+    scope: Scope = None,
     keep_rule: KeepRule = None,
     ngram: Ngram = None,
     num_perm: NumPerm = None,
@@ -328,7 +331,8 @@ def dedup(
         text_column, embedding_column, label_column, id_column, labels, split, extensions
     )
     options = given(
-        eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
+        eps=eps, survivor=survivor, scope=scope, k=k, keep_rule=keep_rule, ngram=ngram,
+        num_perm=num_perm,
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
         keep=parse_target_size(keep),
     )  # fmt: skip
@@ -405,6 +409,7 @@ def curate(
     keep: TargetSize = None,
     against: Against = None,
     survivor: Survivor = None,
+    scope: Scope = None,
     encoder: Encoder = DEFAULT_ENCODER,
     k: K = None,
     text_column: TextColumn = None,
@@ -440,7 +445,8 @@ def curate(
 
     set_quiet(quiet)
     options = given(
-        eps=eps, survivor=survivor, k=k, keep_rule=keep_rule, ngram=ngram, num_perm=num_perm,
+        eps=eps, survivor=survivor, scope=scope, k=k, keep_rule=keep_rule, ngram=ngram,
+        num_perm=num_perm,
         threshold=jaccard, bands=bands, rows=rows, verify=verify or None,
         keep=parse_target_size(keep),
     )  # fmt: skip

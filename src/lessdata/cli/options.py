@@ -147,6 +147,16 @@ Survivor = Annotated[
         show_default=False,
     ),
 ]
+Scope = Annotated[
+    str | None,
+    typer.Option(
+        help="Where SemDeDup looks for a document's duplicates: neighbours (its k-means "
+        "cluster and the two next-nearest, so pairs split by a border are found; the "
+        "default) or cluster (within its cluster only, the paper's rule). A target size "
+        "(--keep) looks within clusters.",
+        show_default=False,
+    ),
+]
 ZeroVectors = Annotated[
     str,
     typer.Option(

@@ -148,7 +148,7 @@ def curate(
             that order whatever order they are given in.
         dedup_options: their knobs (see :func:`lessdata.dedup`'s ``method_options``):
             ``keep_rule``, ``ngram``, ``num_perm``, ``threshold``, ``bands``, ``rows``,
-            ``verify``, ``eps``, ``survivor``, ``k``.
+            ``verify``, ``eps``, ``survivor``, ``k``, ``scope``.
         quality: ``code`` or ``prose`` to filter by quality heuristics; None to skip.
         thresholds: quality bound overrides such as ``{"max_mean_line_length": 120}``;
             None as a value switches a bound off.

@@ -226,8 +226,9 @@ class CurationRun:
         corpus = self.corpus
         target = options.target_size(corpus.n)  # refused now if larger than the corpus
         semantic = dict(
-            semantic, eps=options.eps, survivor=options.survivor, k=options.k, target=target
-        )
+            semantic, eps=options.eps, survivor=options.survivor, k=options.k, target=target,
+            scope=options.scope,
+        )  # fmt: skip
         self.against = Against(corpus.n, references)
         self.threshold: float | None = None  # chosen by the semantic stage for `target`
         outcome = Outcome(corpus.n)
@@ -392,10 +393,11 @@ class CurationRun:
 
     def semantic(
         self, outcome: Outcome, *, eps: float, survivor: str, k: int | None, encoder: str,
-        cache_dir: Any, seed: int, target: int | None = None,
+        cache_dir: Any, seed: int, target: int | None = None, scope: str = "neighbours",
     ) -> dict[str, np.ndarray]:  # fmt: skip
-        """SemDeDup of the survivors (to ``target`` documents when given); their texts are
-        gathered here for the encoder."""
+        """SemDeDup of the survivors (to ``target`` documents when given, within clusters);
+        their texts are gathered here for the encoder. ``scope``: where a document's
+        duplicates are looked for (``neighbours`` or ``cluster``)."""
 
         rows = outcome.survivors()
         n = len(outcome.alive)
@@ -432,7 +434,7 @@ class CurationRun:
                 return {}
         found = get_metric("semdedup")(
             ScoreInputs(n=len(rows), vectors=vectors, seed=seed, engine=self.engine),
-            k=k, eps=eps, survivor=survivor,
+            k=k, eps=eps, survivor=survivor, scope=scope,
         )  # fmt: skip
         columns = _spread(found, rows, n)
         gone = rows[found["semdedup_duplicate_of"] >= 0]
